@@ -1,0 +1,288 @@
+//! The receive handle and the contract every rung implements.
+//!
+//! # The contract (what each `backend/<rung>.rs` provides)
+//! - `open(cfg, ifindex) -> Result<Self>`: validated config in, a bound, ready socket out.
+//! - `receive(&mut self, timeout) -> Result<Batch<'_>>`: waits at most `timeout` for packets and
+//!   lends them as one [`Batch`]; an empty batch means "nothing yet" (timeout or signal).
+//!   Returning frames to the kernel happens when the batch is dropped.
+//! - `stats(&mut self) -> Result<Stats>`: exact kernel counters accumulated since `open`.
+//! - `capabilities(&self) -> Capabilities`.
+//! - `fd(&self) -> BorrowedFd`: the descriptor to wait on.
+//!
+//! [`Receiver`] dispatches with a `match` once per batch (never per packet through `dyn`); a
+//! batch iterator matches on a discriminant that does not change within the batch, which the
+//! branch predictor makes free.
+
+pub(crate) mod mmap;
+pub(crate) mod recv;
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use crate::api::{Backend, Capabilities, Config, Packet, Stats};
+use crate::{sys, Error, Result};
+
+/// A receive handle on one interface, with the backend chosen in its [`Config`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use fastpath::{Backend, Config, Receiver};
+///
+/// let mut rx = Receiver::open(&Config::new("eth0").backend(Backend::Mmap))?;
+/// loop {
+///     let batch = rx.recv(Some(Duration::from_millis(100)))?;
+///     for pkt in &batch {
+///         println!("{} bytes at {}", pkt.orig_len(), pkt.timestamp_ns());
+///     }
+///     // dropping `batch` hands its frames back to the kernel
+/// }
+/// # Ok::<(), fastpath::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Receiver {
+    inner: Inner,
+    backend: Backend,
+    interface: String,
+    ifindex: u32,
+    fanout_group: Option<u16>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Recv(recv::RecvSocket),
+    Mmap(mmap::MmapSocket),
+}
+
+impl Receiver {
+    /// Opens, configures and binds a socket on `cfg.interface()` with the configured backend.
+    ///
+    /// When this returns, the socket receives: packets arriving from now on are captured.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for out-of-range values, [`Error::NoSuchInterface`],
+    /// [`Error::InterfaceDown`], [`Error::NotPermitted`] without `CAP_NET_RAW`,
+    /// [`Error::OutOfMemory`] when the ring cannot be allocated, [`Error::Unsupported`] for a
+    /// backend missing from this build.
+    pub fn open(cfg: &Config) -> Result<Self> {
+        cfg.validate()?;
+        let (inner, fanout_group) = match cfg.backend {
+            Backend::Recv | Backend::RecvBatch => {
+                let s = recv::RecvSocket::open(cfg, ifindex_checked(cfg)?)?;
+                let g = s.fanout_group;
+                (Inner::Recv(s), g)
+            }
+            Backend::Mmap => {
+                let s = mmap::MmapSocket::open(cfg, ifindex_checked(cfg)?)?;
+                let g = s.fanout_group;
+                (Inner::Mmap(s), g)
+            }
+            Backend::Xdp => {
+                return Err(Error::Unsupported {
+                    backend: "xdp",
+                    why: "the AF_XDP backend is not part of this build yet".into(),
+                    fix: "use -b mmap, the fastest AF_PACKET rung",
+                })
+            }
+            Backend::Dpdk => {
+                return Err(Error::Unsupported {
+                    backend: "dpdk",
+                    why: "fastpath was built without DPDK support".into(),
+                    fix: "rebuild with --features dpdk",
+                })
+            }
+        };
+        Ok(Receiver {
+            inner,
+            backend: cfg.backend,
+            interface: cfg.interface.clone(),
+            ifindex: sys::ifindex(&cfg.interface).unwrap_or(0),
+            fanout_group,
+        })
+    }
+
+    /// Waits up to `timeout` (`None`: forever) for packets and lends them as a batch.
+    ///
+    /// An empty batch means the timeout passed or a signal arrived; check your stop condition
+    /// and call again. The packets borrow the handle: drop the batch (or call
+    /// [`Batch::release`]) to hand the frames back before the next call.
+    ///
+    /// # Errors
+    /// [`Error::InterfaceGone`] if the interface disappeared; [`Error::Syscall`] otherwise.
+    #[inline]
+    pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
+        match &mut self.inner {
+            Inner::Recv(s) => s.receive(timeout),
+            Inner::Mmap(s) => s.receive(timeout),
+        }
+        .map_err(|e| match e {
+            Error::InterfaceGone { .. } => Error::InterfaceGone {
+                name: self.interface.clone(),
+            },
+            e => e,
+        })
+    }
+
+    /// Exact counters since the handle was opened.
+    ///
+    /// # Errors
+    /// [`Error::Syscall`] if the kernel refuses `PACKET_STATISTICS` (it does not in practice).
+    pub fn stats(&mut self) -> Result<Stats> {
+        match &mut self.inner {
+            Inner::Recv(s) => s.stats(),
+            Inner::Mmap(s) => s.stats(),
+        }
+    }
+
+    /// What this handle can do.
+    pub fn capabilities(&self) -> Capabilities {
+        match &self.inner {
+            Inner::Recv(s) => s.capabilities(),
+            Inner::Mmap(s) => s.capabilities(),
+        }
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The interface name.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// The interface index.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The fanout group this socket joined, if [`Config::fanout`] was set.
+    pub fn fanout_group(&self) -> Option<u16> {
+        self.fanout_group
+    }
+}
+
+impl AsFd for Receiver {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.inner {
+            Inner::Recv(s) => s.fd(),
+            Inner::Mmap(s) => s.fd(),
+        }
+    }
+}
+
+impl AsRawFd for Receiver {
+    fn as_raw_fd(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+}
+
+/// Resolves the interface and fails early (with the name) when it is missing.
+fn ifindex_checked(cfg: &Config) -> Result<u32> {
+    sys::ifindex(&cfg.interface)
+}
+
+/// Opens `n` handles on one interface joined in one `PACKET_FANOUT` group, one per thread.
+///
+/// The kernel spreads packets over the members according to `mode`; each handle is then driven
+/// by its own thread. Sum their counters with [`Stats::merge`].
+///
+/// # Errors
+/// As [`Receiver::open`]; [`Error::InvalidConfig`] if `n` is 0 or above 64.
+pub fn open_fanout(cfg: &Config, n: usize, mode: crate::FanoutMode) -> Result<Vec<Receiver>> {
+    if n == 0 || n > 64 {
+        return Err(Error::InvalidConfig {
+            field: "threads",
+            why: format!("{n} is out of range (1 to 64)"),
+        });
+    }
+    let first = Receiver::open(&cfg.clone().fanout(mode, None))?;
+    let group = first
+        .fanout_group
+        .expect("a socket opened with fanout reports its group");
+    let mut all = Vec::with_capacity(n);
+    all.push(first);
+    for _ in 1..n {
+        all.push(Receiver::open(&cfg.clone().fanout(mode, Some(group)))?);
+    }
+    Ok(all)
+}
+
+/// Packets lent by a [`Receiver`]; dropping the batch returns its frames to the kernel.
+#[derive(Debug)]
+#[must_use = "a batch holds ring frames until it is dropped"]
+pub struct Batch<'a> {
+    inner: BatchInner<'a>,
+}
+
+#[derive(Debug)]
+enum BatchInner<'a> {
+    Owned(recv::OwnedBatch<'a>),
+    Block(mmap::BlockBatch<'a>),
+}
+
+impl<'a> Batch<'a> {
+    /// Number of packets in the batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match &self.inner {
+            BatchInner::Owned(b) => b.len(),
+            BatchInner::Block(b) => b.len(),
+        }
+    }
+
+    /// Whether the batch holds no packet (the wait timed out or was interrupted).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Iterates over the packets in arrival order.
+    #[inline]
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            inner: match &self.inner {
+                BatchInner::Owned(b) => IterInner::Owned(b.iter()),
+                BatchInner::Block(b) => IterInner::Block(b.iter()),
+            },
+        }
+    }
+
+    /// Hands the frames back to the kernel now (the same as dropping the batch).
+    #[inline]
+    pub fn release(self) {}
+}
+
+impl<'b> IntoIterator for &'b Batch<'_> {
+    type Item = Packet<'b>;
+    type IntoIter = Iter<'b>;
+
+    #[inline]
+    fn into_iter(self) -> Iter<'b> {
+        self.iter()
+    }
+}
+
+/// Iterator over the packets of a [`Batch`].
+#[derive(Debug)]
+pub struct Iter<'b> {
+    inner: IterInner<'b>,
+}
+
+#[derive(Debug)]
+enum IterInner<'b> {
+    Owned(recv::OwnedIter<'b>),
+    Block(mmap::BlockIter<'b>),
+}
+
+impl<'b> Iterator for Iter<'b> {
+    type Item = Packet<'b>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Packet<'b>> {
+        match &mut self.inner {
+            IterInner::Owned(i) => i.next(),
+            IterInner::Block(i) => i.next(),
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Rung 1: AF_PACKET `SOCK_RAW`, one syscall per packet (`recv`) or per batch (`recv-batch`).
+//!
+//! This is the textbook loop the ladder starts from: the kernel copies each packet into a buffer
+//! fastpath owns. `recv` makes one blocking `recvmsg` per packet; `recv-batch` one
+//! `recvmmsg(MSG_WAITFORONE)` per batch. `recvmsg` rather than `recvfrom` only because the
+//! control messages carry the nanosecond timestamp (`SO_TIMESTAMPNS`) and the original length
+//! and stripped VLAN tag (`PACKET_AUXDATA`); it is still exactly one syscall per packet.
+//!
+//! Waiting uses `SO_RCVTIMEO`, never the `recvmmsg` timeout argument: the kernel checks that one
+//! only after each datagram and decrements it in place, so calls degrade to one packet.
+#![allow(unsafe_code)]
+
+use std::mem::size_of;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use super::{Batch, BatchInner};
+use crate::api::{Capabilities, Config, Packet, Stats};
+use crate::sys::packet::{self as pk, tpacket_auxdata, VLAN_TAG_LEN};
+use crate::{sys, Backend, Error, Result};
+
+/// Room for one `SCM_TIMESTAMPNS` (16-byte payload) and one `PACKET_AUXDATA` (20-byte payload)
+/// control message, each `CMSG_SPACE`-padded, with slack.
+const CMSG_CAP: usize = 128;
+
+/// Where one received packet lies inside its slot.
+#[derive(Debug, Clone, Copy, Default)]
+struct Meta {
+    start: u32,
+    len: u32,
+    orig_len: u32,
+    ts_ns: u64,
+}
+
+/// The rung-1 socket plus the buffers the kernel copies into.
+#[derive(Debug)]
+pub(crate) struct RecvSocket {
+    fd: OwnedFd,
+    ifindex: u32,
+    batched: bool,
+    snaplen: u32,
+    /// Bytes per slot: VLAN headroom + snaplen, rounded up to 64.
+    slot: usize,
+    /// `batch × slot` bytes the kernel writes packets into.
+    buf: Vec<u8>,
+    /// Per-slot control-message space.
+    cmsg: Vec<u64>,
+    iov: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+    meta: Vec<Meta>,
+    /// The `SO_RCVTIMEO` currently set, to avoid a setsockopt per call.
+    rcvtimeo: Option<Option<Duration>>,
+    stats: Stats,
+    pub(super) fanout_group: Option<u16>,
+}
+
+// SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf` and `cmsg`, heap buffers owned
+// by the same struct that are never reallocated after `open`; moving the struct to another thread
+// moves them together, and all access goes through `&mut self`.
+unsafe impl Send for RecvSocket {}
+
+impl RecvSocket {
+    pub(crate) fn open(cfg: &Config, ifindex: u32) -> Result<Self> {
+        let fd = sys::packet_socket()?;
+        if !sys::interface_is_up(&fd, &cfg.interface)? {
+            return Err(Error::InterfaceDown {
+                name: cfg.interface.clone(),
+            });
+        }
+        let one: libc::c_int = 1;
+        // The kernel charges each queued skb its truesize (~4 KiB for XDP-built ones): size the
+        // buffer for bursts. SO_RCVBUFFORCE ignores rmem_max (needs CAP_NET_ADMIN); fall back.
+        let rcvbuf = cfg.rcvbuf as libc::c_int;
+        if sys::setsockopt(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &rcvbuf,
+            "setsockopt(SO_RCVBUFFORCE)",
+        )
+        .is_err()
+        {
+            sys::setsockopt(
+                &fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                &rcvbuf,
+                "setsockopt(SO_RCVBUF)",
+            )?;
+        }
+        sys::setsockopt(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &one,
+            "setsockopt(SO_TIMESTAMPNS)",
+        )?;
+        sys::setsockopt(
+            &fd,
+            libc::SOL_PACKET,
+            pk::PACKET_AUXDATA,
+            &one,
+            "setsockopt(PACKET_AUXDATA)",
+        )?;
+        if cfg.snaplen < crate::api::MAX_SNAPLEN {
+            pk::attach_filter(&fd, &pk::snaplen_filter(cfg.snaplen))?;
+        }
+        sys::bind_all(&fd, ifindex)?;
+        if cfg.promiscuous {
+            pk::add_promisc(&fd, ifindex)?;
+        }
+        let fanout_group = match cfg.fanout {
+            Some((mode, group)) => Some(pk::join_fanout(&fd, fanout_mode(mode), group)?),
+            None => None,
+        };
+
+        let batched = cfg.backend == Backend::RecvBatch;
+        let n = if batched { cfg.batch_size } else { 1 };
+        let slot = (VLAN_TAG_LEN + cfg.snaplen as usize).next_multiple_of(64);
+        let mut s = RecvSocket {
+            fd,
+            ifindex,
+            batched,
+            snaplen: cfg.snaplen,
+            slot,
+            buf: vec![0u8; n * slot],
+            cmsg: vec![0u64; n * CMSG_CAP / 8],
+            iov: Vec::with_capacity(n),
+            // SAFETY: mmsghdr is a C struct of integers and raw pointers; all-zero (null
+            // pointers, zero lengths) is a valid value.
+            hdrs: vec![unsafe { std::mem::zeroed() }; n],
+            meta: vec![Meta::default(); n],
+            rcvtimeo: None,
+            stats: Stats::default(),
+            fanout_group,
+        };
+        let base = s.buf.as_mut_ptr();
+        for i in 0..n {
+            s.iov.push(libc::iovec {
+                // The packet lands after VLAN_TAG_LEN bytes of headroom so a stripped tag can be
+                // put back without moving the payload.
+                iov_base: base.wrapping_add(i * slot + VLAN_TAG_LEN).cast(),
+                iov_len: cfg.snaplen as usize,
+            });
+        }
+        let cmsg_base = s.cmsg.as_mut_ptr().cast::<u8>();
+        for i in 0..n {
+            let h = &mut s.hdrs[i].msg_hdr;
+            h.msg_iov = &mut s.iov[i];
+            h.msg_iovlen = 1;
+            h.msg_control = cmsg_base.wrapping_add(i * CMSG_CAP).cast();
+            h.msg_controllen = CMSG_CAP;
+        }
+        Ok(s)
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Sets `SO_RCVTIMEO` if it differs from the last value set.
+    fn set_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if self.rcvtimeo == Some(timeout) {
+            return Ok(());
+        }
+        // A zero timeval means "block forever"; a zero Duration is handled with MSG_DONTWAIT.
+        let t = timeout.unwrap_or(Duration::ZERO);
+        let tv = libc::timeval {
+            tv_sec: t.as_secs() as libc::time_t,
+            tv_usec: libc::suseconds_t::from(t.subsec_micros()),
+        };
+        sys::setsockopt(
+            &self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv,
+            "setsockopt(SO_RCVTIMEO)",
+        )?;
+        self.rcvtimeo = Some(timeout);
+        Ok(())
+    }
+
+    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
+        let nonblock = timeout == Some(Duration::ZERO);
+        if !nonblock {
+            self.set_timeout(timeout)?;
+        }
+        let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
+        for h in &mut self.hdrs {
+            h.msg_hdr.msg_controllen = CMSG_CAP;
+        }
+        let got = if self.batched {
+            // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
+            // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
+            // a NULL timeout is allowed.
+            let rc = unsafe {
+                libc::recvmmsg(
+                    self.fd.as_raw_fd(),
+                    self.hdrs.as_mut_ptr(),
+                    self.hdrs.len() as libc::c_uint,
+                    libc::MSG_WAITFORONE | libc::MSG_TRUNC | dontwait,
+                    std::ptr::null_mut(),
+                )
+            };
+            if rc < 0 {
+                return self.empty_or_error("recvmmsg");
+            }
+            rc as usize
+        } else {
+            // SAFETY: `hdrs[0].msg_hdr` is an initialised msghdr whose iovec and control buffer
+            // point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call.
+            let rc = unsafe {
+                libc::recvmsg(
+                    self.fd.as_raw_fd(),
+                    &mut self.hdrs[0].msg_hdr,
+                    libc::MSG_TRUNC | dontwait,
+                )
+            };
+            if rc < 0 {
+                return self.empty_or_error("recvmsg");
+            }
+            self.hdrs[0].msg_len = rc as u32;
+            1
+        };
+        for i in 0..got {
+            self.meta[i] = self.finish_one(i);
+        }
+        self.stats.delivered += got as u64;
+        Ok(Batch {
+            inner: BatchInner::Owned(OwnedBatch {
+                buf: &self.buf,
+                slot: self.slot,
+                meta: &self.meta[..got],
+                ifindex: self.ifindex,
+            }),
+        })
+    }
+
+    /// Maps a failed receive to an empty batch (timeout, signal) or an error.
+    fn empty_or_error(&mut self, call: &'static str) -> Result<Batch<'_>> {
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Batch {
+                inner: BatchInner::Owned(OwnedBatch {
+                    buf: &self.buf,
+                    slot: self.slot,
+                    meta: &[],
+                    ifindex: self.ifindex,
+                }),
+            }),
+            Some(libc::ENETDOWN) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
+                Err(Error::InterfaceGone {
+                    name: String::new(),
+                })
+            }
+            _ => Err(Error::Syscall { call, source: err }),
+        }
+    }
+
+    /// Reads the control messages of slot `i` and puts a stripped VLAN tag back.
+    fn finish_one(&mut self, i: usize) -> Meta {
+        let returned = self.hdrs[i].msg_len as usize;
+        let cap = self.snaplen as usize;
+        let mut len = returned.min(cap);
+        let mut orig_len = returned as u32;
+        let mut ts_ns = 0u64;
+        let mut aux: Option<tpacket_auxdata> = None;
+        {
+            let h = &self.hdrs[i].msg_hdr;
+            // SAFETY: `h` is the msghdr the kernel just filled: msg_control/msg_controllen describe
+            // valid control data inside `self.cmsg`.
+            let mut c = unsafe { libc::CMSG_FIRSTHDR(h) };
+            while !c.is_null() {
+                // SAFETY: `c` is non-null and was returned by CMSG_FIRSTHDR/CMSG_NXTHDR, which only
+                // return headers lying entirely within the control buffer.
+                let hdr = unsafe { &*c };
+                // SAFETY: CMSG_DATA of a valid header points at its payload inside the buffer.
+                let data = unsafe { libc::CMSG_DATA(c) };
+                let payload = hdr.cmsg_len as usize - (data as usize - c as usize);
+                if hdr.cmsg_level == libc::SOL_SOCKET
+                    && hdr.cmsg_type == libc::SCM_TIMESTAMPNS
+                    && payload >= size_of::<libc::timespec>()
+                {
+                    // SAFETY: the payload holds a timespec (checked length); read_unaligned
+                    // because CMSG_DATA only guarantees `cmsghdr` alignment.
+                    let ts = unsafe { data.cast::<libc::timespec>().read_unaligned() };
+                    ts_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+                } else if hdr.cmsg_level == libc::SOL_PACKET
+                    && hdr.cmsg_type == pk::PACKET_AUXDATA
+                    && payload >= size_of::<tpacket_auxdata>()
+                {
+                    // SAFETY: the payload holds a tpacket_auxdata (checked length).
+                    aux = Some(unsafe { data.cast::<tpacket_auxdata>().read_unaligned() });
+                }
+                // SAFETY: `h` and `c` are valid as above; NXTHDR returns null past the end.
+                c = unsafe { libc::CMSG_NXTHDR(h, c) };
+            }
+        }
+        let slot = &mut self.buf[i * self.slot..(i + 1) * self.slot];
+        let mut start = VLAN_TAG_LEN;
+        if let Some(a) = aux {
+            orig_len = a.tp_len;
+            if a.tp_status & pk::TP_STATUS_VLAN_VALID != 0 && len >= 12 {
+                let tpid = if a.tp_status & pk::TP_STATUS_VLAN_TPID_VALID != 0 {
+                    a.tp_vlan_tpid
+                } else {
+                    0x8100
+                };
+                insert_vlan(slot, a.tp_vlan_tci, tpid);
+                start = 0;
+                len = (len + VLAN_TAG_LEN).min(cap);
+                orig_len += VLAN_TAG_LEN as u32;
+            }
+        }
+        if ts_ns == 0 {
+            ts_ns = sys::realtime_ns();
+        }
+        Meta {
+            start: start as u32,
+            len: len as u32,
+            orig_len: orig_len.max(len as u32),
+            ts_ns,
+        }
+    }
+
+    pub(crate) fn stats(&mut self) -> Result<Stats> {
+        let k = pk::statistics(&self.fd)?;
+        self.stats.received += u64::from(k.tp_packets);
+        self.stats.dropped += u64::from(k.tp_drops);
+        Ok(self.stats)
+    }
+
+    pub(crate) fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            zero_copy: false,
+            fanout: true,
+            tx: false,
+            timestamps_ns: true,
+            need_wakeup: false,
+            kernel_filter: true,
+            mode: if self.batched { "recvmmsg" } else { "recvmsg" },
+        }
+    }
+}
+
+/// Puts an 802.1Q tag back after the MAC addresses. `slot` holds the frame at
+/// `VLAN_TAG_LEN..`; afterwards the tagged frame starts at 0.
+pub(crate) fn insert_vlan(slot: &mut [u8], tci: u16, tpid: u16) {
+    slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + 12, 0);
+    slot[12..14].copy_from_slice(&tpid.to_be_bytes());
+    slot[14..16].copy_from_slice(&tci.to_be_bytes());
+}
+
+pub(crate) fn fanout_mode(m: crate::FanoutMode) -> u16 {
+    match m {
+        crate::FanoutMode::Hash => pk::PACKET_FANOUT_HASH,
+        crate::FanoutMode::Lb => pk::PACKET_FANOUT_LB,
+        crate::FanoutMode::Cpu => pk::PACKET_FANOUT_CPU,
+        crate::FanoutMode::Qm => pk::PACKET_FANOUT_QM,
+    }
+}
+
+/// Packets copied into the socket's own buffers.
+#[derive(Debug)]
+pub(crate) struct OwnedBatch<'a> {
+    buf: &'a [u8],
+    slot: usize,
+    meta: &'a [Meta],
+    ifindex: u32,
+}
+
+impl<'a> OwnedBatch<'a> {
+    pub(crate) fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    pub(crate) fn iter(&self) -> OwnedIter<'_> {
+        OwnedIter {
+            buf: self.buf,
+            slot: self.slot,
+            meta: self.meta.iter(),
+            idx: 0,
+            ifindex: self.ifindex,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct OwnedIter<'b> {
+    buf: &'b [u8],
+    slot: usize,
+    meta: std::slice::Iter<'b, Meta>,
+    idx: usize,
+    ifindex: u32,
+}
+
+impl<'b> Iterator for OwnedIter<'b> {
+    type Item = Packet<'b>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Packet<'b>> {
+        let m = self.meta.next()?;
+        let base = self.idx * self.slot + m.start as usize;
+        self.idx += 1;
+        Some(Packet {
+            data: &self.buf[base..base + m.len as usize],
+            orig_len: m.orig_len,
+            ts_ns: m.ts_ns,
+            ifindex: self.ifindex,
+            queue: None,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.meta.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn vlan_tag_goes_back_after_the_macs() {
+        let mut slot = [0u8; 40];
+        let frame: Vec<u8> = (1..=20).collect();
+        slot[4..24].copy_from_slice(&frame);
+        insert_vlan(&mut slot, 0x0064, 0x8100);
+        assert_eq!(&slot[..12], &frame[..12]);
+        assert_eq!(&slot[12..16], &[0x81, 0x00, 0x00, 0x64]);
+        assert_eq!(&slot[16..24], &frame[12..20]);
+    }
+}

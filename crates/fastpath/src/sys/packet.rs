@@ -1,0 +1,254 @@
+//! AF_PACKET UAPI mirrors (`<linux/if_packet.h>`) and the socket options fastpath uses.
+//!
+//! Names follow the kernel header so they can be grepped against it. Each struct has a size test.
+#![allow(non_camel_case_types)]
+
+use std::os::fd::OwnedFd;
+
+use super::{getsockopt, setsockopt};
+use crate::{Error, Result};
+
+// Socket options at level SOL_PACKET (`<linux/if_packet.h>`). Defined here rather than taken from
+// `libc` because libc exposes only some of them on every target, and these values are ABI.
+pub(crate) const PACKET_ADD_MEMBERSHIP: libc::c_int = 1;
+pub(crate) const PACKET_RX_RING: libc::c_int = 5;
+pub(crate) const PACKET_STATISTICS: libc::c_int = 6;
+pub(crate) const PACKET_AUXDATA: libc::c_int = 8;
+pub(crate) const PACKET_VERSION: libc::c_int = 10;
+pub(crate) const PACKET_RESERVE: libc::c_int = 12;
+pub(crate) const PACKET_FANOUT: libc::c_int = 18;
+
+pub(crate) const PACKET_MR_PROMISC: libc::c_ushort = 1;
+
+pub(crate) const TPACKET_V3: libc::c_int = 2;
+
+pub(crate) const PACKET_FANOUT_HASH: u16 = 0;
+pub(crate) const PACKET_FANOUT_LB: u16 = 1;
+pub(crate) const PACKET_FANOUT_CPU: u16 = 2;
+pub(crate) const PACKET_FANOUT_QM: u16 = 5;
+pub(crate) const PACKET_FANOUT_FLAG_UNIQUEID: u16 = 0x2000;
+
+pub(crate) const TP_STATUS_KERNEL: u32 = 0;
+pub(crate) const TP_STATUS_USER: u32 = 1 << 0;
+pub(crate) const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
+pub(crate) const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
+
+/// Bytes of an 802.1Q tag; also the headroom fastpath reserves in front of every frame so a
+/// stripped tag can be put back in place (`PACKET_RESERVE`, as libpcap does).
+pub(crate) const VLAN_TAG_LEN: usize = 4;
+
+/// `struct tpacket_req3`: the TPACKET_V3 ring request.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct tpacket_req3 {
+    pub(crate) tp_block_size: u32,
+    pub(crate) tp_block_nr: u32,
+    pub(crate) tp_frame_size: u32,
+    pub(crate) tp_frame_nr: u32,
+    pub(crate) tp_retire_blk_tov: u32,
+    pub(crate) tp_sizeof_priv: u32,
+    pub(crate) tp_feature_req_word: u32,
+}
+
+/// `struct tpacket_hdr_v1`: the block descriptor header (`tpacket_block_desc.hdr.bh1`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct tpacket_hdr_v1 {
+    /// Ownership word: `TP_STATUS_KERNEL` or `TP_STATUS_USER` (| flags). Accessed atomically.
+    pub(crate) block_status: u32,
+    pub(crate) num_pkts: u32,
+    pub(crate) offset_to_first_pkt: u32,
+    pub(crate) blk_len: u32,
+    pub(crate) seq_num: u64,
+    pub(crate) ts_first_pkt: [u32; 2],
+    pub(crate) ts_last_pkt: [u32; 2],
+}
+
+/// `struct tpacket_block_desc`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct tpacket_block_desc {
+    pub(crate) version: u32,
+    pub(crate) offset_to_priv: u32,
+    pub(crate) bh1: tpacket_hdr_v1,
+}
+
+/// `struct tpacket3_hdr`: the per-packet header inside a block.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct tpacket3_hdr {
+    pub(crate) tp_next_offset: u32,
+    pub(crate) tp_sec: u32,
+    pub(crate) tp_nsec: u32,
+    pub(crate) tp_snaplen: u32,
+    pub(crate) tp_len: u32,
+    pub(crate) tp_status: u32,
+    pub(crate) tp_mac: u16,
+    pub(crate) tp_net: u16,
+    // struct tpacket_hdr_variant1 hv1
+    pub(crate) tp_rxhash: u32,
+    pub(crate) tp_vlan_tci: u32,
+    pub(crate) tp_vlan_tpid: u16,
+    pub(crate) tp_padding: u16,
+    pub(crate) tp_padding2: [u8; 8],
+}
+
+/// `struct tpacket_stats_v3`: returned (and reset) by `PACKET_STATISTICS` on a V3 socket.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct tpacket_stats_v3 {
+    pub(crate) tp_packets: u32,
+    pub(crate) tp_drops: u32,
+    pub(crate) tp_freeze_q_cnt: u32,
+}
+
+/// `struct tpacket_auxdata`: the `PACKET_AUXDATA` control message of the recv rungs.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct tpacket_auxdata {
+    pub(crate) tp_status: u32,
+    pub(crate) tp_len: u32,
+    pub(crate) tp_snaplen: u32,
+    pub(crate) tp_mac: u16,
+    pub(crate) tp_net: u16,
+    pub(crate) tp_vlan_tci: u16,
+    pub(crate) tp_vlan_tpid: u16,
+}
+
+/// `struct packet_mreq` for `PACKET_ADD_MEMBERSHIP`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct packet_mreq {
+    mr_ifindex: libc::c_int,
+    mr_type: libc::c_ushort,
+    mr_alen: libc::c_ushort,
+    mr_address: [u8; 8],
+}
+
+/// `struct sock_filter`: one classic BPF instruction.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct sock_filter {
+    pub(crate) code: u16,
+    pub(crate) jt: u8,
+    pub(crate) jf: u8,
+    pub(crate) k: u32,
+}
+
+/// `struct sock_fprog`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+struct sock_fprog {
+    len: libc::c_ushort,
+    filter: *const sock_filter,
+}
+
+/// Puts the interface in promiscuous mode for as long as the socket is open (the kernel drops the
+/// membership when the socket closes, so nothing is left behind).
+pub(crate) fn add_promisc(fd: &OwnedFd, ifindex: u32) -> Result<()> {
+    let mreq = packet_mreq {
+        mr_ifindex: ifindex as libc::c_int,
+        mr_type: PACKET_MR_PROMISC,
+        ..Default::default()
+    };
+    setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        PACKET_ADD_MEMBERSHIP,
+        &mreq,
+        "setsockopt(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC)",
+    )
+}
+
+/// Reads and resets the kernel counters of the socket.
+///
+/// On a TPACKET_V3 socket the kernel writes a [`tpacket_stats_v3`]; on others the first two
+/// fields (`struct tpacket_stats`). `tp_packets` already includes `tp_drops`.
+pub(crate) fn statistics(fd: &OwnedFd) -> Result<tpacket_stats_v3> {
+    getsockopt(
+        fd,
+        libc::SOL_PACKET,
+        PACKET_STATISTICS,
+        "getsockopt(PACKET_STATISTICS)",
+    )
+}
+
+/// Joins (or, with `group == None`, creates with a kernel-chosen unique id) a fanout group and
+/// returns the group id.
+pub(crate) fn join_fanout(fd: &OwnedFd, mode: u16, group: Option<u16>) -> Result<u16> {
+    let (id, flags) = match group {
+        Some(id) => (id, 0),
+        None => (0, PACKET_FANOUT_FLAG_UNIQUEID),
+    };
+    let arg: u32 = u32::from(id) | (u32::from(mode | flags) << 16);
+    setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        PACKET_FANOUT,
+        &arg,
+        "setsockopt(PACKET_FANOUT)",
+    )
+    .map_err(|e| match e {
+        Error::Syscall { source, .. } if source.raw_os_error() == Some(libc::EINVAL) => {
+            Error::InvalidConfig {
+                field: "fanout",
+                why: format!("the kernel refused fanout group {id} mode {mode}: {source}"),
+            }
+        }
+        other => other,
+    })?;
+    let got: u32 = getsockopt(
+        fd,
+        libc::SOL_PACKET,
+        PACKET_FANOUT,
+        "getsockopt(PACKET_FANOUT)",
+    )?;
+    Ok((got & 0xffff) as u16)
+}
+
+/// Attaches a classic BPF program (`SO_ATTACH_FILTER`).
+pub(crate) fn attach_filter(fd: &OwnedFd, prog: &[sock_filter]) -> Result<()> {
+    let fprog = sock_fprog {
+        len: prog.len() as libc::c_ushort,
+        filter: prog.as_ptr(),
+    };
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &fprog,
+        "setsockopt(SO_ATTACH_FILTER)",
+    )
+}
+
+/// The one-instruction classic BPF program `ret #snaplen`: accept every packet, truncated to
+/// `snaplen` bytes by the kernel before it is copied (libpcap does the same).
+pub(crate) fn snaplen_filter(snaplen: u32) -> [sock_filter; 1] {
+    const BPF_RET_K: u16 = 0x06;
+    [sock_filter {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: snaplen,
+    }]
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::mem::size_of;
+
+    #[test]
+    fn uapi_sizes_match_the_kernel() {
+        assert_eq!(size_of::<tpacket_req3>(), 28);
+        assert_eq!(size_of::<tpacket_hdr_v1>(), 40);
+        assert_eq!(size_of::<tpacket_block_desc>(), 48);
+        assert_eq!(size_of::<tpacket3_hdr>(), 48);
+        assert_eq!(size_of::<tpacket_stats_v3>(), 12);
+        assert_eq!(size_of::<tpacket_auxdata>(), 20);
+        assert_eq!(size_of::<packet_mreq>(), 16);
+        assert_eq!(size_of::<sock_filter>(), 8);
+        assert_eq!(std::mem::offset_of!(tpacket_block_desc, bh1), 8);
+        assert_eq!(std::mem::offset_of!(tpacket3_hdr, tp_mac), 24);
+    }
+}
