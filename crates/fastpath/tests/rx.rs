@@ -295,5 +295,19 @@ fn removing_the_interface_while_capturing_is_a_clear_error() {
         // Counters survive the interface.
         rx.stats().unwrap();
     }
-    drop(veth);
+    // Down (not removed) is told apart from gone.
+    for backend in AF_PACKET_BACKENDS {
+        let mut rx = Receiver::open(&Config::new(&veth.b).backend(backend)).unwrap();
+        ns.set_down(&veth.b).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let err = loop {
+            match rx.recv(Some(Duration::from_millis(20))) {
+                Err(e) => break e,
+                Ok(_) if Instant::now() > deadline => panic!("{backend}: no error after down"),
+                Ok(_) => {}
+            }
+        };
+        assert!(matches!(err, Error::InterfaceDown { .. }), "{backend}: {err}");
+        ns.set_up(&veth.b).unwrap();
+    }
 }

@@ -65,14 +65,17 @@ impl Receiver {
     /// backend missing from this build.
     pub fn open(cfg: &Config) -> Result<Self> {
         cfg.validate()?;
+        let ifindex;
         let (inner, fanout_group) = match cfg.backend {
             Backend::Recv | Backend::RecvBatch => {
-                let s = recv::RecvSocket::open(cfg, ifindex_checked(cfg)?)?;
+                ifindex = sys::ifindex(&cfg.interface)?;
+                let s = recv::RecvSocket::open(cfg, ifindex)?;
                 let g = s.fanout_group;
                 (Inner::Recv(s), g)
             }
             Backend::Mmap => {
-                let s = mmap::MmapSocket::open(cfg, ifindex_checked(cfg)?)?;
+                ifindex = sys::ifindex(&cfg.interface)?;
+                let s = mmap::MmapSocket::open(cfg, ifindex)?;
                 let g = s.fanout_group;
                 (Inner::Mmap(s), g)
             }
@@ -95,7 +98,7 @@ impl Receiver {
             inner,
             backend: cfg.backend,
             interface: cfg.interface.clone(),
-            ifindex: sys::ifindex(&cfg.interface).unwrap_or(0),
+            ifindex,
             fanout_group,
         })
     }
@@ -115,9 +118,15 @@ impl Receiver {
             Inner::Mmap(s) => s.receive(timeout),
         }
         .map_err(|e| match e {
-            Error::InterfaceGone { .. } => Error::InterfaceGone {
-                name: self.interface.clone(),
-            },
+            // The socket only knows "down" (ENETDOWN) or "gone" (ENODEV); removing an interface
+            // takes it down first, so ask the kernel which one holds now.
+            Error::InterfaceGone { .. } | Error::InterfaceDown { .. } => {
+                let name = self.interface.clone();
+                match sys::ifindex(&name) {
+                    Ok(i) if i == self.ifindex => Error::InterfaceDown { name },
+                    _ => Error::InterfaceGone { name },
+                }
+            }
             e => e,
         })
     }
@@ -175,11 +184,6 @@ impl AsRawFd for Receiver {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
     }
-}
-
-/// Resolves the interface and fails early (with the name) when it is missing.
-fn ifindex_checked(cfg: &Config) -> Result<u32> {
-    sys::ifindex(&cfg.interface)
 }
 
 /// Opens `n` handles on one interface joined in one `PACKET_FANOUT` group, one per thread.

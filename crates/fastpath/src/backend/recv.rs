@@ -248,11 +248,12 @@ impl RecvSocket {
                     ifindex: self.ifindex,
                 }),
             }),
-            Some(libc::ENETDOWN) | Some(libc::ENODEV) | Some(libc::ENXIO) => {
-                Err(Error::InterfaceGone {
-                    name: String::new(),
-                })
-            }
+            Some(libc::ENETDOWN) => Err(Error::InterfaceDown {
+                name: String::new(),
+            }),
+            Some(libc::ENODEV) | Some(libc::ENXIO) => Err(Error::InterfaceGone {
+                name: String::new(),
+            }),
             _ => Err(Error::Syscall { call, source: err }),
         }
     }

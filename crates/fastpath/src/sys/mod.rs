@@ -249,8 +249,11 @@ fn socket_error(fd: RawFd) -> Error {
         return Error::last_os("getsockopt(SO_ERROR)");
     }
     match val {
-        libc::ENETDOWN | libc::ENODEV | libc::ENXIO => Error::InterfaceGone {
-            name: String::from("the capture interface"),
+        libc::ENETDOWN => Error::InterfaceDown {
+            name: String::new(),
+        },
+        libc::ENODEV | libc::ENXIO => Error::InterfaceGone {
+            name: String::new(),
         },
         e => Error::Syscall {
             call: "poll",

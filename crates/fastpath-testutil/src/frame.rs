@@ -1,0 +1,285 @@
+//! Deterministic test frames: Ethernet / [802.1Q] / IPv4 / UDP.
+//!
+//! Layout of the UDP payload: `b"FPT0"`, `seq` as big-endian u32, then
+//! pattern bytes `payload[i] = (seq + i) as u8` for `i >= 8`. IPv4 and UDP
+//! checksums are valid. Guarantee: [`frame_seq`] never panics, whatever the
+//! input.
+
+/// Magic at the start of every UDP payload built here.
+pub const MAGIC: [u8; 4] = *b"FPT0";
+
+/// Default destination MAC: locally administered and owned by nobody, so the
+/// receiving stack classifies frames as `PACKET_OTHERHOST` and drops them
+/// after the capture taps have seen them.
+pub const DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+
+/// Default source MAC (locally administered).
+pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+
+/// IPv4 source address, 10.99.0.1.
+pub const SRC_IP: [u8; 4] = [10, 99, 0, 1];
+
+/// IPv4 destination address, 10.99.0.2.
+pub const DST_IP: [u8; 4] = [10, 99, 0, 2];
+
+/// UDP destination port (discard).
+pub const DST_PORT: u16 = 9;
+
+/// Smallest frame length accepted: the Ethernet minimum without FCS.
+pub const MIN_LEN: usize = 60;
+
+const ETH_LEN: usize = 14;
+const VLAN_LEN: usize = 4;
+const IP_LEN: usize = 20;
+const UDP_LEN: usize = 8;
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+
+/// Builds an Ethernet/IPv4/UDP frame of exactly `len` bytes (no FCS).
+///
+/// Source 10.99.0.1 port `1000 + seq % 1000`, destination 10.99.0.2 port 9.
+///
+/// # Panics
+///
+/// If `len < 60` ([`MIN_LEN`]) or the IPv4 packet would exceed 65535 bytes.
+///
+/// # Examples
+///
+/// ```
+/// use fastpath_testutil::{frame_seq, udp_frame, DST_MAC, SRC_MAC};
+/// let f = udp_frame(7, 128, DST_MAC, SRC_MAC);
+/// assert_eq!(f.len(), 128);
+/// assert_eq!(frame_seq(&f), Some(7));
+/// ```
+#[track_caller]
+pub fn udp_frame(seq: u32, len: usize, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Vec<u8> {
+    build(seq, len, None, dst_mac, src_mac)
+}
+
+/// Like [`udp_frame`] with an 802.1Q tag (PCP 0, DEI 0, `vid`) after the
+/// MAC addresses; the whole frame, tag included, is `len` bytes.
+///
+/// # Panics
+///
+/// If `len < 60`, the IPv4 packet would exceed 65535 bytes, or `vid > 4095`.
+#[track_caller]
+pub fn vlan_frame(seq: u32, len: usize, vid: u16, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Vec<u8> {
+    assert!(vid <= 0x0fff, "VLAN id {vid} does not fit 12 bits");
+    build(seq, len, Some(vid), dst_mac, src_mac)
+}
+
+#[track_caller]
+fn build(seq: u32, len: usize, vid: Option<u16>, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Vec<u8> {
+    assert!(
+        len >= MIN_LEN,
+        "frame length {len} is below the Ethernet minimum {MIN_LEN}"
+    );
+    let l3 = ETH_LEN + if vid.is_some() { VLAN_LEN } else { 0 };
+    let ip_total = len - l3;
+    assert!(
+        ip_total <= usize::from(u16::MAX),
+        "frame length {len} exceeds the IPv4 maximum"
+    );
+    let ip_total = ip_total as u16; // checked just above
+    let udp_len = ip_total - IP_LEN as u16;
+
+    let mut f = Vec::with_capacity(len);
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    if let Some(vid) = vid {
+        f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+        f.extend_from_slice(&vid.to_be_bytes());
+    }
+    f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+
+    // IPv4: version 4, IHL 5, DSCP 0, total length, id = low 16 bits of
+    // seq, DF, TTL 64, UDP, checksum filled below.
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&ip_total.to_be_bytes());
+    f.extend_from_slice(&(seq as u16).to_be_bytes());
+    f.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&SRC_IP);
+    f.extend_from_slice(&DST_IP);
+    let csum = checksum(&f[l3..l3 + IP_LEN], 0);
+    f[l3 + 10..l3 + 12].copy_from_slice(&csum.to_be_bytes());
+
+    let udp = l3 + IP_LEN;
+    f.extend_from_slice(&(1000 + (seq % 1000) as u16).to_be_bytes());
+    f.extend_from_slice(&DST_PORT.to_be_bytes());
+    f.extend_from_slice(&udp_len.to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&MAGIC);
+    f.extend_from_slice(&seq.to_be_bytes());
+    let pattern_len = len - f.len();
+    f.extend((8..8 + pattern_len).map(|i| seq.wrapping_add(i as u32) as u8));
+    debug_assert_eq!(f.len(), len);
+
+    // Pseudo-header: src, dst, zero + protocol, UDP length.
+    let mut pseudo = 0u32;
+    for w in SRC_IP.chunks(2).chain(DST_IP.chunks(2)) {
+        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    pseudo += 17 + u32::from(udp_len);
+    let csum = match checksum(&f[udp..], pseudo) {
+        0 => 0xffff, // RFC 768: a computed 0 is sent as all ones
+        c => c,
+    };
+    f[udp + 6..udp + 8].copy_from_slice(&csum.to_be_bytes());
+    f
+}
+
+/// Internet checksum (RFC 1071) of `data`, starting from partial sum `sum`.
+fn checksum(data: &[u8], mut sum: u32) -> u16 {
+    let mut chunks = data.chunks_exact(2);
+    for w in &mut chunks {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Returns the sequence number of a frame built by [`udp_frame`] or
+/// [`vlan_frame`], or `None` for any other frame (so tests can skip foreign
+/// traffic). Accepts up to two VLAN tags, so it also works after a capture
+/// path stripped or kept the tag.
+pub fn frame_seq(frame: &[u8]) -> Option<u32> {
+    let mut off = 12;
+    let mut ethertype = be16(frame, off)?;
+    for _ in 0..2 {
+        if ethertype != ETHERTYPE_VLAN && ethertype != ETHERTYPE_QINQ {
+            break;
+        }
+        off += VLAN_LEN;
+        ethertype = be16(frame, off)?;
+    }
+    if ethertype != ETHERTYPE_IPV4 {
+        return None;
+    }
+    let l3 = off + 2;
+    let vihl = *frame.get(l3)?;
+    if vihl >> 4 != 4 || vihl & 0x0f < 5 || *frame.get(l3 + 9)? != 17 {
+        return None;
+    }
+    let payload = l3 + usize::from(vihl & 0x0f) * 4 + UDP_LEN;
+    if frame.get(payload..payload + 4)? != MAGIC {
+        return None;
+    }
+    let seq = frame.get(payload + 4..payload + 8)?;
+    Some(u32::from_be_bytes([seq[0], seq[1], seq[2], seq[3]]))
+}
+
+fn be16(b: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(off)?, *b.get(off + 1)?]))
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// `udp_frame(0x01020304, 60, DST_MAC, SRC_MAC)`; checksums computed
+    /// independently (Python, RFC 1071 fold).
+    const FRAME_60: [u8; 60] = [
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x02, // dst
+        0x02, 0x00, 0x00, 0x00, 0x00, 0x01, // src
+        0x08, 0x00, // IPv4
+        0x45, 0x00, 0x00, 0x2e, // ver/ihl, tos, total length 46
+        0x03, 0x04, 0x40, 0x00, // id = seq as u16, DF
+        0x40, 0x11, 0x22, 0xf3, // ttl 64, UDP, header checksum
+        10, 99, 0, 1, 10, 99, 0, 2, // addresses
+        0x04, 0x24, 0x00, 0x09, // sport 1000 + 16909060 % 1000 = 1060, dport 9
+        0x00, 0x1a, 0xf7, 0xe8, // UDP length 26, checksum
+        b'F', b'P', b'T', b'0', 0x01, 0x02, 0x03, 0x04, // magic, seq
+        0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x11, 0x12, 0x13, 0x14,
+        0x15, // (seq + i) as u8, i = 8..18
+    ];
+
+    /// The one's-complement sum over data including its checksum is 0xffff,
+    /// so `checksum` returns 0.
+    fn verify(data: &[u8], pseudo: u32) -> bool {
+        checksum(data, pseudo) == 0
+    }
+
+    #[test]
+    fn golden_bytes() {
+        assert_eq!(
+            udp_frame(0x0102_0304, 60, DST_MAC, SRC_MAC)[..],
+            FRAME_60[..]
+        );
+    }
+
+    #[test]
+    fn checksums_verify() {
+        for (seq, len) in [(0, 60), (1, 61), (0xffff_ffff, 1514), (12345, 9000)] {
+            let f = udp_frame(seq, len, DST_MAC, SRC_MAC);
+            assert_eq!(f.len(), len);
+            assert!(verify(&f[14..34], 0), "ip checksum seq {seq} len {len}");
+            let udp_len = u32::from(u16::from_be_bytes([f[38], f[39]]));
+            assert_eq!(udp_len as usize, len - 34);
+            let pseudo = 0x0a63 + 0x0001 + 0x0a63 + 0x0002 + 17 + udp_len;
+            assert!(verify(&f[34..], pseudo), "udp checksum seq {seq} len {len}");
+        }
+    }
+
+    #[test]
+    fn known_ip_checksum() {
+        // Example from RFC 1071 style hand computation: a header whose
+        // checksum is known (Wikipedia "IPv4 header checksum" example).
+        let hdr = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(checksum(&hdr, 0), 0xb861);
+    }
+
+    #[test]
+    fn seq_roundtrip_and_vlan() {
+        for seq in [0, 1, 999, 1000, u32::MAX] {
+            assert_eq!(frame_seq(&udp_frame(seq, 64, DST_MAC, SRC_MAC)), Some(seq));
+            let v = vlan_frame(seq, 64, 100, DST_MAC, SRC_MAC);
+            assert_eq!(v.len(), 64);
+            assert_eq!(&v[12..16], &[0x81, 0x00, 0x00, 100]);
+            assert!(verify(&v[18..38], 0));
+            assert_eq!(frame_seq(&v), Some(seq));
+        }
+        // The untagged view of a VLAN frame (what a receiver sees after the
+        // kernel strips the tag) is a valid frame with the same seq.
+        let v = vlan_frame(5, 100, 7, DST_MAC, SRC_MAC);
+        let stripped: Vec<u8> = v[..12].iter().chain(&v[16..]).copied().collect();
+        assert_eq!(frame_seq(&stripped), Some(5));
+    }
+
+    #[test]
+    fn foreign_and_truncated_frames() {
+        let f = udp_frame(3, 60, DST_MAC, SRC_MAC);
+        for cut in 0..f.len() {
+            let _ = frame_seq(&f[..cut]); // must not panic
+        }
+        assert_eq!(frame_seq(&f[..49]), None);
+        assert_eq!(frame_seq(&f[..50]), Some(3));
+        let mut ipv6 = f.clone();
+        ipv6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(frame_seq(&ipv6), None);
+        let mut bad_magic = f.clone();
+        bad_magic[42] = b'X';
+        assert_eq!(frame_seq(&bad_magic), None);
+        assert_eq!(frame_seq(&[]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "below the Ethernet minimum")]
+    fn too_short_panics() {
+        let _ = udp_frame(0, 59, DST_MAC, SRC_MAC);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit 12 bits")]
+    fn bad_vid_panics() {
+        let _ = vlan_frame(0, 64, 4096, DST_MAC, SRC_MAC);
+    }
+}

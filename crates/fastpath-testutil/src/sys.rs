@@ -1,0 +1,228 @@
+//! The only home of `libc` calls in this crate.
+//!
+//! Every wrapper is safe to call: it takes Rust types (`BorrowedFd`, slices,
+//! `&CStr`) whose validity the borrow checker guarantees, and turns the C
+//! return convention into `io::Result`.
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// `ETH_P_ALL` in network byte order, as `socket(2)`/`bind(2)` want it for
+/// AF_PACKET.
+pub(crate) const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
+
+/// Converts a `-1`-on-error return value into `io::Result`.
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `geteuid()`—the effective user id of the process.
+pub(crate) fn geteuid() -> u32 {
+    // SAFETY: geteuid takes no arguments, touches no memory of ours and
+    // cannot fail (POSIX).
+    unsafe { libc::geteuid() }
+}
+
+/// `setns(fd, CLONE_NEWNET)`—moves the *calling thread* into the network
+/// namespace that `fd` refers to.
+pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: `fd` is a live descriptor for the duration of the call (it is
+    // borrowed); setns only reads the descriptor number and the flag.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
+}
+
+/// `kill(pid, 0)`—true unless the kernel says the process does not exist.
+pub(crate) fn pid_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 performs only the existence/permission check and
+    // delivers nothing; no memory is passed.
+    let ret = unsafe { libc::kill(pid, 0) };
+    ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// `if_nametoindex(name)` in the calling thread's network namespace.
+pub(crate) fn if_nametoindex(name: &CStr) -> io::Result<u32> {
+    // SAFETY: `name` is a valid NUL-terminated string borrowed for the call;
+    // if_nametoindex does not retain the pointer.
+    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if idx == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(idx)
+    }
+}
+
+/// `socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)`—protocol 0, so the socket
+/// receives nothing until it is bound with a non-zero protocol.
+pub(crate) fn packet_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: socket() just returned this descriptor and nothing else owns
+    // it, so OwnedFd may take sole ownership (and close it on drop).
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A `sockaddr_ll` for `ifindex` with `protocol` already in network order.
+fn sockaddr_ll(ifindex: u32, protocol_be: u16) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is a plain C struct of integers and a byte array;
+    // all-zero is a valid (and the conventional initial) value.
+    let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = protocol_be;
+    sll.sll_ifindex = ifindex as i32;
+    sll
+}
+
+/// `bind(fd, sockaddr_ll { ifindex, protocol })` for an AF_PACKET socket.
+pub(crate) fn packet_bind(fd: BorrowedFd<'_>, ifindex: u32, protocol_be: u16) -> io::Result<()> {
+    let sll = sockaddr_ll(ifindex, protocol_be);
+    let len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `sll` is a fully initialised sockaddr_ll living on our stack
+    // for the whole call and `len` is exactly its size; bind copies it.
+    cvt(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&sll as *const libc::sockaddr_ll).cast(),
+            len,
+        )
+    })
+    .map(drop)
+}
+
+/// `sendto(fd, frame, 0, sockaddr_ll { ifindex, protocol })`.
+///
+/// Returns the number of bytes the kernel accepted.
+pub(crate) fn packet_sendto(
+    fd: BorrowedFd<'_>,
+    frame: &[u8],
+    ifindex: u32,
+    protocol_be: u16,
+) -> io::Result<usize> {
+    let sll = sockaddr_ll(ifindex, protocol_be);
+    let len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `frame` is a live slice whose pointer/length pair is passed
+    // unchanged, and the kernel only reads it; `sll` is initialised and
+    // outlives the call, `len` is its exact size.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&sll as *const libc::sockaddr_ll).cast(),
+            len,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// `recvfrom(fd, buf, MSG_TRUNC, &sockaddr_ll)`.
+///
+/// Returns `(frame length on the wire, sll_pkttype)`. With `MSG_TRUNC` the
+/// length is the real frame length even if `buf` was shorter.
+pub(crate) fn packet_recvfrom(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, u8)> {
+    let mut sll = sockaddr_ll(0, 0);
+    let mut len = mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `buf` is an exclusively borrowed slice and the kernel writes at
+    // most `buf.len()` bytes into it (MSG_TRUNC only changes the return
+    // value); `sll`/`len` are initialised locals the kernel may overwrite,
+    // with `len` telling it the buffer size.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_TRUNC,
+            (&mut sll as *mut libc::sockaddr_ll).cast(),
+            &mut len,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok((n as usize, sll.sll_pkttype))
+    }
+}
+
+/// `setsockopt(fd, level, name, &value, sizeof value)` for `int` options.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` is an initialised c_int on our stack for the whole
+    // call and `len` is its exact size; the kernel only copies from it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&value as *const libc::c_int).cast(),
+            len,
+        )
+    })
+    .map(drop)
+}
+
+/// `setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, timeval)`; `None` blocks forever.
+pub(crate) fn set_rcvtimeo(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<()> {
+    let tv = match timeout {
+        // A zero timeval means "block forever", so round a zero timeout up.
+        Some(d) => libc::timeval {
+            tv_sec: d.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+            tv_usec: d.subsec_micros().max(u32::from(d.is_zero())) as libc::suseconds_t,
+        },
+        None => libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        },
+    };
+    let len = mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` is an initialised timeval on our stack for the whole call
+    // and `len` is its exact size; the kernel only copies from it.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            len,
+        )
+    })
+    .map(drop)
+}
+
+/// `getsockopt(fd, SOL_PACKET, PACKET_STATISTICS)`—`(tp_packets, tp_drops)`
+/// since the previous call (the kernel resets the counters on read).
+pub(crate) fn packet_statistics(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
+    let mut st = libc::tpacket_stats {
+        tp_packets: 0,
+        tp_drops: 0,
+    };
+    let mut len = mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
+    // SAFETY: `st` is an initialised tpacket_stats on our stack and `len`
+    // holds its exact size, so the kernel writes at most that many bytes.
+    cvt(unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_STATISTICS,
+            (&mut st as *mut libc::tpacket_stats).cast(),
+            &mut len,
+        )
+    })?;
+    Ok((st.tp_packets, st.tp_drops))
+}
