@@ -67,6 +67,82 @@ pub enum Error {
         /// The interface name.
         name: String,
     },
+    /// A capture file could not be created or opened for writing.
+    #[error("cannot create capture file `{path}`: {source} (check that the directory exists and is writable)")]
+    CreateOutput {
+        /// The path, or `-` for standard output.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Writing a capture file or stream failed; no further packets are written to it.
+    ///
+    /// A regular file has been cut back to its last complete record first, so it still parses
+    /// (`note` says so, or says that cutting back failed too).
+    #[error(
+        "cannot write capture file `{path}`: {}{source}; kept {kept} packets, {note}",
+        disk_full_prefix(source)
+    )]
+    Output {
+        /// The path, or `-` for standard output.
+        path: String,
+        /// The OS error. `ENOSPC` is the disk being full; `EPIPE` means the reader of a pipe
+        /// went away (see [`Error::is_broken_pipe`]).
+        #[source]
+        source: io::Error,
+        /// Packets that are complete in the output.
+        kept: u64,
+        /// What happened to the partly written data, and the fix.
+        note: &'static str,
+    },
+    /// Bytes handed to the capture-file reader are not a well-formed pcap or pcapng file.
+    #[error(
+        "invalid capture file at byte {offset}: {why} (is it a complete pcap or pcapng file?)"
+    )]
+    InvalidCapture {
+        /// Byte offset of the header, block or record at fault.
+        offset: usize,
+        /// What is wrong there.
+        why: String,
+    },
+    /// The kernel verifier refused a BPF program. `log` is the verifier log (`log_level = 1`),
+    /// whose last lines name the failing instruction and the reason.
+    #[error("the kernel verifier rejected `{prog}`:\n{log}")]
+    VerifierRejected {
+        /// The program name given at load time.
+        prog: &'static str,
+        /// The verifier log.
+        log: String,
+    },
+    /// An XDP program is already attached to the interface and replacing it was not asked for.
+    #[error("interface `{ifname}` (ifindex {ifindex}) already has XDP program `{name}` (id {id}, {mode} mode) attached; attach with `replace: true` (CLI `--xdp-replace`) to replace it, or remove it first")]
+    XdpAlreadyAttached {
+        /// The interface name.
+        ifname: String,
+        /// The interface index.
+        ifindex: u32,
+        /// The attached program's id (`bpftool prog show id <id>`).
+        id: u32,
+        /// The attached program's name, `<unknown>` if it could not be read.
+        name: String,
+        /// The attach mode of that program: `native`, `generic` or `offload`.
+        mode: &'static str,
+    },
+    /// A BPF program could not be assembled (a bug in the code that emits it).
+    #[error("cannot assemble bpf program: {0}")]
+    BpfAssemble(#[from] crate::bpf::insn::AsmError),
+    /// A netlink request was refused; `detail` is the kernel's extended-ack message.
+    #[error("{call}: {source}: {detail}")]
+    NetlinkRefused {
+        /// The request, e.g. `RTM_SETLINK(IFLA_XDP)`.
+        call: &'static str,
+        /// The errno the kernel answered with.
+        #[source]
+        source: io::Error,
+        /// The kernel's explanation (`NLMSGERR_ATTR_MSG`).
+        detail: String,
+    },
     /// A system call failed in a way not covered above.
     #[error("{call}: {source}")]
     Syscall {
@@ -95,8 +171,25 @@ impl Error {
     /// The raw OS error code, if the error came from a syscall.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
-            Error::Syscall { source, .. } => source.raw_os_error(),
+            Error::Syscall { source, .. }
+            | Error::CreateOutput { source, .. }
+            | Error::Output { source, .. } => source.raw_os_error(),
             _ => None,
         }
+    }
+
+    /// Whether writing failed because the reader of a pipe went away (`EPIPE`), as in
+    /// `fastpath capture -w - | head`: the CLI then exits 0, like tcpdump.
+    pub fn is_broken_pipe(&self) -> bool {
+        self.raw_os_error() == Some(libc::EPIPE)
+    }
+}
+
+/// `"disk full: "` when `source` is `ENOSPC`, so the message says so in plain words.
+fn disk_full_prefix(source: &io::Error) -> &'static str {
+    if source.raw_os_error() == Some(libc::ENOSPC) {
+        "disk full: "
+    } else {
+        ""
     }
 }

@@ -1,0 +1,332 @@
+//! `fastpath capture`: receive with any backend and print or write pcap/pcapng.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use fastpath::pcap::{Format, PcapWriter};
+use fastpath::{Backend, Config, FanoutMode, MmapConfig, Receiver, Stats};
+
+/// How long one `recv` waits before the loop re-checks Ctrl-C, the count and the duration.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Interface to capture on.
+    #[arg(short = 'i', long = "interface")]
+    interface: String,
+    /// Receive path: recv, recv-batch, mmap (xdp and dpdk in later releases).
+    #[arg(short = 'b', long = "backend", default_value = "mmap", value_parser = parse_backend)]
+    backend: Backend,
+    /// Stop after writing this many packets.
+    #[arg(short = 'c', long = "count")]
+    count: Option<u64>,
+    /// Write packets to FILE (`-` for standard output) instead of printing a line per packet.
+    #[arg(short = 'w', long = "write")]
+    write: Option<PathBuf>,
+    /// Capture at most this many bytes of each packet.
+    #[arg(short = 's', long = "snaplen", default_value_t = fastpath::MAX_SNAPLEN)]
+    snaplen: u32,
+    /// Output file format.
+    #[arg(long = "format", default_value = "pcap", value_parser = ["pcap", "pcapng"])]
+    format: String,
+    /// Receive with N sockets in one PACKET_FANOUT group, each on its own thread.
+    #[arg(long = "threads", default_value_t = 1)]
+    threads: usize,
+    /// How the fanout group spreads packets: hash, lb, cpu or qm.
+    #[arg(long = "fanout", default_value = "hash", value_parser = parse_fanout)]
+    fanout: FanoutMode,
+    /// Stop after this many seconds.
+    #[arg(long = "duration")]
+    duration: Option<f64>,
+    /// Packets per recvmmsg call (recv-batch).
+    #[arg(long = "batch", default_value_t = 64)]
+    batch: usize,
+    /// TPACKET_V3 block size in bytes (mmap; a power of two).
+    #[arg(long = "block-size", default_value_t = MmapConfig::default().block_size)]
+    block_size: u32,
+    /// Number of TPACKET_V3 blocks (mmap; a power of two).
+    #[arg(long = "blocks", default_value_t = MmapConfig::default().block_count)]
+    blocks: u32,
+    /// TPACKET_V3 frame size (mmap; a power of two).
+    #[arg(long = "frame-size", default_value_t = MmapConfig::default().frame_size)]
+    frame_size: u32,
+    /// Longest time a packet may wait in a partly filled block, in milliseconds (mmap).
+    #[arg(long = "block-timeout-ms", default_value_t = 1)]
+    block_timeout_ms: u64,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promisc: bool,
+}
+
+fn parse_backend(s: &str) -> std::result::Result<Backend, String> {
+    s.parse().map_err(|e: fastpath::Error| e.to_string())
+}
+
+fn parse_fanout(s: &str) -> std::result::Result<FanoutMode, String> {
+    s.parse().map_err(|e: fastpath::Error| e.to_string())
+}
+
+/// Where packets go.
+enum Sink {
+    /// One tcpdump-like line per packet.
+    Lines(io::BufWriter<io::Stdout>),
+    /// A pcap/pcapng file or stream.
+    File(PcapWriter),
+}
+
+impl Sink {
+    fn write(&mut self, pkt: &fastpath::Packet<'_>) -> Result<()> {
+        match self {
+            Sink::Lines(out) => {
+                crate::print::write_line(out, pkt.timestamp_ns(), pkt.orig_len(), pkt.data())?
+            }
+            Sink::File(w) => w.write_packet(
+                pkt.timestamp_ns(),
+                pkt.orig_len(),
+                pkt.data(),
+                pkt.ifindex(),
+            )?,
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match self {
+            Sink::Lines(out) => out.flush()?,
+            Sink::File(w) => w.flush()?,
+        }
+        Ok(())
+    }
+}
+
+/// State shared by the receive threads and the status line.
+struct Shared {
+    stop: Arc<AtomicBool>,
+    captured: AtomicU64,
+    limit: u64,
+    deadline: Option<Instant>,
+    /// Kernel drops per thread, refreshed about twice a second for the status line.
+    drops: Vec<AtomicU64>,
+    sink: Mutex<Sink>,
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let mmap = {
+        let mut m = MmapConfig::default();
+        m.block_size = args.block_size;
+        m.block_count = args.blocks;
+        m.frame_size = args.frame_size;
+        m.block_timeout = Duration::from_millis(args.block_timeout_ms);
+        m
+    };
+    if let Some(d) = args.duration {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(fastpath::Error::InvalidConfig {
+                field: "duration",
+                why: format!("{d} is not a positive number of seconds"),
+            }
+            .into());
+        }
+    }
+    if args.count == Some(0) {
+        return Err(fastpath::Error::InvalidConfig {
+            field: "count",
+            why: "0 packets: give a count of at least 1, or leave -c out".into(),
+        }
+        .into());
+    }
+    let cfg = Config::new(args.interface.clone())
+        .backend(args.backend)
+        .snaplen(args.snaplen)
+        .batch_size(args.batch)
+        .promiscuous(!args.no_promisc)
+        .mmap(mmap);
+    cfg.validate()?;
+
+    // Signals first, so a Ctrl-C during setup still ends cleanly.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+
+    let format = if args.format == "pcapng" {
+        Format::Pcapng
+    } else {
+        Format::Pcap
+    };
+    let to_file = args.write.as_ref().is_some_and(|p| p.as_os_str() != "-");
+    let mut sink = match &args.write {
+        None => Sink::Lines(io::BufWriter::with_capacity(64 << 10, io::stdout())),
+        Some(p) if p.as_os_str() == "-" => Sink::File(PcapWriter::stdout(format, args.snaplen)?),
+        Some(p) => Sink::File(PcapWriter::create(p, format, args.snaplen)?),
+    };
+
+    let receivers = if args.threads == 1 {
+        vec![Receiver::open(&cfg)?]
+    } else {
+        fastpath::open_fanout(&cfg, args.threads, args.fanout)?
+    };
+    if let Sink::File(w) = &mut sink {
+        // Described in the pcapng header even if no packet arrives.
+        w.add_interface(receivers[0].ifindex(), &args.interface);
+    }
+    let caps = receivers[0].capabilities();
+    eprintln!(
+        "listening on {}, backend {} ({}{}), snapshot length {} bytes{}",
+        args.interface,
+        args.backend,
+        caps.mode,
+        if caps.zero_copy { ", zero-copy" } else { "" },
+        args.snaplen,
+        if args.threads > 1 {
+            format!(
+                ", {} threads in fanout group {}",
+                args.threads,
+                receivers[0].fanout_group().unwrap_or(0)
+            )
+        } else {
+            String::new()
+        }
+    );
+
+    let shared = Arc::new(Shared {
+        stop,
+        captured: AtomicU64::new(0),
+        limit: args.count.unwrap_or(u64::MAX),
+        deadline: args
+            .duration
+            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
+        drops: (0..receivers.len()).map(|_| AtomicU64::new(0)).collect(),
+        sink: Mutex::new(sink),
+    });
+
+    let workers: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(i, rx)| {
+            let sh = Arc::clone(&shared);
+            thread::Builder::new()
+                .name(format!("rx-{i}"))
+                .spawn(move || worker(rx, i, &sh))
+                .expect("spawning a receive thread")
+        })
+        .collect();
+
+    if to_file {
+        status_loop(&shared, &workers);
+    }
+
+    let mut total = Stats::default();
+    let mut first_err: Option<anyhow::Error> = None;
+    for w in workers {
+        let (stats, res) = w.join().expect("receive threads do not panic");
+        total.merge(&stats);
+        if let Err(e) = res {
+            first_err.get_or_insert(e);
+        }
+    }
+    let written = shared.captured.load(Ordering::Relaxed).min(shared.limit);
+    let sink = Arc::try_unwrap(shared)
+        .ok()
+        .expect("all threads joined")
+        .sink
+        .into_inner()
+        .expect("no thread panicked holding the sink");
+    let finish = match sink {
+        Sink::Lines(mut out) => out.flush().map_err(anyhow::Error::from),
+        Sink::File(w) => w.finish().map(|_| ()).map_err(anyhow::Error::from),
+    };
+    if let Err(e) = finish {
+        first_err.get_or_insert(e);
+    }
+    // After a write error the file writer knows exactly how many packets are complete in it.
+    let captured = first_err
+        .as_ref()
+        .and_then(|e| {
+            e.chain()
+                .find_map(|c| match c.downcast_ref::<fastpath::Error>() {
+                    Some(fastpath::Error::Output { kept, .. }) => Some(*kept),
+                    _ => None,
+                })
+        })
+        .unwrap_or(written);
+    eprintln!("{captured} packets captured");
+    eprintln!("{} packets received by kernel", total.received);
+    eprintln!("{} packets dropped by kernel", total.dropped);
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// One receive thread: batches in, sink out, until stopped. Returns the final counters.
+fn worker(mut rx: Receiver, idx: usize, sh: &Shared) -> (Stats, Result<()>) {
+    let res = receive_loop(&mut rx, idx, sh);
+    if res.is_err() {
+        sh.stop.store(true, Ordering::Relaxed);
+    }
+    let stats = rx.stats().unwrap_or_default();
+    (stats, res)
+}
+
+fn receive_loop(rx: &mut Receiver, idx: usize, sh: &Shared) -> Result<()> {
+    let mut next_stats = Instant::now();
+    while !sh.stop.load(Ordering::Relaxed) {
+        let batch = rx.recv(Some(POLL_INTERVAL))?;
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            // Reserve slots against the count limit so threads together write exactly `limit`.
+            let before = sh.captured.fetch_add(n, Ordering::Relaxed);
+            let take = n.min(sh.limit.saturating_sub(before));
+            let mut sink = sh.sink.lock().expect("no thread panicked holding the sink");
+            for pkt in batch.iter().take(take as usize) {
+                sink.write(&pkt)?;
+            }
+            if matches!(*sink, Sink::Lines(_)) {
+                sink.flush()?;
+            }
+            drop(sink);
+            if before + n >= sh.limit {
+                sh.stop.store(true, Ordering::Relaxed);
+            }
+        }
+        drop(batch);
+        let now = Instant::now();
+        if sh.deadline.is_some_and(|d| now >= d) {
+            sh.stop.store(true, Ordering::Relaxed);
+        }
+        if now >= next_stats {
+            let st = rx.stats()?;
+            sh.drops[idx].store(st.dropped, Ordering::Relaxed);
+            next_stats = now + Duration::from_millis(500);
+        }
+    }
+    Ok(())
+}
+
+/// Prints `pps, total, drops` on stderr once a second until the workers end.
+fn status_loop(sh: &Shared, workers: &[thread::JoinHandle<(Stats, Result<()>)>]) {
+    let mut last = 0u64;
+    let mut last_t = Instant::now();
+    let mut next = last_t + Duration::from_secs(1);
+    while !workers.iter().all(|w| w.is_finished()) {
+        thread::sleep(Duration::from_millis(50));
+        let now = Instant::now();
+        if now < next {
+            continue;
+        }
+        let total = sh.captured.load(Ordering::Relaxed).min(sh.limit);
+        let drops: u64 = sh.drops.iter().map(|d| d.load(Ordering::Relaxed)).sum();
+        let pps = (total - last) as f64 / now.duration_since(last_t).as_secs_f64();
+        eprintln!("fastpath: {pps:.0} pkts/s, {total} captured, {drops} dropped by kernel");
+        last = total;
+        last_t = now;
+        next = now + Duration::from_secs(1);
+    }
+}
