@@ -8,7 +8,11 @@ fn main() -> fastpath::Result<()> {
     let mut args = std::env::args().skip(1);
     let iface = args.next().unwrap_or_else(|| "lo".into());
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(2);
-    let rxs = fastpath::open_fanout(&Config::new(iface).backend(Backend::Mmap), n, FanoutMode::Hash)?;
+    let rxs = fastpath::open_fanout(
+        &Config::new(iface).backend(Backend::Mmap),
+        n,
+        FanoutMode::Hash,
+    )?;
     let handles: Vec<_> = rxs
         .into_iter()
         .map(|mut rx| {

@@ -21,6 +21,9 @@ fn main() -> fastpath::Result<()> {
         }
     }
     let st = rx.stats()?;
-    println!("{n} packets; kernel: {} received, {} dropped", st.received, st.dropped);
+    println!(
+        "{n} packets; kernel: {} received, {} dropped",
+        st.received, st.dropped
+    );
     Ok(())
 }

@@ -10,7 +10,12 @@ fn main() -> fastpath::Result<()> {
     while n < 10 {
         // Each call returns a batch of at most one packet, copied into fastpath's buffer.
         for pkt in &rx.recv(Some(Duration::from_secs(1)))? {
-            println!("{} bytes (wire {}) at {} ns", pkt.data().len(), pkt.orig_len(), pkt.timestamp_ns());
+            println!(
+                "{} bytes (wire {}) at {} ns",
+                pkt.data().len(),
+                pkt.orig_len(),
+                pkt.timestamp_ns()
+            );
             n += 1;
         }
     }

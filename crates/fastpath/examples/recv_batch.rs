@@ -5,7 +5,9 @@ use fastpath::{Backend, Config, Receiver};
 
 fn main() -> fastpath::Result<()> {
     let iface = std::env::args().nth(1).unwrap_or_else(|| "lo".into());
-    let cfg = Config::new(iface).backend(Backend::RecvBatch).batch_size(64);
+    let cfg = Config::new(iface)
+        .backend(Backend::RecvBatch)
+        .batch_size(64);
     let mut rx = Receiver::open(&cfg)?;
     let mut n = 0u64;
     while n < 1000 {

@@ -74,6 +74,10 @@ fn the_receive_loop_allocates_nothing_per_packet() {
         let after = allocs();
         assert_eq!(got, N, "{backend}: all frames arrived");
         assert!(bytes > 0);
-        assert_eq!(after - before, 0, "{backend}: allocations while receiving {N} packets");
+        assert_eq!(
+            after - before,
+            0,
+            "{backend}: allocations while receiving {N} packets"
+        );
     }
 }

@@ -160,11 +160,20 @@ fn drop_counters_are_exact_under_overload() {
             if batch.is_empty() {
                 break;
             }
-            delivered += batch.iter().filter(|p| frame_seq(p.data()).is_some()).count();
+            delivered += batch
+                .iter()
+                .filter(|p| frame_seq(p.data()).is_some())
+                .count();
         }
         let st = rx.stats().unwrap();
-        assert!(st.dropped > 0, "{backend}: the overload did not overflow: {st:?}");
-        assert_eq!(st.received, SENT as u64, "{backend}: kernel saw every sent frame: {st:?}");
+        assert!(
+            st.dropped > 0,
+            "{backend}: the overload did not overflow: {st:?}"
+        );
+        assert_eq!(
+            st.received, SENT as u64,
+            "{backend}: kernel saw every sent frame: {st:?}"
+        );
         assert_eq!(st.delivered, delivered as u64, "{backend}: {st:?}");
         assert_eq!(
             st.delivered + st.dropped,
@@ -191,10 +200,17 @@ fn fanout_spreads_one_interface_over_several_sockets() {
             let got = collect(rx, 100, Duration::from_secs(3));
             per_socket.push(got.len());
             for g in got {
-                assert!(seen.insert(frame_seq(&g.data).unwrap()), "{backend}: duplicate");
+                assert!(
+                    seen.insert(frame_seq(&g.data).unwrap()),
+                    "{backend}: duplicate"
+                );
             }
         }
-        assert_eq!(seen.len(), sent.len(), "{backend}: union is everything sent");
+        assert_eq!(
+            seen.len(),
+            sent.len(),
+            "{backend}: union is everything sent"
+        );
         assert_eq!(per_socket, vec![100, 100], "{backend}: lb is round robin");
         let mut total = fastpath::Stats::default();
         for rx in &mut rxs {
@@ -223,9 +239,15 @@ fn mmap_latency_at_low_rate_is_bounded_by_the_block_timeout() {
     }
     lat.sort();
     let median = lat[lat.len() / 2];
-    eprintln!("mmap single-packet latency: median {median:?}, max {:?}", lat[lat.len() - 1]);
+    eprintln!(
+        "mmap single-packet latency: median {median:?}, max {:?}",
+        lat[lat.len() - 1]
+    );
     // The kernel's retire timer runs on jiffies; allow generous slack for a noisy CI machine.
-    assert!(median < Duration::from_millis(5), "median latency {median:?}");
+    assert!(
+        median < Duration::from_millis(5),
+        "median latency {median:?}"
+    );
 }
 
 #[test]
@@ -242,19 +264,28 @@ fn bad_input_gets_named_errors() {
     ns.set_down(&veth.b).unwrap();
     for backend in AF_PACKET_BACKENDS {
         let err = Receiver::open(&Config::new(&veth.b).backend(backend)).unwrap_err();
-        assert!(matches!(err, Error::InterfaceDown { .. }), "{backend}: {err}");
+        assert!(
+            matches!(err, Error::InterfaceDown { .. }),
+            "{backend}: {err}"
+        );
         assert!(err.to_string().contains("ip link set"), "{err}");
     }
     ns.set_up(&veth.b).unwrap();
 
     for snaplen in [0, fastpath::MAX_SNAPLEN + 1] {
         let err = Receiver::open(&Config::new(&veth.b).snaplen(snaplen)).unwrap_err();
-        assert!(err.is_usage() && err.to_string().contains("snaplen"), "{err}");
+        assert!(
+            err.is_usage() && err.to_string().contains("snaplen"),
+            "{err}"
+        );
     }
     let mut m = MmapConfig::default();
     m.block_size = 3 << 20;
     let err = Receiver::open(&Config::new(&veth.b).mmap(m)).unwrap_err();
-    assert!(err.is_usage() && err.to_string().contains("power of two"), "{err}");
+    assert!(
+        err.is_usage() && err.to_string().contains("power of two"),
+        "{err}"
+    );
     let mut m = MmapConfig::default();
     m.block_count = 3;
     let err = Receiver::open(&Config::new(&veth.b).mmap(m)).unwrap_err();
@@ -290,7 +321,10 @@ fn removing_the_interface_while_capturing_is_a_clear_error() {
                 Ok(_) => {}
             }
         };
-        assert!(matches!(err, Error::InterfaceGone { .. }), "{backend}: {err}");
+        assert!(
+            matches!(err, Error::InterfaceGone { .. }),
+            "{backend}: {err}"
+        );
         assert!(err.to_string().contains("fpd"), "{backend}: {err}");
         // Counters survive the interface.
         rx.stats().unwrap();
@@ -307,7 +341,10 @@ fn removing_the_interface_while_capturing_is_a_clear_error() {
                 Ok(_) => {}
             }
         };
-        assert!(matches!(err, Error::InterfaceDown { .. }), "{backend}: {err}");
+        assert!(
+            matches!(err, Error::InterfaceDown { .. }),
+            "{backend}: {err}"
+        );
         ns.set_up(&veth.b).unwrap();
     }
 }

@@ -245,7 +245,10 @@ impl<'b> Iterator for BlockIter<'b> {
         }
         let blk = self.block;
         let off = self.off;
-        if off.checked_add(TPACKET3_HDRLEN).is_none_or(|end| end > blk.len) {
+        if off
+            .checked_add(TPACKET3_HDRLEN)
+            .is_none_or(|end| end > blk.len)
+        {
             self.remaining = 0;
             return None;
         }
@@ -266,10 +269,7 @@ impl<'b> Iterator for BlockIter<'b> {
         }
         let mac = h.tp_mac as usize;
         let cap = h.tp_snaplen.min(self.snaplen) as usize;
-        if (off + mac)
-            .checked_add(cap)
-            .is_none_or(|end| end > blk.len)
-        {
+        if (off + mac).checked_add(cap).is_none_or(|end| end > blk.len) {
             self.remaining = 0;
             return None;
         }

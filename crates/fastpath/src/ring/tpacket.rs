@@ -44,7 +44,10 @@ impl BlockRing {
     /// `block_size` and `count`; the kernel then may write any block it owns at any time, and
     /// this ring never creates references into a block it does not own.
     pub(crate) unsafe fn new(map: Mmap, block_size: usize, count: u32) -> Self {
-        assert!(count.is_power_of_two(), "block count checked by Config::validate");
+        assert!(
+            count.is_power_of_two(),
+            "block count checked by Config::validate"
+        );
         assert!(
             map.len() >= block_size * count as usize,
             "mapping covers the whole ring"
