@@ -356,6 +356,15 @@ pub struct Stats {
     pub delivered: u64,
     /// TPACKET_V3: times the kernel froze the queue because every block was full.
     pub freeze_queue: u64,
+    /// AF_XDP: packets dropped because the RX ring was full (`rx_ring_full`; part of `dropped`).
+    pub rx_ring_full: u64,
+    /// AF_XDP: times the fill ring had no frame for an arriving packet
+    /// (`rx_fill_ring_empty_descs`).
+    pub fill_ring_empty: u64,
+    /// AF_XDP: invalid RX and TX descriptors (`rx_invalid_descs + tx_invalid_descs`).
+    pub invalid_descs: u64,
+    /// AF_XDP: times the TX ring was empty when the kernel looked (`tx_ring_empty_descs`).
+    pub tx_ring_empty: u64,
 }
 
 impl Stats {
@@ -365,6 +374,10 @@ impl Stats {
         self.dropped += other.dropped;
         self.delivered += other.delivered;
         self.freeze_queue += other.freeze_queue;
+        self.rx_ring_full += other.rx_ring_full;
+        self.fill_ring_empty += other.fill_ring_empty;
+        self.invalid_descs += other.invalid_descs;
+        self.tx_ring_empty += other.tx_ring_empty;
     }
 }
 

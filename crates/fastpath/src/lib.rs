@@ -1,8 +1,67 @@
-//! fastpath (crate docs written below)
+//! # fastpath: one Rust API over every Linux packet receive path
+//!
+//! Receiving packets fast on Linux is a ladder. Each rung trades generality for speed:
+//!
+//! | rung | backend | how packets reach you | ~rate on one desktop core |
+//! |---|---|---|---|
+//! | 1 | [`Backend::Recv`], [`Backend::RecvBatch`] | AF_PACKET socket, one syscall and one copy per packet (or per batch) | 0.3 Mpps |
+//! | 2 | [`Backend::Mmap`] | PACKET_MMAP TPACKET_V3 ring shared with the kernel, one wake-up per block | 0.7–1.5 Mpps |
+//! | 3 | [`Backend::Dpdk`] | kernel bypass, the application drives the NIC | 20+ Mpps |
+//! | 4 | [`Backend::Xdp`] | an XDP program redirects to an AF_XDP socket | close to DPDK, kernel kept |
+//!
+//! fastpath gives all of them one handle, [`Receiver`]: open it with a [`Config`], call
+//! [`Receiver::recv`] to get a [`Batch`] of [`Packet`]s (borrowed from the ring where the backend
+//! allows it: zero-copy), read exact kernel counters with [`Receiver::stats`] and ask what the
+//! backend can do with [`Receiver::capabilities`].
+//!
+//! ## Which backend to pick
+//! - **`mmap`** for capture and monitoring on any interface: no setup, sees both directions,
+//!   leaves the kernel stack untouched, ~20 ns of CPU per packet. The default.
+//! - **`recv`/`recv-batch`** only as the baseline (or where mmap rings are unavailable): a
+//!   syscall and a copy per packet.
+//! - **`xdp`** (next release) when one interface (a mirror port, a veth) is dedicated to you and
+//!   you need several Mpps per core: AF_XDP takes packets *away* from the kernel stack.
+//! - **`dpdk`** (cargo feature, next release) when the NIC is bound to DPDK anyway.
+//!
+//! Several cores: [`open_fanout`] opens N sockets in one `PACKET_FANOUT` group, one per thread.
+//!
+//! ## What fastpath does not do
+//! It does not parse protocols (use `etherparse` on [`Packet::data`]), does not reassemble, and
+//! does not transmit on the AF_PACKET rungs.
+//!
+//! ## Privileges
+//! Opening a receiver needs `CAP_NET_RAW`; promiscuous mode and `SO_RCVBUFFORCE` need
+//! `CAP_NET_ADMIN`. Errors name the capability that is missing.
+//!
+//! ## Example
+//! ```no_run
+//! use std::time::Duration;
+//! use fastpath::{Backend, Config, Receiver};
+//!
+//! let mut rx = Receiver::open(&Config::new("eth0").backend(Backend::Mmap).snaplen(128))?;
+//! let mut bytes = 0u64;
+//! for _ in 0..100 {
+//!     let batch = rx.recv(Some(Duration::from_millis(100)))?;
+//!     for pkt in &batch {
+//!         bytes += pkt.data().len() as u64;
+//!     }
+//! }
+//! let st = rx.stats()?;
+//! println!("{bytes} bytes; kernel saw {} packets, dropped {}", st.received, st.dropped);
+//! # Ok::<(), fastpath::Error>(())
+//! ```
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 
+mod api;
+mod backend;
+pub mod bpf;
 mod error;
 pub mod pcap;
+mod ring;
+mod sys;
 
+pub use api::{Backend, Capabilities, Config, FanoutMode, MmapConfig, Packet, Stats, MAX_SNAPLEN};
+pub use backend::{open_fanout, Batch, Iter, Receiver};
 pub use error::{Error, Result};

@@ -29,7 +29,7 @@ use crate::{sys, Error, Result};
 /// use fastpath::{Backend, Config, Receiver};
 ///
 /// let mut rx = Receiver::open(&Config::new("eth0").backend(Backend::Mmap))?;
-/// loop {
+/// for _ in 0..1000 {
 ///     let batch = rx.recv(Some(Duration::from_millis(100)))?;
 ///     for pkt in &batch {
 ///         println!("{} bytes at {}", pkt.orig_len(), pkt.timestamp_ns());

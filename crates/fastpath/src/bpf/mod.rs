@@ -1,0 +1,48 @@
+//! BPF without a C toolchain: an eBPF instruction emitter, the `bpf(2)` loader, the XDP programs
+//! fastpath needs, attaching them to interfaces, and `BPF_PROG_TEST_RUN`.
+//!
+//! Everything is built from Rust with plain syscalls: no clang, no libbpf, no BTF, no object
+//! files. The programs are a few instructions each ([`xdp::redirect_insns`],
+//! [`xdp::action_insns`]), written with [`insn`], a sans-IO encoder and label assembler that is
+//! also the target for filter translation.
+//!
+//! | need | use |
+//! |---|---|
+//! | send each RX queue's frames to an AF_XDP socket | [`XskMap`] + [`XdpProgram::redirect`] |
+//! | drop / pass / bounce every frame | [`XdpProgram::drop`], [`XdpProgram::pass`], [`XdpProgram::tx`] |
+//! | put a program on an interface | [`XdpAttachment::attach`] (detaches on drop and on process death) |
+//! | see what is attached | [`attached`] |
+//! | check a program on synthetic frames | [`test_run`] |
+//! | generate traffic at line rate | [`test_run_live`] with [`XdpProgram::tx`] |
+//!
+//! What it does not do: load ELF objects, handle BTF/CO-RE, tail calls or program chaining
+//! (libxdp's dispatcher). One XDP program per interface; a program already there is never
+//! replaced unless asked.
+//!
+//! Privileges: loading needs `CAP_BPF` (or `CAP_SYS_ADMIN`) and, for XDP, `CAP_NET_ADMIN`;
+//! naming or replacing another process's program needs `CAP_SYS_ADMIN`.
+//!
+//! Namespaces: interface indices are resolved in the network namespace of the *calling thread*,
+//! for attaching, querying and live test runs alike.
+//!
+//! ```no_run
+//! use fastpath::bpf::{self, Mode, XdpAttachment, XdpProgram, XskMap};
+//!
+//! let xsks = XskMap::new(64)?;
+//! let prog = XdpProgram::redirect(&xsks)?;
+//! let ifindex = bpf::ifindex("eth0")?;
+//! let _attached = XdpAttachment::attach(&prog, ifindex, Mode::Native, false)?;
+//! // ... bind AF_XDP sockets, then xsks.set(queue, sock.as_fd())?
+//! # Ok::<(), fastpath::Error>(())
+//! ```
+
+pub mod insn;
+mod rtnl;
+mod sys;
+pub mod xdp;
+
+pub use sys::{Map, MapType};
+pub use xdp::{
+    attached, ifindex, test_run, test_run_live, AttachedProgram, LiveRunResult, Mode,
+    TestRunResult, XdpAction, XdpAttachment, XdpProgram, XskMap,
+};
