@@ -342,6 +342,24 @@ fn ctrl_c_and_sigterm_leave_a_complete_file_and_a_summary() {
 }
 
 #[test]
+fn write_to_stdout_streams_a_valid_capture() {
+    require!(is_root(), "needs root for network namespaces and AF_PACKET");
+    let (_ns, veth, _dir) = setup();
+    let mut cap = Capture::start(&["-i", &veth.b, "-c", "25", "-w", "-", "--format", "pcapng"]);
+    let mut out = cap.child.stdout.take().unwrap();
+    let sent = sent_frames(25, &veth);
+    RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
+    let mut bytes = Vec::new();
+    out.read_to_end(&mut bytes).unwrap();
+    let (code, err) = cap.finish();
+    assert_eq!(code, 0, "{err}");
+    let (fmt, recs) = read_records(&bytes).unwrap();
+    assert_eq!(fmt, Format::Pcapng);
+    let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+    assert_frames_eq(&data, &sent);
+}
+
+#[test]
 fn printing_lines_and_a_closed_pipe_exit_cleanly() {
     require!(is_root(), "needs root for network namespaces and AF_PACKET");
     let (_ns, veth, _dir) = setup();

@@ -277,7 +277,7 @@ impl RecvSocket {
                 let hdr = unsafe { &*c };
                 // SAFETY: CMSG_DATA of a valid header points at its payload inside the buffer.
                 let data = unsafe { libc::CMSG_DATA(c) };
-                let payload = hdr.cmsg_len as usize - (data as usize - c as usize);
+                let payload = (hdr.cmsg_len as usize).saturating_sub(data as usize - c as usize);
                 if hdr.cmsg_level == libc::SOL_SOCKET
                     && hdr.cmsg_type == libc::SCM_TIMESTAMPNS
                     && payload >= size_of::<libc::timespec>()
