@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use fastpath::pcap::{Format, PcapWriter};
-use fastpath::{Backend, Config, FanoutMode, MmapConfig, Receiver, Stats};
+use fastpath::bpf::Mode;
+use fastpath::{Backend, Config, FanoutMode, MmapConfig, Receiver, Stats, XdpConfig, ZeroCopy};
 
 /// How long one `recv` waits before the loop re-checks Ctrl-C, the count and the duration.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -19,7 +20,7 @@ pub(crate) struct Args {
     /// Interface to capture on.
     #[arg(short = 'i', long = "interface")]
     interface: String,
-    /// Receive path: recv, recv-batch, mmap (xdp and dpdk in later releases).
+    /// Receive path: recv, recv-batch, mmap, xdp (dpdk when built with it).
     #[arg(short = 'b', long = "backend", default_value = "mmap", value_parser = parse_backend)]
     backend: Backend,
     /// Stop after writing this many packets.
@@ -61,6 +62,48 @@ pub(crate) struct Args {
     /// Do not put the interface into promiscuous mode.
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     no_promisc: bool,
+    /// xdp: receive queues, `all` or a list like `0,1` (one socket and thread per queue).
+    #[arg(long = "queues", default_value = "all")]
+    queues: String,
+    /// xdp: let fastpath take every packet of an interface that has IP addresses away from the
+    /// kernel stack (its own connections on that interface stall while capturing).
+    #[arg(long = "take")]
+    take: bool,
+    /// xdp: attach the XDP program in the driver (`native`) or in `generic` (skb) mode.
+    #[arg(long = "xdp-mode", default_value = "native", value_parser = ["native", "generic"])]
+    xdp_mode: String,
+    /// xdp: replace an XDP program another tool attached to the interface.
+    #[arg(long = "xdp-replace")]
+    xdp_replace: bool,
+    /// xdp: zero-copy policy: `auto` (zero-copy if the driver has it), `require` or `never`.
+    #[arg(long = "zero-copy", default_value = "auto", value_parser = ["auto", "require", "never"])]
+    zero_copy: String,
+    /// xdp: busy-poll the queue for this many microseconds (SO_PREFER_BUSY_POLL + SO_BUSY_POLL,
+    /// budget 64) instead of sleeping in poll.
+    #[arg(long = "busy-poll")]
+    busy_poll: Option<u32>,
+    /// xdp: do not use the need_wakeup protocol (a syscall per batch even when busy).
+    #[arg(long = "no-need-wakeup")]
+    no_need_wakeup: bool,
+}
+
+/// Parses `--queues`: `all` or comma-separated queue ids.
+fn parse_queues(spec: &str, interface: &str) -> Result<Vec<u32>> {
+    if spec == "all" {
+        let n = fastpath::rx_queue_count(interface)?;
+        return Ok((0..n).collect());
+    }
+    spec.split(',')
+        .map(|q| {
+            q.trim().parse::<u32>().map_err(|_| {
+                fastpath::Error::InvalidConfig {
+                    field: "queues",
+                    why: format!("`{spec}` is not `all` or a list of queue ids like `0,1`"),
+                }
+                .into()
+            })
+        })
+        .collect()
 }
 
 fn parse_backend(s: &str) -> std::result::Result<Backend, String> {
@@ -140,13 +183,39 @@ pub(crate) fn run(args: Args) -> Result<()> {
         }
         .into());
     }
+    let xdp = {
+        let mut x = XdpConfig::default();
+        x.zero_copy = match args.zero_copy.as_str() {
+            "require" => ZeroCopy::Require,
+            "never" => ZeroCopy::Never,
+            _ => ZeroCopy::Auto,
+        };
+        x.need_wakeup = !args.no_need_wakeup;
+        x.busy_poll = args.busy_poll.map(|us| (us, 64));
+        x
+    };
     let cfg = Config::new(args.interface.clone())
         .backend(args.backend)
         .snaplen(args.snaplen)
         .batch_size(args.batch)
         .promiscuous(!args.no_promisc)
-        .mmap(mmap);
+        .mmap(mmap)
+        .xdp(xdp)
+        .xdp_attach(if args.xdp_mode == "generic" {
+            Mode::Generic
+        } else {
+            Mode::Native
+        })
+        .xdp_replace(args.xdp_replace)
+        .take(args.take);
     cfg.validate()?;
+    if args.backend == Backend::Xdp && args.threads != 1 {
+        return Err(fastpath::Error::InvalidConfig {
+            field: "threads",
+            why: "-b xdp runs one thread per queue: choose them with --queues, not --threads".into(),
+        }
+        .into());
+    }
 
     // Signals first, so a Ctrl-C during setup still ends cleanly.
     let stop = Arc::new(AtomicBool::new(false));
@@ -167,7 +236,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
         Some(p) => Sink::File(PcapWriter::create(p, format, args.snaplen)?),
     };
 
-    let receivers = if args.threads == 1 {
+    let receivers = if args.backend == Backend::Xdp {
+        let queues = parse_queues(&args.queues, &args.interface)?;
+        fastpath::open_queues(&cfg, &queues)?
+    } else if args.threads == 1 {
         vec![Receiver::open(&cfg)?]
     } else {
         fastpath::open_fanout(&cfg, args.threads, args.fanout)?
@@ -177,22 +249,42 @@ pub(crate) fn run(args: Args) -> Result<()> {
         w.add_interface(receivers[0].ifindex(), &args.interface);
     }
     let caps = receivers[0].capabilities();
+    let mut detail = String::new();
+    if args.threads > 1 {
+        detail = format!(
+            ", {} threads in fanout group {}",
+            args.threads,
+            receivers[0].fanout_group().unwrap_or(0)
+        );
+    }
+    if let Some(mode) = receivers[0].xdp_mode() {
+        let queues: Vec<String> = receivers
+            .iter()
+            .filter_map(|r| r.queue().map(|q| q.to_string()))
+            .collect();
+        detail = format!(
+            ", {} XDP, queue{} {}{}",
+            if mode == Mode::Native { "native" } else { "generic" },
+            if queues.len() == 1 { "" } else { "s" },
+            queues.join(","),
+            if caps.driver_zero_copy {
+                ""
+            } else {
+                " (the driver has no AF_XDP zero-copy: the kernel copies each frame)"
+            }
+        );
+    }
     eprintln!(
-        "listening on {}, backend {} ({}{}), snapshot length {} bytes{}",
+        "listening on {}, backend {} ({}{}), snapshot length {} bytes{detail}",
         args.interface,
         args.backend,
         caps.mode,
-        if caps.zero_copy { ", zero-copy" } else { "" },
-        args.snaplen,
-        if args.threads > 1 {
-            format!(
-                ", {} threads in fanout group {}",
-                args.threads,
-                receivers[0].fanout_group().unwrap_or(0)
-            )
+        if caps.zero_copy && args.backend != Backend::Xdp {
+            ", zero-copy"
         } else {
-            String::new()
-        }
+            ""
+        },
+        args.snaplen,
     );
 
     let shared = Arc::new(Shared {

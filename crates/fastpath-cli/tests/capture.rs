@@ -165,7 +165,7 @@ fn summary_count(stderr: &str, what: &str) -> u64 {
 fn capture_writes_complete_files_that_read_back_byte_exact() {
     require!(is_root(), "needs root for network namespaces and AF_PACKET");
     let (_ns, veth, dir) = setup();
-    for backend in ["recv", "recv-batch", "mmap"] {
+    for backend in ["recv", "recv-batch", "mmap", "xdp"] {
         for format in ["pcap", "pcapng"] {
             let file = dir.path().join(format!("{backend}.{format}"));
             let cap = Capture::start(&[
@@ -387,6 +387,35 @@ fn printing_lines_and_a_closed_pipe_exit_cleanly() {
     assert!(!err.contains("error"), "{err}");
 }
 
+/// However fastpath ends — count reached, Ctrl-C, SIGTERM, an error, or `kill -9` — no XDP
+/// program stays attached to the interface.
+#[test]
+fn xdp_capture_never_leaves_a_program_attached() {
+    require!(is_root(), "needs root for network namespaces, XDP and AF_XDP");
+    let (_ns, veth, _dir) = setup();
+    let attached = || fastpath::bpf::attached(veth.b_index).unwrap();
+    let mut cap = Capture::start(&["-i", &veth.b, "-b", "xdp", "-w", "/dev/null"]);
+    assert!(cap.lines[0].contains("af_xdp copy") && cap.lines[0].contains("native XDP"), "{:?}", cap.lines);
+    assert_eq!(attached().len(), 1, "attached while capturing");
+    cap.child.kill().unwrap(); // SIGKILL: no destructor runs; the bpf_link dies with the process
+    let _ = cap.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !attached().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(attached().is_empty(), "kill -9 left {:?}", attached());
+
+    // An error after attaching (the interface disappears under it) detaches too.
+    let cap = Capture::start(&["-i", &veth.b, "-b", "xdp", "-c", "1000000"]);
+    assert_eq!(attached().len(), 1);
+    let err_run = run(Command::new(BIN).args(["capture", "-i", &veth.b, "-b", "xdp", "-c", "1"]));
+    assert_eq!(err_run.0, 1, "{}", err_run.1);
+    assert!(err_run.1.contains("fastpath_redir"), "the conflict names the program: {}", err_run.1);
+    cap.signal(libc::SIGINT);
+    assert_eq!(cap.finish().0, 0);
+    assert!(attached().is_empty());
+}
+
 /// Runs fastpath to completion with `args` (no traffic) and returns (exit code, stderr).
 fn run(cmd: &mut Command) -> (i32, String) {
     let out = cmd.stdin(Stdio::null()).output().unwrap();
@@ -429,6 +458,10 @@ fn bad_input_gets_a_clear_error_and_the_right_exit_code() {
             "cannot create capture file",
         ),
         (&["-i", &veth.b, "--format", "csv"], 2, "csv"),
+        (&["-i", &veth.b, "-b", "xdp", "--queues", "7"], 2, "queue 7"),
+        (&["-i", &veth.b, "-b", "xdp", "--queues", "x"], 2, "queues"),
+        (&["-i", &veth.b, "-b", "xdp", "--threads", "2"], 2, "--queues"),
+        (&["-i", &veth.b, "-b", "xdp", "--zero-copy", "require"], 1, "zero-copy"),
     ];
     for (args, want_code, want_msg) in cases {
         let (code, err) = run(Command::new(BIN).arg("capture").args(*args));

@@ -7,6 +7,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::backend::xdp::XdpConfig;
+use crate::bpf::Mode;
 use crate::{Error, Result};
 
 /// A rung of the receive ladder.
@@ -19,7 +21,8 @@ pub enum Backend {
     RecvBatch,
     /// Rung 2: `PACKET_MMAP` with a TPACKET_V3 block ring shared with the kernel (zero-copy).
     Mmap,
-    /// Rung 4: AF_XDP socket fed by an XDP program (not in this build yet).
+    /// Rung 4: AF_XDP socket fed by fastpath's XDP program (copy mode on veth, zero-copy where
+    /// the driver supports it).
     Xdp,
     /// Rung 3: DPDK poll-mode driver (cargo feature `dpdk`; not in this build yet).
     Dpdk,
@@ -128,6 +131,61 @@ impl Default for MmapConfig {
     }
 }
 
+/// DPDK options for [`Backend::Dpdk`] (cargo feature `dpdk`).
+///
+/// With `dpdk`, [`Config::new`]'s interface names a DPDK device: a PCI address bound to vfio-pci
+/// (`0000:03:00.0`), a virtual device (`net_af_packet0,iface=eth0`, `net_af_xdp0,iface=eth0`,
+/// `net_ring0`, `net_null0`) or a port number attached by your own [`eal_args`](Self::eal_args).
+///
+/// ```
+/// use fastpath::{Backend, Config, DpdkConfig};
+/// let cfg = Config::new("net_af_packet0,iface=eth0")
+///     .backend(Backend::Dpdk)
+///     .dpdk(DpdkConfig::default().eal_args(["--log-level=info"]).ring_size(2048));
+/// # let _ = cfg;
+/// ```
+// Implementation: backend/dpdk/.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DpdkConfig {
+    /// Extra EAL arguments, appended after fastpath's defaults (CLI `--dpdk-args`). The EAL
+    /// starts once per process, so only the first `dpdk` handle's arguments count. fastpath's
+    /// defaults: `--lcores 0@(<the caller's CPUs>)`; `--vdev <spec> --no-pci` for a virtual
+    /// device or `-a <address>` for PCI; `--in-memory -m 256`, `--no-huge` unless that much is
+    /// free in reserved huge pages; `--no-telemetry --log-level=lib.eal:error`. Each default is
+    /// left out when these arguments set the same option.
+    pub eal_args: Vec<String>,
+    /// RX and TX descriptors per queue (64 to 16384, default 1024; the driver may round it).
+    pub ring_size: u16,
+}
+
+impl Default for DpdkConfig {
+    fn default() -> Self {
+        DpdkConfig {
+            eal_args: Vec::new(),
+            ring_size: 1024,
+        }
+    }
+}
+
+impl DpdkConfig {
+    /// Sets [`eal_args`](Self::eal_args).
+    pub fn eal_args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.eal_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets [`ring_size`](Self::ring_size).
+    pub fn ring_size(mut self, n: u16) -> Self {
+        self.ring_size = n;
+        self
+    }
+}
+
 /// Everything needed to open a [`Receiver`](crate::Receiver).
 ///
 /// ```
@@ -145,6 +203,12 @@ pub struct Config {
     pub(crate) rcvbuf: usize,
     pub(crate) mmap: MmapConfig,
     pub(crate) fanout: Option<(FanoutMode, Option<u16>)>,
+    pub(crate) xdp: XdpConfig,
+    pub(crate) queue: u32,
+    pub(crate) xdp_mode: Mode,
+    pub(crate) xdp_replace: bool,
+    pub(crate) take: bool,
+    pub(crate) dpdk: DpdkConfig,
 }
 
 /// Largest snapshot length accepted (the same bound as tcpdump's `MAXIMUM_SNAPLEN`).
@@ -162,6 +226,12 @@ impl Config {
             rcvbuf: 32 << 20,
             mmap: MmapConfig::default(),
             fanout: None,
+            xdp: XdpConfig::default(),
+            queue: 0,
+            xdp_mode: Mode::Native,
+            xdp_replace: false,
+            take: false,
+            dpdk: DpdkConfig::default(),
         }
     }
 
@@ -219,6 +289,46 @@ impl Config {
     /// and pass it to the other members).
     pub fn fanout(mut self, mode: FanoutMode, group: Option<u16>) -> Self {
         self.fanout = Some((mode, group));
+        self
+    }
+
+    /// AF_XDP geometry and options for [`Backend::Xdp`].
+    pub fn xdp(mut self, xdp: XdpConfig) -> Self {
+        self.xdp = xdp;
+        self
+    }
+
+    /// The receive queue [`Receiver::open`](crate::Receiver::open) binds to with
+    /// [`Backend::Xdp`] (default 0). For several queues use [`open_queues`](crate::open_queues).
+    pub fn queue(mut self, queue: u32) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// How the XDP program is attached: [`Mode::Native`] (default; driver support needed) or
+    /// [`Mode::Generic`] (any interface, slower). Never falls back by itself.
+    pub fn xdp_attach(mut self, mode: Mode) -> Self {
+        self.xdp_mode = mode;
+        self
+    }
+
+    /// Replace an XDP program another tool attached to the interface instead of failing.
+    pub fn xdp_replace(mut self, replace: bool) -> Self {
+        self.xdp_replace = replace;
+        self
+    }
+
+    /// Confirms that [`Backend::Xdp`] may take every packet of the interface away from the
+    /// kernel stack even though the interface has IP addresses (its own connections would
+    /// stall). Without it, opening such an interface fails with [`Error::WouldTakeTraffic`].
+    pub fn take(mut self, take: bool) -> Self {
+        self.take = take;
+        self
+    }
+
+    /// DPDK options for [`Backend::Dpdk`]: EAL arguments, ring size.
+    pub fn dpdk(mut self, dpdk: DpdkConfig) -> Self {
+        self.dpdk = dpdk;
         self
     }
 
@@ -385,8 +495,8 @@ impl Stats {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Capabilities {
-    /// Packets are read in place from memory shared with the kernel or device (no copy into a
-    /// user buffer).
+    /// Packets are lent in place from memory shared with the kernel or device (no copy into a
+    /// user buffer): `mmap`, `xdp` (both modes), `dpdk`.
     pub zero_copy: bool,
     /// Several handles can share the traffic of one interface (fanout or queues).
     pub fanout: bool,
@@ -398,6 +508,9 @@ pub struct Capabilities {
     pub need_wakeup: bool,
     /// A packet filter can run in the kernel before any copy.
     pub kernel_filter: bool,
+    /// The device writes packets straight into memory the application reads (AF_XDP zero-copy
+    /// mode, DPDK). False where the kernel copies them (AF_PACKET rungs, AF_XDP copy mode).
+    pub driver_zero_copy: bool,
     /// Human-readable mode, e.g. `"tpacket-v3"` or `"af_xdp copy"`.
     pub mode: &'static str,
 }

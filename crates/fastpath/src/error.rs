@@ -129,6 +129,14 @@ pub enum Error {
         /// The attach mode of that program: `native`, `generic` or `offload`.
         mode: &'static str,
     },
+    /// An AF_XDP socket is already bound to this queue (`bind`: `EBUSY`).
+    #[error("queue {queue} of `{ifname}` already has an AF_XDP socket (another process, or one not yet closed); close it or use another queue")]
+    XdpQueueBusy {
+        /// The interface name.
+        ifname: String,
+        /// The queue id.
+        queue: u32,
+    },
     /// A BPF program could not be assembled (a bug in the code that emits it).
     #[error("cannot assemble bpf program: {0}")]
     BpfAssemble(#[from] crate::bpf::insn::AsmError),
@@ -142,6 +150,35 @@ pub enum Error {
         source: io::Error,
         /// The kernel's explanation (`NLMSGERR_ATTR_MSG`).
         detail: String,
+    },
+    /// AF_XDP would take all traffic of an interface the host uses.
+    #[error("interface `{name}` has IP addresses ({addrs}): -b xdp redirects every packet of the queue to fastpath and away from the kernel stack, which would stall the host's own connections on it; capture on a dedicated port (mirror/SPAN, veth), or confirm with --take (Config::take)")]
+    WouldTakeTraffic {
+        /// The interface name.
+        name: String,
+        /// Its addresses, comma-separated.
+        addrs: String,
+    },
+    /// The DPDK Environment Abstraction Layer could not start (`dpdk` backend). It starts once
+    /// per process: after this error every `dpdk` handle fails the same way until a restart.
+    #[error("dpdk: {reason} ({fix})")]
+    EalInit {
+        /// `rte_eal_init(<arguments>)` and the EAL's reason (`rte_strerror(rte_errno)`).
+        reason: String,
+        /// What to do: huge pages, privileges, EAL arguments.
+        fix: &'static str,
+    },
+    /// A DPDK device could not be attached, configured or started (`dpdk` backend).
+    #[error("dpdk device `{device}`: {call}: {reason} ({fix})")]
+    DpdkDevice {
+        /// The device as given (`net_af_packet0,iface=eth0`, `0000:03:00.0`, a port number).
+        device: String,
+        /// The DPDK call that failed, e.g. `rte_dev_probe`.
+        call: &'static str,
+        /// DPDK's reason.
+        reason: String,
+        /// What to do.
+        fix: &'static str,
     },
     /// A system call failed in a way not covered above.
     #[error("{call}: {source}")]

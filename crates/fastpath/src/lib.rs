@@ -62,6 +62,9 @@ pub mod pcap;
 mod ring;
 mod sys;
 
-pub use api::{Backend, Capabilities, Config, FanoutMode, MmapConfig, Packet, Stats, MAX_SNAPLEN};
-pub use backend::{open_fanout, Batch, Iter, Receiver};
+pub use api::{
+    Backend, Capabilities, Config, DpdkConfig, FanoutMode, MmapConfig, Packet, Stats, MAX_SNAPLEN,
+};
+pub use backend::xdp::{XdpConfig, ZeroCopy};
+pub use backend::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};
 pub use error::{Error, Result};

@@ -177,6 +177,7 @@ impl MmapSocket {
             timestamps_ns: true,
             need_wakeup: false,
             kernel_filter: true,
+            driver_zero_copy: false,
             mode: "tpacket-v3",
         }
     }

@@ -15,6 +15,7 @@
 
 pub(crate) mod mmap;
 pub(crate) mod recv;
+pub(crate) mod xdp;
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Duration;
@@ -51,6 +52,7 @@ pub struct Receiver {
 enum Inner {
     Recv(recv::RecvSocket),
     Mmap(mmap::MmapSocket),
+    Xdp(xdp::XdpQueue),
 }
 
 impl Receiver {
@@ -80,11 +82,8 @@ impl Receiver {
                 (Inner::Mmap(s), g)
             }
             Backend::Xdp => {
-                return Err(Error::Unsupported {
-                    backend: "xdp",
-                    why: "the AF_XDP backend is not part of this build yet".into(),
-                    fix: "use -b mmap, the fastest AF_PACKET rung",
-                })
+                let mut all = open_queues(cfg, &[cfg.queue])?;
+                return Ok(all.pop().expect("one receiver per queue asked for"));
             }
             Backend::Dpdk => {
                 return Err(Error::Unsupported {
@@ -116,6 +115,9 @@ impl Receiver {
         match &mut self.inner {
             Inner::Recv(s) => s.receive(timeout),
             Inner::Mmap(s) => s.receive(timeout),
+            Inner::Xdp(q) => q.sock.receive(timeout).map(|b| Batch {
+                inner: BatchInner::Xdp(b),
+            }),
         }
         .map_err(|e| match e {
             // The socket only knows "down" (ENETDOWN) or "gone" (ENODEV); removing an interface
@@ -139,6 +141,19 @@ impl Receiver {
         match &mut self.inner {
             Inner::Recv(s) => s.stats(),
             Inner::Mmap(s) => s.stats(),
+            Inner::Xdp(q) => q.sock.stats().map(|k| {
+                let dropped = k.rx_dropped + k.rx_ring_full;
+                Stats {
+                    received: k.delivered + dropped,
+                    dropped,
+                    delivered: k.delivered,
+                    rx_ring_full: k.rx_ring_full,
+                    fill_ring_empty: k.rx_fill_ring_empty_descs,
+                    invalid_descs: k.rx_invalid_descs + k.tx_invalid_descs,
+                    tx_ring_empty: k.tx_ring_empty_descs,
+                    ..Stats::default()
+                }
+            }),
         }
     }
 
@@ -147,6 +162,49 @@ impl Receiver {
         match &self.inner {
             Inner::Recv(s) => s.capabilities(),
             Inner::Mmap(s) => s.capabilities(),
+            Inner::Xdp(q) => q.sock.capabilities(),
+        }
+    }
+
+    /// The receive queue this handle is bound to, where the backend binds to one (`xdp`).
+    pub fn queue(&self) -> Option<u32> {
+        match &self.inner {
+            Inner::Xdp(q) => Some(q.sock.queue()),
+            _ => None,
+        }
+    }
+
+    /// Whether the XDP program runs in the driver (native) or generic mode (`xdp` only).
+    pub fn xdp_mode(&self) -> Option<crate::bpf::Mode> {
+        match &self.inner {
+            Inner::Xdp(q) => Some(q.port.attachment().mode()),
+            _ => None,
+        }
+    }
+
+    /// Queues `frames` for transmission on the handle's interface and queue; returns how many
+    /// were queued (fewer when the TX ring or its frames are exhausted: call
+    /// [`Receiver::flush`] and retry). Frames are copied into the backend's own memory.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] on backends without TX (see [`Capabilities::tx`]);
+    /// [`Error::InvalidConfig`] for an empty or oversized frame.
+    pub fn send(&mut self, frames: &[&[u8]]) -> Result<usize> {
+        match &mut self.inner {
+            Inner::Xdp(q) => q.sock.send(frames),
+            _ => Err(no_tx(self.backend)),
+        }
+    }
+
+    /// Pushes queued frames to the device and reaps completions; returns how many frames are
+    /// still in flight (0: all sent).
+    ///
+    /// # Errors
+    /// As [`Receiver::send`].
+    pub fn flush(&mut self) -> Result<u32> {
+        match &mut self.inner {
+            Inner::Xdp(q) => q.sock.flush(),
+            _ => Err(no_tx(self.backend)),
         }
     }
 
@@ -176,6 +234,7 @@ impl AsFd for Receiver {
         match &self.inner {
             Inner::Recv(s) => s.fd(),
             Inner::Mmap(s) => s.fd(),
+            Inner::Xdp(q) => q.sock.fd(),
         }
     }
 }
@@ -184,6 +243,69 @@ impl AsRawFd for Receiver {
     fn as_raw_fd(&self) -> RawFd {
         self.as_fd().as_raw_fd()
     }
+}
+
+fn no_tx(backend: Backend) -> Error {
+    Error::Unsupported {
+        backend: backend.name(),
+        why: "this backend only receives".into(),
+        fix: "transmit with -b xdp (AF_XDP TX ring)",
+    }
+}
+
+/// Opens one [`Backend::Xdp`] handle per queue of `cfg.interface()`, all sharing one UMEM and one
+/// XDP program (attached with `cfg`'s mode; detached when the last handle drops). Drive each
+/// handle from its own thread.
+///
+/// # Errors
+/// As [`Receiver::open`]; [`Error::InvalidConfig`] for an empty or duplicate queue list or a
+/// queue the interface does not have; [`Error::WouldTakeTraffic`] when the interface has IP
+/// addresses and [`Config::take`] was not given; [`Error::XdpAlreadyAttached`] when another
+/// program is attached; [`Error::Unsupported`] without AF_XDP or native XDP support.
+pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
+    cfg.validate()?;
+    let ifindex = sys::ifindex(&cfg.interface)?;
+    let probe = sys::packet_socket();
+    if let Ok(fd) = &probe {
+        if !sys::interface_is_up(fd, &cfg.interface)? {
+            return Err(Error::InterfaceDown {
+                name: cfg.interface.clone(),
+            });
+        }
+    }
+    if !cfg.take {
+        let addrs = sys::interface_addresses(&cfg.interface)?;
+        if !addrs.is_empty() {
+            return Err(Error::WouldTakeTraffic {
+                name: cfg.interface.clone(),
+                addrs: addrs.join(", "),
+            });
+        }
+    }
+    let mut xcfg = cfg.xdp;
+    xcfg.snaplen = cfg.snaplen;
+    xcfg.batch_size = cfg.batch_size as u32;
+    let port = xdp::XdpPort::open(ifindex, queues, &xcfg, cfg.xdp_mode, cfg.xdp_replace)?;
+    Ok(port
+        .into_queues()
+        .into_iter()
+        .map(|q| Receiver {
+            inner: Inner::Xdp(q),
+            backend: Backend::Xdp,
+            interface: cfg.interface.clone(),
+            ifindex,
+            fanout_group: None,
+        })
+        .collect())
+}
+
+/// The number of receive queues of `interface` (for `--queues all`).
+///
+/// # Errors
+/// [`Error::NoSuchInterface`].
+pub fn rx_queue_count(interface: &str) -> Result<u32> {
+    let ifindex = sys::ifindex(interface)?;
+    Ok(xdp::rx_queue_count(ifindex).map_or(1, |(_, n)| n.max(1)))
 }
 
 /// Opens `n` handles on one interface joined in one `PACKET_FANOUT` group, one per thread.
@@ -223,6 +345,7 @@ pub struct Batch<'a> {
 enum BatchInner<'a> {
     Owned(recv::OwnedBatch<'a>),
     Block(mmap::BlockBatch<'a>),
+    Xdp(xdp::XdpBatch<'a>),
 }
 
 impl<'a> Batch<'a> {
@@ -232,6 +355,7 @@ impl<'a> Batch<'a> {
         match &self.inner {
             BatchInner::Owned(b) => b.len(),
             BatchInner::Block(b) => b.len(),
+            BatchInner::Xdp(b) => b.len(),
         }
     }
 
@@ -248,6 +372,7 @@ impl<'a> Batch<'a> {
             inner: match &self.inner {
                 BatchInner::Owned(b) => IterInner::Owned(b.iter()),
                 BatchInner::Block(b) => IterInner::Block(b.iter()),
+                BatchInner::Xdp(b) => IterInner::Xdp(b.iter()),
             },
         }
     }
@@ -277,6 +402,7 @@ pub struct Iter<'b> {
 enum IterInner<'b> {
     Owned(recv::OwnedIter<'b>),
     Block(mmap::BlockIter<'b>),
+    Xdp(xdp::XdpIter<'b>),
 }
 
 impl<'b> Iterator for Iter<'b> {
@@ -287,6 +413,7 @@ impl<'b> Iterator for Iter<'b> {
         match &mut self.inner {
             IterInner::Owned(i) => i.next(),
             IterInner::Block(i) => i.next(),
+            IterInner::Xdp(i) => i.next(),
         }
     }
 }

@@ -339,6 +339,7 @@ impl RecvSocket {
             timestamps_ns: true,
             need_wakeup: false,
             kernel_filter: true,
+            driver_zero_copy: false,
             mode: if self.batched { "recvmmsg" } else { "recvmsg" },
         }
     }

@@ -5,3 +5,4 @@
 //! atomic's ordering suffices.
 
 pub(crate) mod tpacket;
+pub(crate) mod xsk;

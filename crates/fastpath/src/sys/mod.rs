@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod packet;
+pub(crate) mod xdp;
 
 use std::ffi::CString;
 use std::io;
@@ -304,7 +305,12 @@ unsafe impl Send for Mmap {}
 
 impl Mmap {
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_POPULATE, fd, offset)`.
-    pub(crate) fn shared(fd: &OwnedFd, len: usize, offset: i64, what: &'static str) -> Result<Self> {
+    pub(crate) fn shared(
+        fd: &OwnedFd,
+        len: usize,
+        offset: i64,
+        what: &'static str,
+    ) -> Result<Self> {
         // SAFETY: a fresh mapping at a kernel-chosen address: no existing memory is affected.
         let p = unsafe {
             libc::mmap(
@@ -353,4 +359,47 @@ impl Drop for Mmap {
             libc::munmap(self.addr.as_ptr().cast(), self.len);
         }
     }
+}
+
+/// `getifaddrs(3)`—the IPv4 and IPv6 addresses configured on interface `name`, as text.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man3/getifaddrs.3.html>
+pub(crate) fn interface_addresses(name: &str) -> Result<Vec<String>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `head`; we free it with freeifaddrs below.
+    if unsafe { libc::getifaddrs(&mut head) } < 0 {
+        return Err(Error::last_os("getifaddrs"));
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a non-null node of the list getifaddrs returned, alive until
+        // freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let ifname = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if ifname.to_bytes() != name.as_bytes() {
+            continue;
+        }
+        // SAFETY: ifa_addr is non-null and points to a sockaddr whose family tells its type.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        if family == libc::AF_INET {
+            // SAFETY: family AF_INET means the sockaddr is a sockaddr_in.
+            let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+            out.push(std::net::Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)).to_string());
+        } else if family == libc::AF_INET6 {
+            // SAFETY: family AF_INET6 means the sockaddr is a sockaddr_in6.
+            let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+            out.push(std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr).to_string());
+        }
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed once; no reference into the
+    // list outlives this point (addresses were copied into `out`).
+    unsafe { libc::freeifaddrs(head) };
+    Ok(out)
 }
