@@ -36,8 +36,6 @@
 //! are only accessed as atomics; every offset the kernel reported is checked once in `new`, so the
 //! hot path only masks.
 #![allow(unsafe_code)]
-// Not reachable from `Receiver` until the xdp backend is wired in (then drop this allow).
-
 
 use std::marker::PhantomData;
 use std::mem::{align_of, size_of};

@@ -11,8 +11,6 @@
 //! - <https://github.com/torvalds/linux/blob/master/include/uapi/linux/if_xdp.h>
 
 #![allow(non_camel_case_types)]
-// Not reachable from `Receiver` until the xdp backend is wired in (then drop this allow).
-
 
 use std::io;
 use std::mem::size_of;
