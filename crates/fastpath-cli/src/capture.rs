@@ -62,6 +62,10 @@ pub(crate) struct Args {
     /// Do not put the interface into promiscuous mode.
     #[arg(short = 'p', long = "no-promiscuous-mode")]
     no_promisc: bool,
+    /// dpdk: extra EAL arguments, split on whitespace (e.g. "-l 0-1 --log-level=info"); `-i`
+    /// names the device: net_af_packet0,iface=eth0, a PCI address, or a port number.
+    #[arg(long = "dpdk-args", default_value = "", allow_hyphen_values = true)]
+    dpdk_args: String,
     /// xdp: receive queues, `all` or a list like `0,1` (one socket and thread per queue).
     #[arg(long = "queues", default_value = "all")]
     queues: String,
@@ -200,6 +204,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .batch_size(args.batch)
         .promiscuous(!args.no_promisc)
         .mmap(mmap)
+        .dpdk(fastpath::DpdkConfig::default().eal_args(args.dpdk_args.split_whitespace()))
         .xdp(xdp)
         .xdp_attach(if args.xdp_mode == "generic" {
             Mode::Generic

@@ -583,3 +583,23 @@ fn help_and_usage_errors_exit_2() {
         .unwrap();
     assert!(out.contains("--backend"));
 }
+
+/// `-b dpdk` works like the other backends: DPDK's af_packet vdev on the veth.
+#[cfg(feature = "dpdk")]
+#[test]
+fn dpdk_capture_writes_the_frames_byte_exact() {
+    require!(is_root(), "needs root for network namespaces and DPDK");
+    let (_ns, veth, dir) = setup();
+    let file = dir.path().join("dpdk.pcap");
+    let dev = format!("net_af_packet0,iface={}", veth.b);
+    let cap = Capture::start(&["-i", &dev, "-b", "dpdk", "-c", "50", "-w", file.to_str().unwrap()]);
+    assert!(cap.lines.iter().any(|l| l.contains("dpdk net_af_packet")), "{:?}", cap.lines);
+    let sent = sent_frames(50, &veth);
+    RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
+    let (code, err) = cap.finish();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary_count(&err, "packets captured"), 50, "{err}");
+    let (_, recs) = read_file(&file);
+    let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+    assert_frames_eq(&data, &sent);
+}

@@ -13,6 +13,8 @@
 //! batch iterator matches on a discriminant that does not change within the batch, which the
 //! branch predictor makes free.
 
+#[cfg(feature = "dpdk")]
+pub(crate) mod dpdk;
 pub(crate) mod mmap;
 pub(crate) mod recv;
 pub(crate) mod xdp;
@@ -53,6 +55,8 @@ enum Inner {
     Recv(recv::RecvSocket),
     Mmap(mmap::MmapSocket),
     Xdp(xdp::XdpQueue),
+    #[cfg(feature = "dpdk")]
+    Dpdk(dpdk::DpdkQueue),
 }
 
 impl Receiver {
@@ -85,6 +89,12 @@ impl Receiver {
                 let mut all = open_queues(cfg, &[cfg.queue])?;
                 return Ok(all.pop().expect("one receiver per queue asked for"));
             }
+            #[cfg(feature = "dpdk")]
+            Backend::Dpdk => {
+                let mut all = dpdk::open_receivers(cfg, &[cfg.queue])?;
+                return Ok(all.pop().expect("one receiver per queue asked for"));
+            }
+            #[cfg(not(feature = "dpdk"))]
             Backend::Dpdk => {
                 return Err(Error::Unsupported {
                     backend: "dpdk",
@@ -115,6 +125,9 @@ impl Receiver {
         match &mut self.inner {
             Inner::Recv(s) => s.receive(timeout),
             Inner::Mmap(s) => s.receive(timeout),
+            // DPDK names its own errors (the device, or its kernel interface).
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(q) => return q.receive(timeout),
             Inner::Xdp(q) => q.sock.receive(timeout).map(|b| Batch {
                 inner: BatchInner::Xdp(b),
             }),
@@ -141,6 +154,8 @@ impl Receiver {
         match &mut self.inner {
             Inner::Recv(s) => s.stats(),
             Inner::Mmap(s) => s.stats(),
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(q) => q.stats(),
             Inner::Xdp(q) => q.sock.stats().map(|k| {
                 let dropped = k.rx_dropped + k.rx_ring_full;
                 Stats {
@@ -162,6 +177,8 @@ impl Receiver {
         match &self.inner {
             Inner::Recv(s) => s.capabilities(),
             Inner::Mmap(s) => s.capabilities(),
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(q) => q.capabilities(),
             Inner::Xdp(q) => q.sock.capabilities(),
         }
     }
@@ -170,6 +187,8 @@ impl Receiver {
     pub fn queue(&self) -> Option<u32> {
         match &self.inner {
             Inner::Xdp(q) => Some(q.sock.queue()),
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(q) => Some(q.queue()),
             _ => None,
         }
     }
@@ -192,6 +211,8 @@ impl Receiver {
     pub fn send(&mut self, frames: &[&[u8]]) -> Result<usize> {
         match &mut self.inner {
             Inner::Xdp(q) => q.sock.send(frames),
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(q) => q.send(frames),
             _ => Err(no_tx(self.backend)),
         }
     }
@@ -204,6 +225,9 @@ impl Receiver {
     pub fn flush(&mut self) -> Result<u32> {
         match &mut self.inner {
             Inner::Xdp(q) => q.sock.flush(),
+            // DPDK hands frames to the driver in `send`: nothing waits in fastpath.
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(_) => Ok(0),
             _ => Err(no_tx(self.backend)),
         }
     }
@@ -234,6 +258,8 @@ impl AsFd for Receiver {
         match &self.inner {
             Inner::Recv(s) => s.fd(),
             Inner::Mmap(s) => s.fd(),
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(q) => q.fd(),
             Inner::Xdp(q) => q.sock.fd(),
         }
     }
@@ -263,6 +289,10 @@ fn no_tx(backend: Backend) -> Error {
 /// addresses and [`Config::take`] was not given; [`Error::XdpAlreadyAttached`] when another
 /// program is attached; [`Error::Unsupported`] without AF_XDP or native XDP support.
 pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
+    #[cfg(feature = "dpdk")]
+    if cfg.backend == Backend::Dpdk {
+        return dpdk::open_receivers(cfg, queues);
+    }
     cfg.validate()?;
     let ifindex = sys::ifindex(&cfg.interface)?;
     let probe = sys::packet_socket();
@@ -322,6 +352,11 @@ pub fn open_fanout(cfg: &Config, n: usize, mode: crate::FanoutMode) -> Result<Ve
             why: format!("{n} is out of range (1 to 64)"),
         });
     }
+    // DPDK spreads flows over queues with RSS instead of a fanout group.
+    #[cfg(feature = "dpdk")]
+    if cfg.backend == Backend::Dpdk {
+        return dpdk::open_receivers(cfg, &(0..n as u32).collect::<Vec<_>>());
+    }
     let first = Receiver::open(&cfg.clone().fanout(mode, None))?;
     let group = first
         .fanout_group
@@ -346,6 +381,8 @@ enum BatchInner<'a> {
     Owned(recv::OwnedBatch<'a>),
     Block(mmap::BlockBatch<'a>),
     Xdp(xdp::XdpBatch<'a>),
+    #[cfg(feature = "dpdk")]
+    Dpdk(dpdk::DpdkBatch<'a>),
 }
 
 impl<'a> Batch<'a> {
@@ -356,6 +393,8 @@ impl<'a> Batch<'a> {
             BatchInner::Owned(b) => b.len(),
             BatchInner::Block(b) => b.len(),
             BatchInner::Xdp(b) => b.len(),
+            #[cfg(feature = "dpdk")]
+            BatchInner::Dpdk(b) => b.len(),
         }
     }
 
@@ -373,6 +412,8 @@ impl<'a> Batch<'a> {
                 BatchInner::Owned(b) => IterInner::Owned(b.iter()),
                 BatchInner::Block(b) => IterInner::Block(b.iter()),
                 BatchInner::Xdp(b) => IterInner::Xdp(b.iter()),
+                #[cfg(feature = "dpdk")]
+                BatchInner::Dpdk(b) => IterInner::Dpdk(b.iter()),
             },
         }
     }
@@ -403,6 +444,8 @@ enum IterInner<'b> {
     Owned(recv::OwnedIter<'b>),
     Block(mmap::BlockIter<'b>),
     Xdp(xdp::XdpIter<'b>),
+    #[cfg(feature = "dpdk")]
+    Dpdk(dpdk::DpdkIter<'b>),
 }
 
 impl<'b> Iterator for Iter<'b> {
@@ -414,6 +457,8 @@ impl<'b> Iterator for Iter<'b> {
             IterInner::Owned(i) => i.next(),
             IterInner::Block(i) => i.next(),
             IterInner::Xdp(i) => i.next(),
+            #[cfg(feature = "dpdk")]
+            IterInner::Dpdk(i) => i.next(),
         }
     }
 }
