@@ -8,8 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use fastpath::pcap::{Format, PcapWriter};
 use fastpath::bpf::Mode;
+use fastpath::pcap::{Format, PcapWriter};
 use fastpath::{Backend, Config, FanoutMode, MmapConfig, Receiver, Stats, XdpConfig, ZeroCopy};
 
 /// How long one `recv` waits before the loop re-checks Ctrl-C, the count and the duration.
@@ -217,7 +217,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if args.backend == Backend::Xdp && args.threads != 1 {
         return Err(fastpath::Error::InvalidConfig {
             field: "threads",
-            why: "-b xdp runs one thread per queue: choose them with --queues, not --threads".into(),
+            why: "-b xdp runs one thread per queue: choose them with --queues, not --threads"
+                .into(),
         }
         .into());
     }
@@ -269,7 +270,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
             .collect();
         detail = format!(
             ", {} XDP, queue{} {}{}",
-            if mode == Mode::Native { "native" } else { "generic" },
+            if mode == Mode::Native {
+                "native"
+            } else {
+                "generic"
+            },
             if queues.len() == 1 { "" } else { "s" },
             queues.join(","),
             if caps.driver_zero_copy {

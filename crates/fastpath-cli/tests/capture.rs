@@ -391,11 +391,18 @@ fn printing_lines_and_a_closed_pipe_exit_cleanly() {
 /// program stays attached to the interface.
 #[test]
 fn xdp_capture_never_leaves_a_program_attached() {
-    require!(is_root(), "needs root for network namespaces, XDP and AF_XDP");
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
     let (_ns, veth, _dir) = setup();
     let attached = || fastpath::bpf::attached(veth.b_index).unwrap();
     let mut cap = Capture::start(&["-i", &veth.b, "-b", "xdp", "-w", "/dev/null"]);
-    assert!(cap.lines[0].contains("af_xdp copy") && cap.lines[0].contains("native XDP"), "{:?}", cap.lines);
+    assert!(
+        cap.lines[0].contains("af_xdp copy") && cap.lines[0].contains("native XDP"),
+        "{:?}",
+        cap.lines
+    );
     assert_eq!(attached().len(), 1, "attached while capturing");
     cap.child.kill().unwrap(); // SIGKILL: no destructor runs; the bpf_link dies with the process
     let _ = cap.child.wait();
@@ -410,7 +417,11 @@ fn xdp_capture_never_leaves_a_program_attached() {
     assert_eq!(attached().len(), 1);
     let err_run = run(Command::new(BIN).args(["capture", "-i", &veth.b, "-b", "xdp", "-c", "1"]));
     assert_eq!(err_run.0, 1, "{}", err_run.1);
-    assert!(err_run.1.contains("fastpath_redir"), "the conflict names the program: {}", err_run.1);
+    assert!(
+        err_run.1.contains("fastpath_redir"),
+        "the conflict names the program: {}",
+        err_run.1
+    );
     cap.signal(libc::SIGINT);
     assert_eq!(cap.finish().0, 0);
     assert!(attached().is_empty());
@@ -460,8 +471,16 @@ fn bad_input_gets_a_clear_error_and_the_right_exit_code() {
         (&["-i", &veth.b, "--format", "csv"], 2, "csv"),
         (&["-i", &veth.b, "-b", "xdp", "--queues", "7"], 2, "queue 7"),
         (&["-i", &veth.b, "-b", "xdp", "--queues", "x"], 2, "queues"),
-        (&["-i", &veth.b, "-b", "xdp", "--threads", "2"], 2, "--queues"),
-        (&["-i", &veth.b, "-b", "xdp", "--zero-copy", "require"], 1, "zero-copy"),
+        (
+            &["-i", &veth.b, "-b", "xdp", "--threads", "2"],
+            2,
+            "--queues",
+        ),
+        (
+            &["-i", &veth.b, "-b", "xdp", "--zero-copy", "require"],
+            1,
+            "zero-copy",
+        ),
     ];
     for (args, want_code, want_msg) in cases {
         let (code, err) = run(Command::new(BIN).arg("capture").args(*args));
@@ -592,8 +611,21 @@ fn dpdk_capture_writes_the_frames_byte_exact() {
     let (_ns, veth, dir) = setup();
     let file = dir.path().join("dpdk.pcap");
     let dev = format!("net_af_packet0,iface={}", veth.b);
-    let cap = Capture::start(&["-i", &dev, "-b", "dpdk", "-c", "50", "-w", file.to_str().unwrap()]);
-    assert!(cap.lines.iter().any(|l| l.contains("dpdk net_af_packet")), "{:?}", cap.lines);
+    let cap = Capture::start(&[
+        "-i",
+        &dev,
+        "-b",
+        "dpdk",
+        "-c",
+        "50",
+        "-w",
+        file.to_str().unwrap(),
+    ]);
+    assert!(
+        cap.lines.iter().any(|l| l.contains("dpdk net_af_packet")),
+        "{:?}",
+        cap.lines
+    );
     let sent = sent_frames(50, &veth);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     let (code, err) = cap.finish();
