@@ -24,7 +24,7 @@ pub enum Backend {
     /// Rung 4: AF_XDP socket fed by fastpath's XDP program (copy mode on veth, zero-copy where
     /// the driver supports it).
     Xdp,
-    /// Rung 3: DPDK poll-mode driver (cargo feature `dpdk`; not in this build yet).
+    /// Rung 3: DPDK poll-mode driver (cargo feature `dpdk`).
     Dpdk,
 }
 

@@ -9,6 +9,8 @@
 //! | 3 | [`Backend::Dpdk`] | kernel bypass, the application drives the NIC | 20+ Mpps |
 //! | 4 | [`Backend::Xdp`] | an XDP program redirects to an AF_XDP socket | close to DPDK, kernel kept |
 //!
+//! (Rates are the well-known orders of magnitude; `fastpath lab` measures them on your machine.)
+//!
 //! fastpath gives all of them one handle, [`Receiver`]: open it with a [`Config`], call
 //! [`Receiver::recv`] to get a [`Batch`] of [`Packet`]s (borrowed from the ring where the backend
 //! allows it: zero-copy), read exact kernel counters with [`Receiver::stats`] and ask what the
@@ -19,19 +21,28 @@
 //!   leaves the kernel stack untouched, ~20 ns of CPU per packet. The default.
 //! - **`recv`/`recv-batch`** only as the baseline (or where mmap rings are unavailable): a
 //!   syscall and a copy per packet.
-//! - **`xdp`** (next release) when one interface (a mirror port, a veth) is dedicated to you and
-//!   you need several Mpps per core: AF_XDP takes packets *away* from the kernel stack.
-//! - **`dpdk`** (cargo feature, next release) when the NIC is bound to DPDK anyway.
+//! - **`xdp`** when one interface (a mirror port, a veth) is dedicated to you and you need
+//!   several Mpps per core. fastpath loads its own XDP program (no clang, no libbpf) that
+//!   redirects each queue into an AF_XDP socket; packets are lent from the UMEM. AF_XDP takes
+//!   packets *away* from the kernel stack, so an interface with IP addresses is refused unless
+//!   [`Config::take`] confirms it. The program is attached with a bpf_link: it goes away with the
+//!   process, even after `kill -9`. Zero-copy where the driver has it, copy mode otherwise
+//!   (reported in [`Capabilities::driver_zero_copy`] and [`Capabilities::mode`]). TX:
+//!   [`Receiver::send`].
+//! - **`dpdk`** (cargo feature `dpdk`, needs `libdpdk-dev`) when the NIC is bound to DPDK anyway,
+//!   or to compare with DPDK's own AF_PACKET/AF_XDP drivers.
 //!
-//! Several cores: [`open_fanout`] opens N sockets in one `PACKET_FANOUT` group, one per thread.
+//! Several cores: [`open_fanout`] opens N AF_PACKET sockets in one `PACKET_FANOUT` group, one per
+//! thread; [`open_queues`] opens one AF_XDP socket per queue on one shared UMEM.
 //!
 //! ## What fastpath does not do
 //! It does not parse protocols (use `etherparse` on [`Packet::data`]), does not reassemble, and
-//! does not transmit on the AF_PACKET rungs.
+//! does not transmit on the AF_PACKET rungs (only `xdp` and `dpdk` have TX).
 //!
 //! ## Privileges
 //! Opening a receiver needs `CAP_NET_RAW`; promiscuous mode and `SO_RCVBUFFORCE` need
-//! `CAP_NET_ADMIN`. Errors name the capability that is missing.
+//! `CAP_NET_ADMIN`; `xdp` also needs `CAP_BPF` and `CAP_NET_ADMIN` to load and attach its
+//! program. Errors name the capability that is missing.
 //!
 //! ## Example
 //! ```no_run
