@@ -4,6 +4,9 @@
 //! 1 runtime error, 2 usage error.
 
 mod capture;
+mod filter;
+mod gen;
+mod lab;
 mod print;
 
 use std::process::ExitCode;
@@ -25,12 +28,21 @@ struct Cli {
 enum Command {
     /// Capture packets from an interface (tcpdump-like), to the terminal or a pcap/pcapng file.
     Capture(capture::Args),
+    /// Send Ethernet/IPv4/UDP frames out of an interface (XDP live frames, AF_PACKET fallback).
+    Gen(gen::Args),
+    /// Measure every receive path side by side on a private veth testbed (needs root).
+    Lab(lab::Args),
+    /// Compile a tcpdump filter expression and print the classic BPF program (-d, -dd, -ddd).
+    Filter(filter::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Capture(args) => capture::run(args),
+        Command::Gen(args) => gen::run(args),
+        Command::Lab(args) => lab::run(args),
+        Command::Filter(args) => filter::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -42,7 +54,8 @@ fn main() -> ExitCode {
             let usage = err
                 .chain()
                 .filter_map(|e| e.downcast_ref::<fastpath::Error>())
-                .any(fastpath::Error::is_usage);
+                .any(fastpath::Error::is_usage)
+                || err.chain().any(|e| e.is::<fastpath::FilterError>());
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

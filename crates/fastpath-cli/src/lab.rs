@@ -1,0 +1,158 @@
+//! `fastpath lab`: build a two-namespace veth testbed, drive it with the XDP live-frames
+//! generator, and measure every receive path (fastpath's and the peers') side by side. The work
+//! is in the `fastpath-lab` crate; this is flags and output.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use fastpath_lab::{LabConfig, Layout, RowSpec};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Under a minute: one-core layout, 64-byte frames, 3 repetitions of 1 s, no dpdk-testpmd
+    /// rows (add them with --rows).
+    #[arg(long = "quick")]
+    quick: bool,
+    /// Core layout(s): one-core, split or both (default both; --quick: one-core).
+    #[arg(long = "layout", value_parser = ["one-core", "split", "both"])]
+    layout: Option<String>,
+    /// Frame sizes in bytes, FCS excluded (default 64,100; --quick: 64).
+    #[arg(long = "sizes", value_delimiter = ',',
+          value_parser = clap::value_parser!(u16).range(60..=1514))]
+    sizes: Vec<u16>,
+    /// Repetitions per row (median, min and max are reported).
+    #[arg(long = "reps", value_parser = clap::value_parser!(u32).range(1..=100))]
+    reps: Option<u32>,
+    /// Seconds per repetition (default 3; --quick: 1).
+    #[arg(long = "rep-seconds", value_parser = parse_secs)]
+    rep_seconds: Option<Duration>,
+    /// Only these rows (comma-separated): recv, recv-batch, mmap, xdp, xdp-busy-poll, tcpdump,
+    /// netsniff-ng, testpmd-af_packet, testpmd-af_xdp, xdp-drop.
+    #[arg(long = "rows", value_delimiter = ',', value_parser = parse_row)]
+    rows: Vec<RowSpec>,
+    /// Generator rate limit in frames per second (default: as fast as it goes).
+    #[arg(long = "rate", value_parser = clap::value_parser!(u64).range(1..))]
+    rate: Option<u64>,
+    /// UDP flows the generator cycles through.
+    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64512))]
+    flows: u16,
+    /// Frames per XDP live-frames call of the generator (each call has a fixed cost of ~40 ms;
+    /// larger calls are faster but stop later).
+    #[arg(long = "gen-repeat", value_parser = clap::value_parser!(u32).range(64..))]
+    gen_repeat: Option<u32>,
+    /// Write the results as JSON to FILE.
+    #[arg(long = "json")]
+    json: Option<PathBuf>,
+    /// Draw the ladder as an SVG bar chart (log scale) into FILE.
+    #[arg(long = "plot")]
+    plot: Option<PathBuf>,
+    /// Install the peer tools first (apt-get install -y tcpdump netsniff-ng dpdk dpdk-dev).
+    #[arg(long = "install-peers")]
+    install_peers: bool,
+}
+
+fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&v) {
+        return Err(format!("{s} is out of range (0.1 to 3600 seconds)"));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn parse_row(s: &str) -> std::result::Result<RowSpec, String> {
+    s.parse()
+}
+
+/// Creates `path` now, so that a bad path fails before minutes of measuring.
+fn create(path: &Path) -> Result<File> {
+    File::create(path).with_context(|| format!("cannot create `{}`", path.display()))
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let mut cfg = if args.quick {
+        LabConfig::quick()
+    } else {
+        LabConfig::full()
+    };
+    match args.layout.as_deref() {
+        Some("one-core") => cfg.layouts = vec![Layout::OneCore],
+        Some("split") => cfg.layouts = vec![Layout::Split],
+        Some(_) => cfg.layouts = vec![Layout::OneCore, Layout::Split],
+        None => {}
+    }
+    if !args.sizes.is_empty() {
+        cfg.sizes = args.sizes.iter().map(|&s| usize::from(s)).collect();
+    }
+    if let Some(r) = args.reps {
+        cfg.repetitions = r;
+    }
+    if let Some(d) = args.rep_seconds {
+        cfg.rep_time = d;
+    }
+    if !args.rows.is_empty() {
+        // Keep table order, drop duplicates.
+        cfg.rows = RowSpec::ALL
+            .into_iter()
+            .filter(|r| args.rows.contains(r))
+            .collect();
+    }
+    cfg.rate = args.rate;
+    cfg.flows = args.flows;
+    if let Some(r) = args.gen_repeat {
+        cfg.repeat = r;
+    }
+
+    fastpath_lab::check_prerequisites()?;
+    let mut json = args.json.as_deref().map(create).transpose()?;
+    let mut plot = args.plot.as_deref().map(create).transpose()?;
+    let mut progress = |line: &str| eprintln!("{line}");
+    if args.install_peers {
+        fastpath_lab::install_peers(&mut progress)?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    let report = fastpath_lab::run(&cfg, &stop, &mut progress)?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "\nfastpath lab: {} ({} CPUs), kernel {}; generator {} at {:.2} Mpps; {} x {:.1} s per row",
+        report.machine.cpu_model,
+        report.machine.cores,
+        report.machine.kernel,
+        report.generator.method,
+        report.generator.rate_pps / 1e6,
+        report.repetitions,
+        report.rep_seconds
+    )?;
+    if let Some(n) = &report.generator.note {
+        writeln!(out, "generator note: {n}")?;
+    }
+    write!(out, "{}", report.table())?;
+    out.flush()?;
+    if let (Some(f), Some(p)) = (json.as_mut(), args.json.as_deref()) {
+        f.write_all(report.to_json().as_bytes())
+            .with_context(|| format!("writing `{}`", p.display()))?;
+    }
+    if let (Some(f), Some(p)) = (plot.as_mut(), args.plot.as_deref()) {
+        f.write_all(report.svg().as_bytes())
+            .with_context(|| format!("writing `{}`", p.display()))?;
+    }
+    if report.interrupted || stop.load(Ordering::Relaxed) {
+        bail!(
+            "interrupted: the testbed is torn down; the table above holds the {} rows measured so far",
+            report.rows.len()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,598 @@
+//! Peer tools measured beside fastpath: tcpdump, netsniff-ng, dpdk-testpmd (af_packet and
+//! af_xdp vdevs). Each runs as a child process in the receiver namespace (`ip netns exec`), in
+//! its own process group (a terminal's Ctrl-C reaches only the lab, which stops the peer itself).
+//!
+//! How each peer's "packets delivered to user space" is read:
+//! - tcpdump: `SIGUSR1` makes it print `N packets captured, ...` at any time: the lab takes a
+//!   snapshot at the start and at the end of the window (exact window).
+//! - netsniff-ng: only its summary at exit (`N packets incoming`); the window runs from the
+//!   generator's start to the `SIGINT` (it receives nothing before the generator starts).
+//! - dpdk-testpmd: `--stats-period 1` prints cumulative `RX-packets` every second; the window
+//!   runs between two such lines (timestamped when read).
+//!
+//! The output parsers are sans-IO and unit-tested.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::os::unix::process::CommandExt;
+
+use crate::testbed::{Testbed, RX_IF};
+
+/// A peer tool the lab knows how to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Peer {
+    /// `tcpdump -w /dev/null` (libpcap, TPACKET_V3).
+    Tcpdump,
+    /// `netsniff-ng --out /dev/null -t others` (TPACKET_V3).
+    NetsniffNg,
+    /// `dpdk-testpmd` rxonly on a `net_af_packet` vdev.
+    TestpmdAfPacket,
+    /// `dpdk-testpmd` rxonly on a `net_af_xdp` vdev.
+    TestpmdAfXdp,
+}
+
+/// Where a snapshot comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Window {
+    /// `SIGUSR1` snapshots (tcpdump).
+    Signal,
+    /// Periodic cumulative lines (testpmd).
+    Periodic,
+    /// Only the total at exit (netsniff-ng).
+    AtExit,
+}
+
+impl Peer {
+    /// Every peer.
+    pub const ALL: [Peer; 4] = [
+        Peer::Tcpdump,
+        Peer::NetsniffNg,
+        Peer::TestpmdAfPacket,
+        Peer::TestpmdAfXdp,
+    ];
+
+    /// Row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Tcpdump => "tcpdump",
+            Peer::NetsniffNg => "netsniff-ng",
+            Peer::TestpmdAfPacket => "testpmd-af_packet",
+            Peer::TestpmdAfXdp => "testpmd-af_xdp",
+        }
+    }
+
+    /// The executable.
+    pub fn binary(self) -> &'static str {
+        match self {
+            Peer::Tcpdump => "tcpdump",
+            Peer::NetsniffNg => "netsniff-ng",
+            Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => "dpdk-testpmd",
+        }
+    }
+
+    /// The Debian package that has it.
+    pub fn package(self) -> &'static str {
+        match self {
+            Peer::Tcpdump => "tcpdump",
+            Peer::NetsniffNg => "netsniff-ng",
+            Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => "dpdk-dev",
+        }
+    }
+
+    /// Whether the lab must attach an XDP_PASS program to the receiving veth first (veth runs
+    /// NAPI, needed for live frames and threaded NAPI, only with a program attached). The
+    /// af_xdp vdev attaches its own.
+    pub fn needs_pass_program(self) -> bool {
+        self != Peer::TestpmdAfXdp
+    }
+
+    pub(crate) fn window(self) -> Window {
+        match self {
+            Peer::Tcpdump => Window::Signal,
+            Peer::NetsniffNg => Window::AtExit,
+            Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => Window::Periodic,
+        }
+    }
+
+    /// Whether the executable is on `PATH`.
+    pub fn installed(self) -> bool {
+        which(self.binary())
+    }
+
+    /// The command line (after `ip netns exec NS`).
+    fn argv(self, rx_cpu: usize, other_cpu: usize) -> Vec<String> {
+        let cpu = rx_cpu.to_string();
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        match self {
+            Peer::Tcpdump => {
+                let mut v = s(&["taskset", "-c", &cpu, "tcpdump", "-i", RX_IF]);
+                v.extend(s(&["-w", "/dev/null", "-B", "65536", "-s", "65535", "-n"]));
+                v
+            }
+            // -Q: do not touch IRQ affinities; -b: bind to the receiver CPU.
+            Peer::NetsniffNg => s(&[
+                "taskset",
+                "-c",
+                &cpu,
+                "netsniff-ng",
+                "--in",
+                RX_IF,
+                "--out",
+                "/dev/null",
+                "-t",
+                "others",
+                "--silent",
+                "-b",
+                &cpu,
+                "-Q",
+            ]),
+            Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => {
+                let vdev = if self == Peer::TestpmdAfXdp {
+                    format!("net_af_xdp0,iface={RX_IF},start_queue=0,queue_count=1")
+                } else {
+                    format!("net_af_packet0,iface={RX_IF},blocksz=4096,framesz=2048,framecnt=4096")
+                };
+                let lcores = format!("{other_cpu},{rx_cpu}");
+                // --no-huge: no huge pages to reserve (that would change the machine);
+                // --no-shconf/--no-telemetry and a private --file-prefix: nothing shared left in
+                // /var/run/dpdk (--in-memory conflicts with --no-huge). 16k mbufs (36 MB) fit in -m 128.
+                s(&[
+                    "stdbuf",
+                    "-oL",
+                    "dpdk-testpmd",
+                    "-l",
+                    &lcores,
+                    "--main-lcore",
+                    &other_cpu.to_string(),
+                    "--no-pci",
+                    "--no-huge",
+                    "--no-shconf",
+                    "--no-telemetry",
+                    "--file-prefix",
+                    &dpdk_prefix(),
+                    "-m",
+                    "128",
+                    "--vdev",
+                    &vdev,
+                    "--",
+                    "--forward-mode=rxonly",
+                    "--auto-start",
+                    "--stats-period",
+                    "1",
+                    "--nb-cores=1",
+                    "--rxd=2048",
+                    "--total-num-mbufs=16384",
+                ])
+            }
+        }
+    }
+
+    /// The line that says the tool is receiving.
+    fn ready_marker(self) -> &'static str {
+        match self {
+            Peer::Tcpdump => "listening on",
+            Peer::NetsniffNg => "Running!",
+            Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => "Port statistics",
+        }
+    }
+}
+
+/// testpmd's `--file-prefix`: `fplab-<pid>`, removed by [`remove_dpdk_runtime_dir`].
+fn dpdk_prefix() -> String {
+    format!("fplab-{}", std::process::id())
+}
+
+/// Removes `/var/run/dpdk/fplab-<pid>`, the (empty) runtime directory testpmd leaves behind,
+/// and `/var/run/dpdk` itself if `created_parent` (it did not exist before) and it is empty.
+pub fn remove_dpdk_runtime_dir(created_parent: bool) {
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{}", dpdk_prefix()));
+    if created_parent {
+        let _ = std::fs::remove_dir("/var/run/dpdk");
+    }
+}
+
+/// Whether `name` is an executable on `PATH`.
+pub fn which(name: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p).any(|d| {
+            d.join(name)
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Packets a peer delivered, and what it says the kernel dropped, at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PeerCount {
+    /// Packets delivered to (and processed by) the tool.
+    pub delivered: u64,
+    /// Packets the kernel (or the PMD) dropped before the tool saw them.
+    pub dropped: u64,
+}
+
+/// Parses tcpdump's `N packets captured, M packets received by filter, K packets dropped by
+/// kernel` (the `SIGUSR1` line) or the three lines it prints at exit.
+pub fn parse_tcpdump(lines: &[String]) -> Option<PeerCount> {
+    let mut captured = None;
+    let mut dropped = 0;
+    for l in lines {
+        for part in l.trim_start_matches("tcpdump: ").split(',') {
+            let part = part.trim();
+            if let Some(n) = part.strip_suffix(" packets captured") {
+                captured = n.trim().parse().ok();
+            } else if let Some(n) = part.strip_suffix(" packets dropped by kernel") {
+                dropped = n.trim().parse().unwrap_or(0);
+            }
+        }
+    }
+    captured.map(|delivered| PeerCount { delivered, dropped })
+}
+
+/// Parses netsniff-ng's exit summary (`N  packets incoming (U unread on exit)`,
+/// `P  packets passed filter`, `F  packets failed filter (out of space)`): delivered is the
+/// incoming count minus the unread ones, dropped the "failed filter (out of space)" ones.
+pub fn parse_netsniff(lines: &[String]) -> Option<PeerCount> {
+    let mut incoming = None;
+    let mut unread = 0u64;
+    let mut dropped = 0u64;
+    for l in lines {
+        let l = l.trim_matches(|c: char| c == '\r' || c.is_whitespace());
+        let mut it = l.split_whitespace();
+        let Some(n) = it.next().and_then(|n| n.parse::<u64>().ok()) else {
+            continue;
+        };
+        let rest: String = it.collect::<Vec<_>>().join(" ");
+        if rest.starts_with("packets incoming") {
+            incoming = Some(n);
+            if let Some(u) = rest
+                .split('(')
+                .nth(1)
+                .and_then(|s| s.split_whitespace().next())
+                .and_then(|s| s.parse().ok())
+            {
+                unread = u;
+            }
+        } else if rest.starts_with("packets failed filter") {
+            dropped = n;
+        }
+    }
+    incoming.map(|i| PeerCount {
+        delivered: i.saturating_sub(unread),
+        dropped,
+    })
+}
+
+/// Parses one testpmd periodic statistics block: the cumulative `RX-packets` and
+/// `RX-missed` of port 0 from lines such as
+/// `  RX-packets: 123        RX-missed: 4          RX-bytes:  7872`.
+pub fn parse_testpmd_block(lines: &[String]) -> Option<PeerCount> {
+    let mut out = None;
+    for l in lines {
+        if !l.contains("RX-packets:") {
+            continue;
+        }
+        let field = |name: &str| -> Option<u64> {
+            let i = l.find(name)? + name.len();
+            l[i..].split_whitespace().next()?.parse().ok()
+        };
+        let delivered = field("RX-packets:")?;
+        let dropped = field("RX-missed:").unwrap_or(0);
+        out = Some(PeerCount { delivered, dropped });
+        break; // port 0 comes first
+    }
+    out
+}
+
+/// A running peer.
+#[derive(Debug)]
+pub struct PeerRun {
+    peer: Peer,
+    child: Child,
+    lines: mpsc::Receiver<(Instant, String)>,
+    seen: Vec<(Instant, String)>,
+}
+
+impl PeerRun {
+    /// Starts `peer` in `tb`'s receiver namespace (on its receiver CPU) and waits up to
+    /// `timeout` for the line saying it receives.
+    ///
+    /// # Errors
+    /// Spawning failed, or the tool exited or stayed silent (its last lines are quoted).
+    pub fn start(tb: &Testbed, peer: Peer, timeout: Duration) -> Result<PeerRun> {
+        let argv = peer.argv(tb.rx_cpu(), tb.gen_cpu());
+        let mut cmd: Command = tb.rx_exec(&argv[0], &argv[1..]);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", peer.name()))?;
+        let (tx, rx) = mpsc::channel();
+        let out = child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>);
+        let err = child
+            .stderr
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>);
+        for r in [out, err].into_iter().flatten() {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                // Split on \r too: netsniff-ng starts its summary lines with one.
+                let mut buf = Vec::new();
+                let mut rd = BufReader::new(r);
+                loop {
+                    buf.clear();
+                    match rd.read_until(b'\n', &mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            let s = String::from_utf8_lossy(&buf);
+                            for part in s.split('\r') {
+                                let part = part.trim_end_matches('\n');
+                                if !part.is_empty()
+                                    && tx.send((Instant::now(), part.to_owned())).is_err()
+                                {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        drop(tx); // the readers hold the only senders: EOF on both ends the channel
+        let mut run = PeerRun {
+            peer,
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
+        let marker = peer.ready_marker();
+        if let Err(e) = run.wait_for(|l| l.contains(marker), timeout) {
+            // DPDK says why in a "Cause:" line; otherwise the last two lines.
+            let tail = run
+                .seen
+                .iter()
+                .find(|(_, l)| l.contains("Cause:"))
+                .map_or_else(|| run.tail(2), |(_, l)| l.trim().to_owned());
+            run.kill();
+            bail!(
+                "{} did not start ({e}); its last output: {tail}",
+                peer.name()
+            );
+        }
+        Ok(run)
+    }
+
+    /// The peer.
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    fn tail(&self, n: usize) -> String {
+        let k = self.seen.len().saturating_sub(n);
+        let mut t = self.seen[k..]
+            .iter()
+            .map(|(_, l)| l.trim())
+            .collect::<Vec<_>>()
+            .join(" | ");
+        if t.len() > 200 {
+            let mut cut = 200;
+            while !t.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            t.truncate(cut);
+            t.push_str("...");
+        }
+        t
+    }
+
+    /// Reads lines until one satisfies `pred`; returns its index in `seen`.
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool, timeout: Duration) -> Result<usize> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = pred(&line.1);
+                    self.seen.push(line);
+                    if hit {
+                        return Ok(self.seen.len() - 1);
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => bail!("no output within {timeout:?}"),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = self.child.wait().ok();
+                    bail!(
+                        "it exited ({})",
+                        status.map_or("?".into(), |s| s.to_string())
+                    )
+                }
+            }
+        }
+    }
+
+    fn signal(&self, sig: i32) {
+        // The tool is the child itself: `ip netns exec`, taskset and stdbuf exec into it.
+        let pid = self.child.id() as i32;
+        crate::sys::kill(pid, sig);
+    }
+
+    /// Takes a snapshot now, for peers that can ([`Window::Signal`] and [`Window::Periodic`]);
+    /// returns when it was taken and the counts.
+    ///
+    /// # Errors
+    /// The tool died or did not answer within 3 s.
+    pub(crate) fn snapshot(&mut self) -> Result<(Instant, PeerCount)> {
+        match self.peer.window() {
+            Window::Signal => {
+                let t = Instant::now();
+                self.signal(libc::SIGUSR1);
+                let i =
+                    self.wait_for(|l| l.contains("packets captured"), Duration::from_secs(3))?;
+                let c = parse_tcpdump(&[self.seen[i].1.clone()])
+                    .ok_or_else(|| anyhow!("cannot parse `{}`", self.seen[i].1))?;
+                Ok((t, c))
+            }
+            Window::Periodic => {
+                // Skip what is buffered: the next block header starts a fresh block.
+                while let Ok(l) = self.lines.try_recv() {
+                    self.seen.push(l);
+                }
+                self.wait_for(|l| l.contains("Port statistics"), Duration::from_secs(3))?;
+                let i = self.wait_for(|l| l.contains("RX-packets:"), Duration::from_secs(3))?;
+                let (t, line) = self.seen[i].clone();
+                let c = parse_testpmd_block(std::slice::from_ref(&line))
+                    .ok_or_else(|| anyhow!("cannot parse `{line}`"))?;
+                Ok((t, c))
+            }
+            Window::AtExit => bail!("{} reports only at exit", self.peer.name()),
+        }
+    }
+
+    /// Stops the tool with `SIGINT` (then `SIGKILL` after 5 s) and returns when it was told to
+    /// stop and its final counts (`None` if it printed none).
+    pub(crate) fn finish(mut self) -> (Instant, Option<PeerCount>, String) {
+        let t = Instant::now();
+        self.signal(libc::SIGINT);
+        let deadline = t + Duration::from_secs(5);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) | Err(_) => break,
+                Ok(None) if Instant::now() > deadline => {
+                    self.kill();
+                    break;
+                }
+                Ok(None) => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        // Drain what the reader threads still have (they end at EOF).
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(300)) {
+            self.seen.push(l);
+        }
+        let all: Vec<String> = self.seen.iter().map(|(_, l)| l.clone()).collect();
+        let count = match self.peer {
+            Peer::Tcpdump => {
+                // The three exit lines come last.
+                let k = all.len().saturating_sub(3);
+                parse_tcpdump(&all[k..])
+            }
+            Peer::NetsniffNg => parse_netsniff(&all),
+            Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => {
+                // The final "Forward statistics" / accumulated block: last RX-packets line.
+                all.iter()
+                    .rev()
+                    .find(|l| l.contains("RX-packets:"))
+                    .and_then(|l| parse_testpmd_block(std::slice::from_ref(l)))
+            }
+        };
+        let tail = self.tail(4);
+        (t, count, tail)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PeerRun {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal(libc::SIGINT);
+            thread::sleep(Duration::from_millis(200));
+            self.kill();
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    #[test]
+    fn tcpdump_usr1_and_exit_lines() {
+        let usr1 = v(&["tcpdump: 1234 packets captured, 1300 packets received by filter, 66 packets dropped by kernel"]);
+        assert_eq!(
+            parse_tcpdump(&usr1),
+            Some(PeerCount {
+                delivered: 1234,
+                dropped: 66
+            })
+        );
+        let exit = v(&[
+            "5 packets captured",
+            "5 packets received by filter",
+            "0 packets dropped by kernel",
+        ]);
+        assert_eq!(
+            parse_tcpdump(&exit),
+            Some(PeerCount {
+                delivered: 5,
+                dropped: 0
+            })
+        );
+        assert_eq!(parse_tcpdump(&v(&["listening on fplr0"])), None);
+    }
+
+    #[test]
+    fn netsniff_summary() {
+        let lines = v(&[
+            "Running! Hang up with ^C!",
+            "           4000000  packets incoming (17 unread on exit)",
+            "           4000000  packets passed filter",
+            "                12  packets failed filter (out of space)",
+            "                 3  sec, 54 usec in total",
+        ]);
+        assert_eq!(
+            parse_netsniff(&lines),
+            Some(PeerCount {
+                delivered: 3_999_983,
+                dropped: 12
+            })
+        );
+        assert_eq!(parse_netsniff(&v(&["nothing"])), None);
+    }
+
+    #[test]
+    fn testpmd_block() {
+        let lines = v(&[
+            "  ######################## NIC statistics for port 0  ########################",
+            "  RX-packets: 2613394    RX-missed: 17         RX-bytes:  167257216",
+            "  RX-errors: 0",
+        ]);
+        assert_eq!(
+            parse_testpmd_block(&lines),
+            Some(PeerCount {
+                delivered: 2_613_394,
+                dropped: 17
+            })
+        );
+        assert_eq!(parse_testpmd_block(&v(&["Port statistics"])), None);
+    }
+
+    #[test]
+    fn argv_pins_and_names_the_interface() {
+        let a = Peer::Tcpdump.argv(1, 0);
+        assert_eq!(&a[..3], ["taskset", "-c", "1"]);
+        assert!(a.contains(&RX_IF.to_owned()));
+        let n = Peer::NetsniffNg.argv(1, 0);
+        assert!(n.windows(2).any(|w| w == ["-t", "others"]));
+        let t = Peer::TestpmdAfXdp.argv(1, 0);
+        assert!(t.iter().any(|x| x.starts_with("net_af_xdp0,iface=fplr0")));
+        assert!(t.windows(2).any(|w| w == ["-l", "0,1"]));
+    }
+}
