@@ -89,6 +89,20 @@ pub(crate) struct Args {
     /// xdp: do not use the need_wakeup protocol (a syscall per batch even when busy).
     #[arg(long = "no-need-wakeup")]
     no_need_wakeup: bool,
+    /// Read a classic BPF program in `tcpdump -ddd` form (count line, then `code jt jf k`)
+    /// instead of taking a filter expression.
+    #[arg(long = "bpf-file", value_name = "FILE")]
+    bpf_file: Option<PathBuf>,
+    /// Filter expression (pcap-filter syntax, as tcpdump): the words after the options, joined
+    /// with spaces, e.g. `udp and dst port 53`. Runs in the kernel (recv, recv-batch, mmap), in
+    /// the XDP program (xdp: non-matching packets stay with the kernel stack, so --take is not
+    /// needed) or before packets are handed out (dpdk).
+    #[arg(
+        value_name = "EXPRESSION",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    expression: Vec<String>,
 }
 
 /// Parses `--queues`: `all` or comma-separated queue ids.
@@ -213,6 +227,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         })
         .xdp_replace(args.xdp_replace)
         .take(args.take);
+    let filter = crate::filter::from_capture_args(&args.expression, args.bpf_file.as_deref())?;
+    let cfg = match filter {
+        Some(f) => cfg.filter(f),
+        None => cfg,
+    };
     cfg.validate()?;
     if args.backend == Backend::Xdp && args.threads != 1 {
         return Err(fastpath::Error::InvalidConfig {

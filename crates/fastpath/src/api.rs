@@ -209,6 +209,7 @@ pub struct Config {
     pub(crate) xdp_replace: bool,
     pub(crate) take: bool,
     pub(crate) dpdk: DpdkConfig,
+    pub(crate) filter: Option<crate::filter::Filter>,
 }
 
 /// Largest snapshot length accepted (the same bound as tcpdump's `MAXIMUM_SNAPLEN`).
@@ -232,6 +233,7 @@ impl Config {
             xdp_replace: false,
             take: false,
             dpdk: DpdkConfig::default(),
+            filter: None,
         }
     }
 
@@ -324,6 +326,27 @@ impl Config {
     pub fn take(mut self, take: bool) -> Self {
         self.take = take;
         self
+    }
+
+    /// Receives only packets `filter` accepts, filtering as early as the backend allows: in the
+    /// kernel before any copy (`recv`, `recv-batch`, `mmap`: `SO_ATTACH_FILTER`), in the XDP
+    /// program (`xdp`: non-matching frames go on to the kernel stack, so `take` is not needed),
+    /// or before a packet is handed out (`dpdk`).
+    ///
+    /// ```
+    /// use fastpath::{Config, Filter};
+    /// let cfg = Config::new("eth0").filter(Filter::new("udp and dst port 53")?);
+    /// # let _ = cfg;
+    /// # Ok::<(), fastpath::FilterError>(())
+    /// ```
+    pub fn filter(mut self, filter: crate::filter::Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// The filter set with [`Config::filter`], if any.
+    pub fn filter_ref(&self) -> Option<&crate::filter::Filter> {
+        self.filter.as_ref()
     }
 
     /// DPDK options for [`Backend::Dpdk`]: EAL arguments, ring size.

@@ -69,6 +69,7 @@ mod api;
 mod backend;
 pub mod bpf;
 mod error;
+pub mod filter;
 pub mod pcap;
 mod ring;
 mod sys;
@@ -79,3 +80,4 @@ pub use api::{
 pub use backend::xdp::{XdpConfig, ZeroCopy};
 pub use backend::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};
 pub use error::{Error, Result};
+pub use filter::{Filter, FilterError};

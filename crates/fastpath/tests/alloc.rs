@@ -57,7 +57,12 @@ fn the_receive_loop_allocates_nothing_per_packet() {
     let probe = allocs();
     drop(std::hint::black_box(vec![0u8; 64]));
     assert_eq!(allocs(), probe + 1);
-    for backend in [Backend::Mmap, Backend::Xdp, Backend::RecvBatch, Backend::Recv] {
+    for backend in [
+        Backend::Mmap,
+        Backend::Xdp,
+        Backend::RecvBatch,
+        Backend::Recv,
+    ] {
         let mut rx = Receiver::open(&Config::new(&veth.b).backend(backend)).unwrap();
         tx.send_all(&sent).unwrap();
         let before = allocs();

@@ -38,7 +38,10 @@ fn nothing_attached(ifindex: u32) -> bool {
 
 #[test]
 fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
-    require!(is_root(), "needs root for network namespaces, XDP and AF_XDP");
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
     let ns = NetNs::new("fpx");
     let veth = ns.veth_pair("fpa", "fpb");
     {
@@ -48,7 +51,10 @@ fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
         assert!(!caps.driver_zero_copy && caps.zero_copy && caps.tx);
         assert_eq!(rx.queue(), Some(0));
         assert_eq!(rx.xdp_mode(), Some(Mode::Native));
-        assert!(!nothing_attached(veth.b_index), "program attached while open");
+        assert!(
+            !nothing_attached(veth.b_index),
+            "program attached while open"
+        );
         for round in 0..2 {
             // Two rounds: frames handed back through the fill ring are reused correctly.
             let sent = frames(300, &veth);
@@ -65,12 +71,18 @@ fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
         assert_eq!(st.delivered, 600, "{st:?}");
         assert_eq!(st.dropped, 0, "{st:?}");
     }
-    assert!(nothing_attached(veth.b_index), "dropping the receiver detaches the program");
+    assert!(
+        nothing_attached(veth.b_index),
+        "dropping the receiver detaches the program"
+    );
 }
 
 #[test]
 fn xdp_snaplen_multi_queue_and_tx() {
-    require!(is_root(), "needs root for network namespaces, XDP and AF_XDP");
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
     let ns = NetNs::new("fpx");
     let veth = ns.veth_pair_queues("fpa", "fpb", 2);
     let one = ns.veth_pair("fpc", "fpd");
@@ -111,7 +123,10 @@ fn xdp_snaplen_multi_queue_and_tx() {
         }
         assert_eq!(seen.len(), sent.len());
         drop(rxs.pop());
-        assert!(!nothing_attached(veth.b_index), "the other queue still holds the program");
+        assert!(
+            !nothing_attached(veth.b_index),
+            "the other queue still holds the program"
+        );
         drop(rxs);
         assert!(nothing_attached(veth.b_index));
     }
@@ -157,10 +172,14 @@ fn collect_any(rx: &mut Receiver, n: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn xdp_refuses_to_take_a_used_interface_and_names_conflicts() {
-    require!(is_root(), "needs root for network namespaces, XDP and AF_XDP");
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
     let ns = NetNs::new("fpx");
     let veth = ns.veth_pair("fpa", "fpb");
-    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", &veth.b]).unwrap();
+    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", &veth.b])
+        .unwrap();
     let err = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp)).unwrap_err();
     assert!(matches!(err, Error::WouldTakeTraffic { .. }), "{err}");
     let msg = err.to_string();
@@ -175,18 +194,23 @@ fn xdp_refuses_to_take_a_used_interface_and_names_conflicts() {
     drop(rx);
 
     // Queue out of range, zero-copy required on veth, ring not a power of two.
-    let err = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).queue(5))
-        .unwrap_err();
+    let err = Receiver::open(
+        &Config::new(&veth.b)
+            .backend(Backend::Xdp)
+            .take(true)
+            .queue(5),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("queue 5"), "{err}");
     let mut x = XdpConfig::default();
     x.zero_copy = ZeroCopy::Require;
-    let err = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).xdp(x))
-        .unwrap_err();
+    let err =
+        Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).xdp(x)).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     let mut x = XdpConfig::default();
     x.rx_size = 3000;
-    let err = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).xdp(x))
-        .unwrap_err();
+    let err =
+        Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).xdp(x)).unwrap_err();
     assert!(err.is_usage() && err.to_string().contains("4096"), "{err}");
     assert!(nothing_attached(veth.b_index));
 }

@@ -112,8 +112,10 @@ impl MmapSocket {
         // SAFETY: `map` is the mapping of the TPACKET_V3 RX ring just requested with exactly
         // `block_size` x `block_count`.
         let ring = unsafe { BlockRing::new(map, m.block_size as usize, m.block_count) };
-        if cfg.snaplen < crate::api::MAX_SNAPLEN {
-            pk::attach_filter(&fd, &pk::snaplen_filter(cfg.snaplen))?;
+        // The program goes on before `bind`: the socket has protocol 0 and queues nothing until
+        // bound, so no packet the filter rejects ever reaches the ring (nothing to drain).
+        if let Some(prog) = super::recv::kernel_program(cfg) {
+            pk::attach_filter(&fd, &prog)?;
         }
         sys::bind_all(&fd, ifindex)?;
         if cfg.promiscuous {

@@ -303,7 +303,8 @@ pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
             });
         }
     }
-    if !cfg.take {
+    // With a filter, frames it rejects stay with the kernel stack: nothing is taken wholesale.
+    if !cfg.take && cfg.filter.is_none() {
         let addrs = sys::interface_addresses(&cfg.interface)?;
         if !addrs.is_empty() {
             return Err(Error::WouldTakeTraffic {
@@ -315,7 +316,14 @@ pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
     let mut xcfg = cfg.xdp;
     xcfg.snaplen = cfg.snaplen;
     xcfg.batch_size = cfg.batch_size as u32;
-    let port = xdp::XdpPort::open(ifindex, queues, &xcfg, cfg.xdp_mode, cfg.xdp_replace)?;
+    let port = xdp::XdpPort::open_filtered(
+        ifindex,
+        queues,
+        &xcfg,
+        cfg.xdp_mode,
+        cfg.xdp_replace,
+        cfg.filter.as_ref(),
+    )?;
     Ok(port
         .into_queues()
         .into_iter()

@@ -102,10 +102,23 @@ impl RecvSocket {
             &one,
             "setsockopt(PACKET_AUXDATA)",
         )?;
-        if cfg.snaplen < crate::api::MAX_SNAPLEN {
-            pk::attach_filter(&fd, &pk::snaplen_filter(cfg.snaplen))?;
+        match kernel_program(cfg) {
+            // The libpcap sequence: reject everything, bind, drain what was queued before the
+            // filter was in place, then attach the real program. (The socket has protocol 0 and
+            // receives nothing before `bind`, so the drain finds nothing today; it keeps the
+            // guarantee if that ever changes.)
+            Some(prog) if cfg.filter.is_some() => {
+                pk::attach_filter(&fd, &[reject_all()])?;
+                sys::bind_all(&fd, ifindex)?;
+                drain(&fd);
+                pk::attach_filter(&fd, &prog)?;
+            }
+            Some(prog) => {
+                pk::attach_filter(&fd, &prog)?;
+                sys::bind_all(&fd, ifindex)?;
+            }
+            None => sys::bind_all(&fd, ifindex)?,
         }
-        sys::bind_all(&fd, ifindex)?;
         if cfg.promiscuous {
             pk::add_promisc(&fd, ifindex)?;
         }
@@ -341,6 +354,53 @@ impl RecvSocket {
             kernel_filter: true,
             driver_zero_copy: false,
             mode: if self.batched { "recvmmsg" } else { "recvmsg" },
+        }
+    }
+}
+
+/// The classic BPF program the kernel runs for `cfg`: the filter with its accepting return
+/// values lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
+pub(crate) fn kernel_program(cfg: &Config) -> Option<Vec<pk::sock_filter>> {
+    match &cfg.filter {
+        Some(f) => Some(
+            f.clamped(cfg.snaplen)
+                .iter()
+                .map(|i| pk::sock_filter {
+                    code: i.code,
+                    jt: i.jt,
+                    jf: i.jf,
+                    k: i.k,
+                })
+                .collect(),
+        ),
+        None if cfg.snaplen < crate::api::MAX_SNAPLEN => {
+            Some(pk::snaplen_filter(cfg.snaplen).to_vec())
+        }
+        None => None,
+    }
+}
+
+/// `ret #0`: the program that rejects every packet.
+pub(crate) fn reject_all() -> pk::sock_filter {
+    pk::snaplen_filter(0)[0]
+}
+
+/// Reads and discards whatever is queued on the socket, without waiting.
+fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 64];
+    // Bounded: with a reject-all filter attached nothing new arrives, so the queue only shrinks.
+    for _ in 0..(1 << 20) {
+        // SAFETY: `buf` is a local, writable buffer of `buf.len()` bytes, valid for the call.
+        let rc = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if rc < 0 {
+            break;
         }
     }
 }

@@ -97,6 +97,60 @@ pub fn redirect_insns(xsks: i32) -> Vec<Insn> {
     ]
 }
 
+/// Instructions of the AF_XDP redirect program behind a packet filter: `filter` (classic BPF,
+/// translated to eBPF) runs first; matching frames go to [`redirect_insns`]'s redirect,
+/// the others to the kernel stack (`XDP_PASS`).
+///
+/// # Errors
+/// [`AsmError`](super::insn::AsmError) if the translated program cannot be assembled (jumps
+/// beyond the 16-bit range: a filter of many thousand instructions).
+pub fn filtered_redirect_insns(
+    xsks: i32,
+    filter: &crate::filter::Filter,
+) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
+    let mut p = super::insn::Program::new();
+    let (accept, reject) = (p.label(), p.label());
+    let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
+    if exits.accept {
+        p.bind(accept);
+        // r6 holds the context (see filter::ebpf); the redirect expects it in r1.
+        p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+        p.extend(redirect_insns(xsks));
+    }
+    if exits.reject {
+        p.bind(reject);
+        p.push(Insn::mov64_imm(Reg::R0, XdpAction::Pass as i32));
+        p.push(Insn::exit());
+    }
+    p.finish()
+}
+
+/// Instructions of a program that returns `on_match` for frames `filter` accepts and
+/// `on_miss` for the others (to check the translation with [`test_run`]).
+///
+/// # Errors
+/// As [`filtered_redirect_insns`].
+pub fn filter_action_insns(
+    filter: &crate::filter::Filter,
+    on_match: XdpAction,
+    on_miss: XdpAction,
+) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
+    let mut p = super::insn::Program::new();
+    let (accept, reject) = (p.label(), p.label());
+    let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
+    if exits.accept {
+        p.bind(accept);
+        p.push(Insn::mov64_imm(Reg::R0, on_match as i32));
+        p.push(Insn::exit());
+    }
+    if exits.reject {
+        p.bind(reject);
+        p.push(Insn::mov64_imm(Reg::R0, on_miss as i32));
+        p.push(Insn::exit());
+    }
+    p.finish()
+}
+
 /// `BPF_MAP_TYPE_XSKMAP`: RX queue index to AF_XDP socket, read by the redirect program.
 // Implementation: this file; the map itself is a [`Map`].
 #[derive(Debug)]
@@ -194,6 +248,16 @@ impl XdpProgram {
     /// As [`XdpProgram::load`].
     pub fn redirect(xsks: &XskMap) -> Result<XdpProgram> {
         XdpProgram::load("fastpath_redir", &redirect_insns(xsks.as_fd().as_raw_fd()))
+    }
+
+    /// `fastpath_filter`: [`XdpProgram::redirect`] for frames `filter` accepts, `XDP_PASS` for
+    /// the rest. See [`filtered_redirect_insns`].
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`]; [`Error::BpfAssemble`] for a filter too long to translate.
+    pub fn redirect_filtered(xsks: &XskMap, filter: &crate::filter::Filter) -> Result<XdpProgram> {
+        let insns = filtered_redirect_insns(xsks.as_fd().as_raw_fd(), filter)?;
+        XdpProgram::load("fastpath_filter", &insns)
     }
 
     /// `fastpath_drop`: `XDP_DROP` for every frame (the receive ceiling in the lab).

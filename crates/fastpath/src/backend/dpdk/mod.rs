@@ -445,6 +445,10 @@ pub(crate) struct DpdkQueue {
     next_check: Instant,
     /// An eventfd that is always readable: DPDK has nothing to sleep on.
     wake: OwnedFd,
+    /// The packet filter, run on each packet before it is handed out.
+    filter: Option<crate::filter::Filter>,
+    /// Scratch for the mbufs the filter rejected in one burst (freed in bulk).
+    rejected: Box<[*mut ffi::rte_mbuf]>,
 }
 
 // SAFETY: the raw pointers are our own scratch arrays' contents (mbufs we exclusively own
@@ -474,6 +478,8 @@ impl DpdkQueue {
             last: Stats::default(),
             next_check: Instant::now() + DEVICE_CHECK,
             wake,
+            filter: cfg.filter.clone(),
+            rejected: vec![std::ptr::null_mut(); burst].into_boxed_slice(),
         })
     }
 
@@ -502,8 +508,11 @@ impl DpdkQueue {
                     self.mbufs.len() as u16,
                 )
             };
-            if got > 0 {
-                let n = usize::from(got).min(self.mbufs.len());
+            let mut n = usize::from(got).min(self.mbufs.len());
+            if n > 0 && self.filter.is_some() {
+                n = self.filter_burst(n);
+            }
+            if n > 0 {
                 self.delivered += n as u64;
                 return Ok(Batch {
                     inner: BatchInner::Dpdk(DpdkBatch {
@@ -529,6 +538,43 @@ impl DpdkQueue {
             }
             std::hint::spin_loop();
         }
+    }
+
+    /// Runs the filter over the first `n` packets of the burst: keeps the accepted ones at the
+    /// front of `mbufs`/`pkts` (in order), frees the rejected ones, and returns how many are
+    /// kept. The filter sees the first segment (`data_len` bytes) of a multi-segment mbuf, like a
+    /// capture cut at that length; `len` is the whole packet.
+    fn filter_burst(&mut self, n: usize) -> usize {
+        let Some(filter) = &self.filter else {
+            return n;
+        };
+        let mut keep = 0;
+        let mut dropped = 0;
+        for i in 0..n {
+            let p = self.pkts[i];
+            let data = if p.data.is_null() || p.data_len == 0 {
+                &[][..]
+            } else {
+                // SAFETY: `p.data` points to the first segment's `data_len` bytes inside mbuf
+                // `mbufs[i]`, which rx_burst just gave us and which is freed only below or when
+                // the batch drops; the slice does not outlive this iteration.
+                unsafe { std::slice::from_raw_parts(p.data, p.data_len as usize) }
+            };
+            if filter.matches(data, p.pkt_len) {
+                self.mbufs[keep] = self.mbufs[i];
+                self.pkts[keep] = p;
+                keep += 1;
+            } else {
+                self.rejected[dropped] = self.mbufs[i];
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            // SAFETY: `rejected[..dropped]` are mbufs of this burst, owned by us, no longer in
+            // `mbufs[..keep]` and referenced by no slice: freed exactly once, here.
+            unsafe { ffi::fp_free_bulk(self.rejected.as_mut_ptr(), dropped as u32) };
+        }
+        keep
     }
 
     /// Reports a device (or its kernel interface) that went away or down.

@@ -1,0 +1,63 @@
+//! `fastpath filter`: compile a tcpdump expression and print the classic BPF program.
+
+use std::io::Write;
+
+use anyhow::Result;
+use fastpath::Filter;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Output form: `-d` readable (like `tcpdump -d`, the default), `-dd` a C array, `-ddd`
+    /// decimal `code jt jf k` lines after a count (like `tcpdump -ddd`; what `--bpf-file`
+    /// reads).
+    #[arg(short = 'd', action = clap::ArgAction::Count)]
+    dump: u8,
+    /// The accepting return value (the snapshot length).
+    #[arg(short = 's', long = "snaplen", default_value_t = fastpath::MAX_SNAPLEN)]
+    snaplen: u32,
+    /// The filter expression; several words are joined with spaces, as tcpdump does.
+    #[arg(
+        value_name = "EXPRESSION",
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    expression: Vec<String>,
+}
+
+pub(crate) fn run(args: Args) -> Result<()> {
+    let expr = args.expression.join(" ");
+    let f = Filter::with_snaplen(&expr, args.snaplen)?;
+    let mut out = std::io::stdout().lock();
+    match args.dump {
+        0 | 1 => write!(out, "{}", f.listing())?,
+        2 => write!(out, "{}", f.c_array())?,
+        _ => write!(out, "{}", f.decimal())?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The filter of `fastpath capture`: the trailing expression words, or a `tcpdump -ddd` file.
+pub(crate) fn from_capture_args(
+    words: &[String],
+    bpf_file: Option<&std::path::Path>,
+) -> Result<Option<Filter>> {
+    use anyhow::Context;
+    match (words.is_empty(), bpf_file) {
+        (true, None) => Ok(None),
+        (false, None) => Ok(Some(Filter::new(&words.join(" "))?)),
+        (true, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --bpf-file {}", path.display()))?;
+            let f = Filter::from_decimal(&text)
+                .with_context(|| format!("--bpf-file {}", path.display()))?;
+            Ok(Some(f))
+        }
+        (false, Some(_)) => Err(fastpath::Error::InvalidConfig {
+            field: "filter",
+            why: "give either a filter expression or --bpf-file, not both".into(),
+        }
+        .into()),
+    }
+}

@@ -1,0 +1,679 @@
+//! Classic BPF: the instruction, a checker, an interpreter and the `tcpdump -d`/`-dd`/`-ddd` text
+//! forms. Sans-IO, no unsafe.
+//!
+//! Guarantees: [`run`] never panics and never reads outside the packet, whatever the program
+//! (checked or not): a load past the captured bytes, a division by zero, a jump out of the
+//! program or falling off its end returns 0 (reject), as the kernel does. [`check`] accepts a
+//! program exactly when its shape is one the kernel's `bpf_check_classic` accepts (minus the
+//! ancillary loads, which fastpath does not generate).
+//!
+//! Opcode constants keep their UAPI names (`include/uapi/linux/filter.h`, `bpf_common.h`).
+//!
+//! # References
+//! - <https://docs.kernel.org/networking/filter.html>
+//! - libpcap `bpf_image.c` (the text form) and `bpf_filter.c` (the reference interpreter)
+
+use std::fmt;
+
+// Classes (`BPF_CLASS(code)`).
+/// `BPF_LD`: load into A.
+pub const BPF_LD: u16 = 0x00;
+/// `BPF_LDX`: load into X.
+pub const BPF_LDX: u16 = 0x01;
+/// `BPF_ST`: store A into scratch memory.
+pub const BPF_ST: u16 = 0x02;
+/// `BPF_STX`: store X into scratch memory.
+pub const BPF_STX: u16 = 0x03;
+/// `BPF_ALU`: arithmetic on A.
+pub const BPF_ALU: u16 = 0x04;
+/// `BPF_JMP`: jumps.
+pub const BPF_JMP: u16 = 0x05;
+/// `BPF_RET`: return.
+pub const BPF_RET: u16 = 0x06;
+/// `BPF_MISC`: register transfers.
+pub const BPF_MISC: u16 = 0x07;
+
+// Sizes.
+/// `BPF_W`: 32 bits.
+pub const BPF_W: u16 = 0x00;
+/// `BPF_H`: 16 bits.
+pub const BPF_H: u16 = 0x08;
+/// `BPF_B`: 8 bits.
+pub const BPF_B: u16 = 0x10;
+
+// Modes.
+/// `BPF_IMM`: the constant `k`.
+pub const BPF_IMM: u16 = 0x00;
+/// `BPF_ABS`: packet bytes at `k`.
+pub const BPF_ABS: u16 = 0x20;
+/// `BPF_IND`: packet bytes at `X + k`.
+pub const BPF_IND: u16 = 0x40;
+/// `BPF_MEM`: scratch word `M[k]`.
+pub const BPF_MEM: u16 = 0x60;
+/// `BPF_LEN`: the packet's length on the wire.
+pub const BPF_LEN: u16 = 0x80;
+/// `BPF_MSH`: `X = 4 * (pkt[k] & 0xf)` (the IPv4 header length).
+pub const BPF_MSH: u16 = 0xa0;
+
+// ALU and jump operations.
+/// `BPF_ADD`.
+pub const BPF_ADD: u16 = 0x00;
+/// `BPF_SUB`.
+pub const BPF_SUB: u16 = 0x10;
+/// `BPF_MUL`.
+pub const BPF_MUL: u16 = 0x20;
+/// `BPF_DIV`.
+pub const BPF_DIV: u16 = 0x30;
+/// `BPF_OR`.
+pub const BPF_OR: u16 = 0x40;
+/// `BPF_AND`.
+pub const BPF_AND: u16 = 0x50;
+/// `BPF_LSH`.
+pub const BPF_LSH: u16 = 0x60;
+/// `BPF_RSH`.
+pub const BPF_RSH: u16 = 0x70;
+/// `BPF_NEG`.
+pub const BPF_NEG: u16 = 0x80;
+/// `BPF_MOD`.
+pub const BPF_MOD: u16 = 0x90;
+/// `BPF_XOR`.
+pub const BPF_XOR: u16 = 0xa0;
+/// `BPF_JA`.
+pub const BPF_JA: u16 = 0x00;
+/// `BPF_JEQ`.
+pub const BPF_JEQ: u16 = 0x10;
+/// `BPF_JGT`.
+pub const BPF_JGT: u16 = 0x20;
+/// `BPF_JGE`.
+pub const BPF_JGE: u16 = 0x30;
+/// `BPF_JSET`.
+pub const BPF_JSET: u16 = 0x40;
+
+// Operand sources.
+/// `BPF_K`: the constant `k`.
+pub const BPF_K: u16 = 0x00;
+/// `BPF_X`: the X register.
+pub const BPF_X: u16 = 0x08;
+/// `BPF_A`: the A register (`BPF_RET` only).
+pub const BPF_A: u16 = 0x10;
+
+// BPF_MISC operations.
+/// `BPF_TAX`: `X = A`.
+pub const BPF_TAX: u16 = 0x00;
+/// `BPF_TXA`: `A = X`.
+pub const BPF_TXA: u16 = 0x80;
+
+/// Scratch words (`BPF_MEMWORDS`).
+pub const BPF_MEMWORDS: u32 = 16;
+/// Most instructions the kernel accepts (`BPF_MAXINSNS`).
+pub const BPF_MAXINSNS: usize = 4096;
+
+/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[repr(C)]
+pub struct Insn {
+    /// Opcode: class | size | mode, or class | op | source.
+    pub code: u16,
+    /// Conditional jumps: instructions to skip when the test holds.
+    pub jt: u8,
+    /// Conditional jumps: instructions to skip when it does not.
+    pub jf: u8,
+    /// Constant operand.
+    pub k: u32,
+}
+
+impl Insn {
+    /// A non-jump instruction.
+    pub const fn stmt(code: u16, k: u32) -> Insn {
+        Insn {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
+    }
+
+    /// A jump instruction.
+    pub const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> Insn {
+        Insn { code, jt, jf, k }
+    }
+
+    /// `ret #k`.
+    pub const fn ret(k: u32) -> Insn {
+        Insn::stmt(BPF_RET | BPF_K, k)
+    }
+
+    fn class(self) -> u16 {
+        self.code & 0x07
+    }
+}
+
+/// Why [`check`] refused a program.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// No instruction, or more than [`BPF_MAXINSNS`].
+    #[error("a program has 1 to {BPF_MAXINSNS} instructions, this one has {0}")]
+    Length(usize),
+    /// An opcode the kernel does not know.
+    #[error("instruction {at}: unknown opcode {code:#06x}")]
+    Opcode {
+        /// Index of the instruction.
+        at: usize,
+        /// Its opcode.
+        code: u16,
+    },
+    /// A jump past the last instruction.
+    #[error("instruction {at}: jump past the end of the program")]
+    Jump {
+        /// Index of the instruction.
+        at: usize,
+    },
+    /// A scratch memory index of 16 or more.
+    #[error("instruction {at}: scratch memory index {k} out of range (0 to 15)")]
+    Memory {
+        /// Index of the instruction.
+        at: usize,
+        /// The index.
+        k: u32,
+    },
+    /// A division or modulo by the constant 0.
+    #[error("instruction {at}: division by zero")]
+    DivByZero {
+        /// Index of the instruction.
+        at: usize,
+    },
+    /// A shift by a constant of 32 or more.
+    #[error("instruction {at}: shift by {k} (must be below 32)")]
+    Shift {
+        /// Index of the instruction.
+        at: usize,
+        /// The shift amount.
+        k: u32,
+    },
+    /// The last instruction is not a return.
+    #[error("the last instruction must be a return (ret)")]
+    NoReturn,
+}
+
+fn known(code: u16) -> bool {
+    matches!(
+        code,
+        // ld
+        0x00 | 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0x60 | 0x80
+        // ldx
+        | 0x01 | 0x61 | 0x81 | 0xb1
+        // st, stx
+        | 0x02 | 0x03
+        // alu
+        | 0x04 | 0x0c | 0x14 | 0x1c | 0x24 | 0x2c | 0x34 | 0x3c | 0x44 | 0x4c | 0x54 | 0x5c
+        | 0x64 | 0x6c | 0x74 | 0x7c | 0x84 | 0x94 | 0x9c | 0xa4 | 0xac
+        // jmp
+        | 0x05 | 0x15 | 0x1d | 0x25 | 0x2d | 0x35 | 0x3d | 0x45 | 0x4d
+        // ret
+        | 0x06 | 0x16
+        // misc
+        | 0x07 | 0x87
+    )
+}
+
+/// Checks `prog` the way the kernel's `bpf_check_classic` does: length, known opcodes, jumps
+/// inside the program, scratch indices, no constant division by zero, a return at the end.
+///
+/// # Errors
+/// The first [`CheckError`] found.
+pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
+    let n = prog.len();
+    if n == 0 || n > BPF_MAXINSNS {
+        return Err(CheckError::Length(n));
+    }
+    for (at, i) in prog.iter().enumerate() {
+        if !known(i.code) {
+            return Err(CheckError::Opcode { at, code: i.code });
+        }
+        let rest = (n - at - 1) as u64;
+        let class = i.class();
+        let op = i.code & 0xf0;
+        let mem = class == BPF_ST
+            || class == BPF_STX
+            || ((class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM);
+        if class == BPF_JMP && op == BPF_JA && u64::from(i.k) >= rest {
+            return Err(CheckError::Jump { at });
+        }
+        if class == BPF_JMP && op != BPF_JA && (u64::from(i.jt) >= rest || u64::from(i.jf) >= rest)
+        {
+            return Err(CheckError::Jump { at });
+        }
+        if class == BPF_ALU && i.code & BPF_X == 0 {
+            if (op == BPF_DIV || op == BPF_MOD) && i.k == 0 {
+                return Err(CheckError::DivByZero { at });
+            }
+            if (op == BPF_LSH || op == BPF_RSH) && i.k >= 32 {
+                return Err(CheckError::Shift { at, k: i.k });
+            }
+        }
+        if mem && i.k >= BPF_MEMWORDS {
+            return Err(CheckError::Memory { at, k: i.k });
+        }
+    }
+    if prog[n - 1].class() != BPF_RET {
+        return Err(CheckError::NoReturn);
+    }
+    Ok(())
+}
+
+/// Reads `size` bytes big-endian at `off`, `None` when they are not all inside `pkt`.
+#[inline]
+fn load(pkt: &[u8], off: u64, size: u16) -> Option<u32> {
+    let len = match size {
+        BPF_W => 4,
+        BPF_H => 2,
+        BPF_B => 1,
+        _ => return None,
+    };
+    let start = usize::try_from(off).ok()?;
+    let b = pkt.get(start..start.checked_add(len)?)?;
+    Some(b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)))
+}
+
+/// Runs `prog` over `pkt` (the captured bytes) of a packet `wirelen` bytes long on the wire,
+/// and returns its verdict: 0 rejects, anything else accepts that many bytes.
+///
+/// Never panics. Out-of-bounds loads, division by zero, jumps out of the program and running
+/// off its end return 0, as in the kernel. Shifts by X use the low 5 bits of X (the kernel's
+/// eBPF semantics). Loads at the kernel's ancillary offsets (`SKF_AD_OFF`, ≥ 0xfffff000) read
+/// nothing and return 0: no metadata exists outside the kernel.
+pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
+    let mut a: u32 = 0;
+    let mut x: u32 = 0;
+    let mut mem = [0u32; BPF_MEMWORDS as usize];
+    let mut pc: usize = 0;
+    // Every instruction moves pc forward by at least one, so this terminates.
+    while let Some(&i) = prog.get(pc) {
+        pc += 1;
+        match i.code {
+            // BPF_LD
+            0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code & 0x18) {
+                Some(v) => a = v,
+                None => return 0,
+            },
+            0x40 | 0x48 | 0x50 => match load(pkt, u64::from(x) + u64::from(i.k), i.code & 0x18) {
+                Some(v) => a = v,
+                None => return 0,
+            },
+            0x00 => a = i.k,
+            0x60 => a = mem.get(i.k as usize).copied().unwrap_or(0),
+            0x80 => a = wirelen,
+            // BPF_LDX
+            0x01 => x = i.k,
+            0x61 => x = mem.get(i.k as usize).copied().unwrap_or(0),
+            0x81 => x = wirelen,
+            0xb1 => match load(pkt, u64::from(i.k), BPF_B) {
+                Some(v) => x = (v & 0xf) << 2,
+                None => return 0,
+            },
+            // BPF_ST, BPF_STX
+            0x02 => {
+                if let Some(m) = mem.get_mut(i.k as usize) {
+                    *m = a;
+                }
+            }
+            0x03 => {
+                if let Some(m) = mem.get_mut(i.k as usize) {
+                    *m = x;
+                }
+            }
+            // BPF_ALU
+            c if c & 0x07 == BPF_ALU => {
+                let v = if c & BPF_X != 0 { x } else { i.k };
+                a = match c & 0xf0 {
+                    BPF_ADD => a.wrapping_add(v),
+                    BPF_SUB => a.wrapping_sub(v),
+                    BPF_MUL => a.wrapping_mul(v),
+                    BPF_DIV => match a.checked_div(v) {
+                        Some(r) => r,
+                        None => return 0,
+                    },
+                    BPF_MOD => match a.checked_rem(v) {
+                        Some(r) => r,
+                        None => return 0,
+                    },
+                    BPF_OR => a | v,
+                    BPF_AND => a & v,
+                    BPF_XOR => a ^ v,
+                    BPF_LSH => a.wrapping_shl(v),
+                    BPF_RSH => a.wrapping_shr(v),
+                    BPF_NEG => a.wrapping_neg(),
+                    _ => return 0,
+                };
+            }
+            // BPF_JMP
+            0x05 => pc = pc.saturating_add(i.k as usize),
+            c if c & 0x07 == BPF_JMP => {
+                let v = if c & BPF_X != 0 { x } else { i.k };
+                let taken = match c & 0xf0 {
+                    BPF_JEQ => a == v,
+                    BPF_JGT => a > v,
+                    BPF_JGE => a >= v,
+                    BPF_JSET => a & v != 0,
+                    _ => return 0,
+                };
+                pc += usize::from(if taken { i.jt } else { i.jf });
+            }
+            // BPF_RET
+            0x06 => return i.k,
+            0x16 => return a,
+            // BPF_MISC
+            0x07 => x = a,
+            0x87 => a = x,
+            _ => return 0,
+        }
+    }
+    0
+}
+
+/// The program in `tcpdump -d` form, one instruction per line: `(000) ldh      [12]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Listing<'a>(pub &'a [Insn]);
+
+impl fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (pc, i) in self.0.iter().enumerate() {
+            writeln!(f, "{}", image(i, pc))?;
+        }
+        Ok(())
+    }
+}
+
+/// The program in `tcpdump -dd` form: a C array of `{ code, jt, jf, k }`.
+#[derive(Debug, Clone, Copy)]
+pub struct CArray<'a>(pub &'a [Insn]);
+
+impl fmt::Display for CArray<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for i in self.0 {
+            writeln!(
+                f,
+                "{{ 0x{:x}, {}, {}, 0x{:08x} }},",
+                i.code, i.jt, i.jf, i.k
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The program in `tcpdump -ddd` form: the instruction count, then `code jt jf k` in decimal,
+/// one per line (what [`parse_decimal`] and the kernel's `bpf_asm`-based tools read).
+#[derive(Debug, Clone, Copy)]
+pub struct Decimal<'a>(pub &'a [Insn]);
+
+impl fmt::Display for Decimal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.0.len())?;
+        for i in self.0 {
+            writeln!(f, "{} {} {} {}", i.code, i.jt, i.jf, i.k)?;
+        }
+        Ok(())
+    }
+}
+
+/// One instruction as libpcap's `bpf_image` prints it.
+fn image(i: &Insn, pc: usize) -> String {
+    let k = i.k;
+    let (op, operand): (&str, String) = match i.code {
+        0x06 => ("ret", format!("#{k}")),
+        0x16 => ("ret", String::new()),
+        0x20 => ("ld", format!("[{k}]")),
+        0x28 => ("ldh", format!("[{k}]")),
+        0x30 => ("ldb", format!("[{k}]")),
+        0x80 => ("ld", "#pktlen".into()),
+        0x40 => ("ld", format!("[x + {k}]")),
+        0x48 => ("ldh", format!("[x + {k}]")),
+        0x50 => ("ldb", format!("[x + {k}]")),
+        0x00 => ("ld", format!("#0x{k:x}")),
+        0x01 => ("ldx", format!("#0x{k:x}")),
+        0xb1 => ("ldxb", format!("4*([{k}]&0xf)")),
+        0x60 => ("ld", format!("M[{k}]")),
+        0x61 => ("ldx", format!("M[{k}]")),
+        0x81 => ("ldx", "#pktlen".into()),
+        0x02 => ("st", format!("M[{k}]")),
+        0x03 => ("stx", format!("M[{k}]")),
+        0x05 => ("ja", format!("{}", pc as u64 + 1 + u64::from(k))),
+        0x07 => ("tax", String::new()),
+        0x87 => ("txa", String::new()),
+        0x84 => ("neg", String::new()),
+        c if c & 0x07 == BPF_JMP => {
+            let name = match c & 0xf0 {
+                BPF_JEQ => "jeq",
+                BPF_JGT => "jgt",
+                BPF_JGE => "jge",
+                BPF_JSET => "jset",
+                _ => "unimp",
+            };
+            let operand = if c & BPF_X != 0 {
+                "x".to_string()
+            } else {
+                format!("#0x{k:x}")
+            };
+            return format!(
+                "({pc:03}) {name:<8} {operand:<16} jt {}\tjf {}",
+                pc + 1 + usize::from(i.jt),
+                pc + 1 + usize::from(i.jf)
+            );
+        }
+        c if c & 0x07 == BPF_ALU => {
+            let name = match c & 0xf0 {
+                BPF_ADD => "add",
+                BPF_SUB => "sub",
+                BPF_MUL => "mul",
+                BPF_DIV => "div",
+                BPF_MOD => "mod",
+                BPF_AND => "and",
+                BPF_OR => "or",
+                BPF_XOR => "xor",
+                BPF_LSH => "lsh",
+                BPF_RSH => "rsh",
+                _ => "unimp",
+            };
+            let operand = if c & BPF_X != 0 {
+                "x".to_string()
+            } else if matches!(c & 0xf0, BPF_AND | BPF_OR | BPF_XOR) {
+                format!("#0x{k:x}")
+            } else {
+                format!("#{k}")
+            };
+            (name, operand)
+        }
+        _ => ("unimp", format!("0x{:x}", i.code)),
+    };
+    format!("({pc:03}) {op:<8} {operand}")
+}
+
+/// Why [`parse_decimal`] refused a text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {why}")]
+pub struct DecimalError {
+    /// 1-based line (or comma-separated item) number.
+    pub line: usize,
+    /// What is wrong.
+    pub why: String,
+}
+
+/// Reads a program in `tcpdump -ddd` form: a count, then `code jt jf k` per instruction, in
+/// decimal. Instructions may also be separated by commas (the `iptables -m bpf --bytecode`
+/// form, `4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0`). Blank lines and `#` comments are skipped.
+///
+/// # Errors
+/// [`DecimalError`] naming the line: a missing or wrong count, a field that is not a number or
+/// out of range, a line without exactly four fields.
+pub fn parse_decimal(text: &str) -> Result<Vec<Insn>, DecimalError> {
+    let items = text
+        .split(['\n', ','])
+        .enumerate()
+        .map(|(n, l)| (n + 1, l.split('#').next().unwrap_or("").trim()))
+        .filter(|(_, l)| !l.is_empty());
+    let mut count: Option<usize> = None;
+    let mut prog = Vec::new();
+    let mut last_line = 0;
+    for (line, l) in items {
+        last_line = line;
+        let fields: Vec<&str> = l.split_whitespace().collect();
+        let Some(want) = count else {
+            let n = match fields.as_slice() {
+                [n] => n.parse::<usize>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if (1..=BPF_MAXINSNS).contains(&n) => count = Some(n),
+                _ => {
+                    return Err(DecimalError {
+                        line,
+                        why: format!(
+                            "expected the instruction count (1 to {BPF_MAXINSNS}) as in \
+                             `tcpdump -ddd` output, found `{l}`"
+                        ),
+                    })
+                }
+            }
+            continue;
+        };
+        if prog.len() == want {
+            return Err(DecimalError {
+                line,
+                why: format!("more instructions than the count ({want}) says"),
+            });
+        }
+        let [code, jt, jf, k] = fields.as_slice() else {
+            return Err(DecimalError {
+                line,
+                why: format!("expected four numbers `code jt jf k`, found `{l}`"),
+            });
+        };
+        let num = |s: &str, what: &str, max: u64| -> Result<u64, DecimalError> {
+            s.parse::<u64>()
+                .ok()
+                .filter(|v| *v <= max)
+                .ok_or_else(|| DecimalError {
+                    line,
+                    why: format!("{what} `{s}` is not a decimal number up to {max}"),
+                })
+        };
+        prog.push(Insn {
+            code: num(code, "code", u64::from(u16::MAX))? as u16,
+            jt: num(jt, "jt", 255)? as u8,
+            jf: num(jf, "jf", 255)? as u8,
+            k: num(k, "k", u64::from(u32::MAX))? as u32,
+        });
+    }
+    match count {
+        None => Err(DecimalError {
+            line: last_line.max(1),
+            why: "empty program: expected `tcpdump -ddd` output".into(),
+        }),
+        Some(n) if n != prog.len() => Err(DecimalError {
+            line: last_line,
+            why: format!("the count says {n} instructions, {} follow", prog.len()),
+        }),
+        Some(_) => Ok(prog),
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    // `tcpdump -ddd 'udp port 53'` (libpcap 1.10.3).
+    const UDP53: &str =
+        "20\n40 0 0 12\n21 0 6 34525\n48 0 0 20\n21 0 15 17\n40 0 0 54\n21 12 0 53\n\
+        40 0 0 56\n21 10 11 53\n21 0 10 2048\n48 0 0 23\n21 0 8 17\n40 0 0 20\n69 6 0 8191\n\
+        177 0 0 14\n72 0 0 14\n21 2 0 53\n72 0 0 16\n21 0 1 53\n6 0 0 262144\n6 0 0 0\n";
+
+    fn udp4(dport: u16, frag: u16) -> Vec<u8> {
+        let mut p = vec![0u8; 42];
+        p[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+        p[14] = 0x45;
+        p[20..22].copy_from_slice(&frag.to_be_bytes());
+        p[23] = 17;
+        p[36..38].copy_from_slice(&dport.to_be_bytes());
+        p
+    }
+
+    #[test]
+    fn decimal_round_trip_and_run() {
+        let prog = parse_decimal(UDP53).unwrap();
+        assert_eq!(prog.len(), 20);
+        check(&prog).unwrap();
+        assert_eq!(Decimal(&prog).to_string(), UDP53);
+        assert_eq!(run(&prog, &udp4(53, 0), 42), 262_144);
+        assert_eq!(run(&prog, &udp4(54, 0), 42), 0);
+        // A non-first fragment carries no port.
+        assert_eq!(run(&prog, &udp4(53, 0x0010), 42), 0);
+        // Truncated before the port: the load fails, the packet is rejected.
+        assert_eq!(run(&prog, &udp4(53, 0)[..36], 42), 0);
+    }
+
+    #[test]
+    fn listing_matches_tcpdump() {
+        let prog = parse_decimal(UDP53).unwrap();
+        let text = Listing(&prog).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "(000) ldh      [12]");
+        assert_eq!(lines[1], "(001) jeq      #0x86dd          jt 2\tjf 8");
+        assert_eq!(lines[13], "(013) ldxb     4*([14]&0xf)");
+        assert_eq!(lines[14], "(014) ldh      [x + 14]");
+        assert_eq!(lines[19], "(019) ret      #0");
+    }
+
+    #[test]
+    fn comma_form_and_errors() {
+        let p = parse_decimal("4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0").unwrap();
+        assert_eq!(p.len(), 4);
+        assert!(parse_decimal("").is_err());
+        assert!(parse_decimal("2\n6 0 0 0\n")
+            .unwrap_err()
+            .why
+            .contains("count says 2"));
+        assert_eq!(parse_decimal("1\n6 0 0\n").unwrap_err().line, 2);
+        assert!(parse_decimal("1\n6 0 256 0\n").is_err());
+    }
+
+    #[test]
+    fn checker_refuses_bad_programs() {
+        assert_eq!(check(&[]), Err(CheckError::Length(0)));
+        assert_eq!(check(&[Insn::stmt(0x20, 0)]), Err(CheckError::NoReturn));
+        assert_eq!(
+            check(&[Insn::jump(0x15, 0, 1, 0), Insn::ret(0)]),
+            Err(CheckError::Jump { at: 0 })
+        );
+        assert_eq!(
+            check(&[Insn::stmt(0x34, 0), Insn::ret(0)]),
+            Err(CheckError::DivByZero { at: 0 })
+        );
+        assert_eq!(
+            check(&[Insn::stmt(0x02, 16), Insn::ret(0)]),
+            Err(CheckError::Memory { at: 0, k: 16 })
+        );
+        assert_eq!(
+            check(&[Insn::stmt(0xff, 0), Insn::ret(0)]),
+            Err(CheckError::Opcode { at: 0, code: 0xff })
+        );
+    }
+
+    #[test]
+    fn interpreter_survives_garbage() {
+        // Unchecked programs: jumps out, division by X = 0, memory out of range.
+        let progs: [&[Insn]; 4] = [
+            &[Insn::stmt(0x05, u32::MAX)],
+            &[Insn::stmt(0x3c, 0), Insn::ret(1)],
+            &[
+                Insn::stmt(0x60, 99),
+                Insn::stmt(0x02, 99),
+                Insn::stmt(0x16, 0),
+            ],
+            &[Insn::stmt(0x40, u32::MAX), Insn::ret(1)],
+        ];
+        for p in progs {
+            assert_eq!(run(p, &[1, 2, 3], 3), 0);
+        }
+    }
+}

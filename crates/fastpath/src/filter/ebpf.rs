@@ -1,0 +1,275 @@
+//! Classic BPF to eBPF, for running a filter inside an XDP program. Sans-IO.
+//!
+//! Register map: A is `w7`, X is `w8`, the XDP context is kept in `r6`, the frame length in
+//! `w9`; the 16 scratch words live at `r10 - 64 .. r10`, and packet loads go through an 8-byte
+//! buffer at `r10 - 72`.
+//!
+//! Packet bytes are read with the `bpf_xdp_load_bytes` helper (id 189, Linux 5.18+): it checks
+//! the bounds itself (a failed load rejects the packet, as in classic BPF), works for any
+//! offset, including `X + k` offsets the verifier could not bound, and for multi-buffer frames.
+//! `len` is `bpf_xdp_get_buff_len` (id 188). Classic programs only jump forward, so the result
+//! has no loops; division by a zero X rejects, as in the kernel's classic BPF.
+
+use super::cbpf::{self, Insn as CInsn};
+use crate::bpf::insn::{AluOp, Insn, JmpOp, Label, Program, Reg, Size, Src};
+
+/// `BPF_FUNC_xdp_get_buff_len`.
+pub(crate) const BPF_FUNC_XDP_GET_BUFF_LEN: i32 = 188;
+/// `BPF_FUNC_xdp_load_bytes`.
+pub(crate) const BPF_FUNC_XDP_LOAD_BYTES: i32 = 189;
+
+const A: Reg = Reg::R7;
+const X: Reg = Reg::R8;
+const CTX: Reg = Reg::R6;
+const LEN: Reg = Reg::R9;
+const MEM: i16 = -64;
+const BUF: i16 = -72;
+
+fn mem_off(k: u32) -> i16 {
+    MEM + 4 * (k.min(15) as i16)
+}
+
+/// `dst = be{16,32}(dst)` (`BPF_ALU | BPF_END | BPF_TO_BE`).
+fn to_be(dst: Reg, bits: i32) -> Insn {
+    Insn::new(0x04 | 0xd0 | 0x08, dst as u8, 0, 0, bits)
+}
+
+/// Loads `size` packet bytes at the offset in `r2` into `dst` (host order), rejecting when the
+/// helper fails.
+fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
+    let (n, sz) = match size {
+        cbpf::BPF_W => (4, Size::W),
+        cbpf::BPF_H => (2, Size::H),
+        _ => (1, Size::B),
+    };
+    p.push(Insn::mov64_reg(Reg::R1, CTX));
+    p.push(Insn::mov64_reg(Reg::R3, Reg::R10));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R3, i32::from(BUF)));
+    p.push(Insn::mov64_imm(Reg::R4, n));
+    p.push(Insn::call(BPF_FUNC_XDP_LOAD_BYTES));
+    p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), reject);
+    p.push(Insn::ldx_mem(sz, dst, Reg::R10, BUF));
+    if n > 1 {
+        p.push(to_be(dst, n * 8));
+    }
+}
+
+/// Whether the translation of `code` has a path to `reject` of its own (failed packet load,
+/// division by a zero X, an operation eBPF lacks).
+fn may_fail(code: u16) -> bool {
+    match code {
+        0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1 => true,
+        c if c & 0x07 == cbpf::BPF_ALU => {
+            alu(c).is_none()
+                || (c & cbpf::BPF_X != 0 && matches!(c & 0xf0, cbpf::BPF_DIV | cbpf::BPF_MOD))
+        }
+        _ => false,
+    }
+}
+
+fn alu(code: u16) -> Option<AluOp> {
+    Some(match code & 0xf0 {
+        cbpf::BPF_ADD => AluOp::Add,
+        cbpf::BPF_SUB => AluOp::Sub,
+        cbpf::BPF_MUL => AluOp::Mul,
+        cbpf::BPF_DIV => AluOp::Div,
+        cbpf::BPF_MOD => AluOp::Mod,
+        cbpf::BPF_OR => AluOp::Or,
+        cbpf::BPF_AND => AluOp::And,
+        cbpf::BPF_XOR => AluOp::Xor,
+        cbpf::BPF_LSH => AluOp::Lsh,
+        cbpf::BPF_RSH => AluOp::Rsh,
+        cbpf::BPF_NEG => AluOp::Neg,
+        _ => return None,
+    })
+}
+
+/// Which exits of a translated program some path reaches. The verifier refuses unreachable
+/// code: emit the code behind an exit only if it is used.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Exits {
+    /// Some path jumps to `accept`.
+    pub(crate) accept: bool,
+    /// Some path jumps to `reject`.
+    pub(crate) reject: bool,
+}
+
+/// Appends `prog` (which must pass [`cbpf::check`]) to `p`, entered with the XDP context in
+/// `r1`. It jumps to `accept` when the classic program would return non-zero and to `reject`
+/// otherwise; both labels are the caller's to bind, where [`Exits`] says they are used.
+/// Clobbers r0–r9 and 72 bytes of stack.
+pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: Label) -> Exits {
+    let mut exits = Exits::default();
+    p.push(Insn::mov64_reg(CTX, Reg::R1));
+    p.push(Insn::call(BPF_FUNC_XDP_GET_BUFF_LEN));
+    p.push(Insn::mov32_reg(LEN, Reg::R0));
+    p.push(Insn::mov32_imm(A, 0));
+    p.push(Insn::mov32_imm(X, 0));
+    for off in (MEM..0).step_by(8) {
+        p.push(Insn::st_mem(Size::DW, Reg::R10, off, 0));
+    }
+    let labels: Vec<Label> = (0..prog.len()).map(|_| p.label()).collect();
+    // A jump target; a checked program never jumps past its end, and if it did, reject.
+    let at = |pc: usize| labels.get(pc).copied().unwrap_or(reject);
+    // The verifier refuses unreachable code, which classic programs may contain.
+    let mut live = vec![false; prog.len()];
+    if let Some(first) = live.first_mut() {
+        *first = true;
+    }
+    for pc in 0..prog.len() {
+        if !live[pc] {
+            continue;
+        }
+        let i = prog[pc];
+        let mut mark = |to: usize| {
+            if let Some(l) = live.get_mut(to) {
+                *l = true;
+            }
+        };
+        match i.code {
+            0x06 | 0x16 => {}
+            0x05 => mark(pc + 1 + i.k as usize),
+            c if c & 0x07 == cbpf::BPF_JMP => {
+                mark(pc + 1 + usize::from(i.jt));
+                mark(pc + 1 + usize::from(i.jf));
+            }
+            _ => mark(pc + 1),
+        }
+    }
+    for (pc, i) in prog.iter().enumerate() {
+        p.bind(labels[pc]);
+        if !live[pc] {
+            continue;
+        }
+        let k = i.k;
+        let kimm = k as i32;
+        if may_fail(i.code) {
+            exits.reject = true;
+        }
+        match i.code {
+            // ld/ldh/ldb [k]: ancillary offsets have no meaning here; reject like the
+            // interpreter does.
+            0x20 | 0x28 | 0x30 => {
+                if k >= 0xffff_f000 {
+                    p.jump_to(reject);
+                } else {
+                    p.push(Insn::mov32_imm(Reg::R2, kimm));
+                    load_r2(p, A, i.code & 0x18, reject);
+                }
+            }
+            // ld/ldh/ldb [x + k]
+            0x40 | 0x48 | 0x50 => {
+                if k > 0x7fff_ffff {
+                    p.jump_to(reject);
+                } else {
+                    p.push(Insn::mov32_reg(Reg::R2, X));
+                    p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, kimm));
+                    p.jump_if(JmpOp::Gt, Reg::R2, Src::Imm(0x7fff_ffff), reject);
+                    load_r2(p, A, i.code & 0x18, reject);
+                }
+            }
+            // ldxb 4*([k]&0xf)
+            0xb1 => {
+                if k >= 0xffff_f000 {
+                    p.jump_to(reject);
+                } else {
+                    p.push(Insn::mov32_imm(Reg::R2, kimm));
+                    load_r2(p, X, cbpf::BPF_B, reject);
+                    p.push(Insn::alu32_imm(AluOp::And, X, 0xf));
+                    p.push(Insn::alu32_imm(AluOp::Lsh, X, 2));
+                }
+            }
+            0x00 => {
+                p.push(Insn::mov32_imm(A, kimm));
+            }
+            0x01 => {
+                p.push(Insn::mov32_imm(X, kimm));
+            }
+            0x60 => {
+                p.push(Insn::ldx_mem(Size::W, A, Reg::R10, mem_off(k)));
+            }
+            0x61 => {
+                p.push(Insn::ldx_mem(Size::W, X, Reg::R10, mem_off(k)));
+            }
+            0x80 => {
+                p.push(Insn::mov32_reg(A, LEN));
+            }
+            0x81 => {
+                p.push(Insn::mov32_reg(X, LEN));
+            }
+            0x02 => {
+                p.push(Insn::stx_mem(Size::W, Reg::R10, A, mem_off(k)));
+            }
+            0x03 => {
+                p.push(Insn::stx_mem(Size::W, Reg::R10, X, mem_off(k)));
+            }
+            0x07 => {
+                p.push(Insn::mov32_reg(X, A));
+            }
+            0x87 => {
+                p.push(Insn::mov32_reg(A, X));
+            }
+            0x06 => {
+                if k != 0 {
+                    exits.accept = true;
+                    p.jump_to(accept);
+                } else {
+                    exits.reject = true;
+                    p.jump_to(reject);
+                }
+            }
+            0x16 => {
+                (exits.accept, exits.reject) = (true, true);
+                p.jump32_if(JmpOp::Ne, A, Src::Imm(0), accept);
+                p.jump_to(reject);
+            }
+            0x05 => {
+                exits.reject |= labels.get(pc + 1 + k as usize).is_none();
+                p.jump_to(at(pc + 1 + k as usize));
+            }
+            c if c & 0x07 == cbpf::BPF_ALU => match alu(c) {
+                Some(op) if c & cbpf::BPF_X != 0 => {
+                    if matches!(op, AluOp::Div | AluOp::Mod) {
+                        p.jump32_if(JmpOp::Eq, X, Src::Imm(0), reject);
+                    }
+                    p.push(Insn::alu32_reg(op, A, X));
+                }
+                Some(op) => {
+                    p.push(Insn::alu32_imm(op, A, kimm));
+                }
+                None => {
+                    p.jump_to(reject);
+                }
+            },
+            c if c & 0x07 == cbpf::BPF_JMP => {
+                let op = match c & 0xf0 {
+                    cbpf::BPF_JEQ => JmpOp::Eq,
+                    cbpf::BPF_JGT => JmpOp::Gt,
+                    cbpf::BPF_JGE => JmpOp::Ge,
+                    cbpf::BPF_JSET => JmpOp::Set,
+                    _ => {
+                        exits.reject = true;
+                        p.jump_to(reject);
+                        continue;
+                    }
+                };
+                exits.reject |= labels.get(pc + 1 + usize::from(i.jt.max(i.jf))).is_none();
+                let src = if c & cbpf::BPF_X != 0 {
+                    Src::Reg(X)
+                } else {
+                    Src::Imm(kimm)
+                };
+                p.jump32_if(op, A, src, at(pc + 1 + usize::from(i.jt)));
+                if i.jf != 0 {
+                    p.jump_to(at(pc + 1 + usize::from(i.jf)));
+                }
+            }
+            _ => {
+                p.jump_to(reject);
+            }
+        }
+    }
+    // A checked program ends in a return, so nothing runs off the end (and a guard jump here
+    // would be unreachable code, which the verifier refuses).
+    exits
+}

@@ -1,0 +1,225 @@
+//! Packet filters: tcpdump expressions compiled to classic BPF in pure Rust (no libpcap), run
+//! as early as each rung allows.
+//!
+//! | rung | where the filter runs |
+//! |---|---|
+//! | `recv`, `recv-batch`, `mmap` | in the kernel, attached with `SO_ATTACH_FILTER` before the socket is bound |
+//! | `xdp` | in the XDP program, translated to eBPF: only matching frames are redirected, the rest go on to the kernel stack (`XDP_PASS`) |
+//! | `dpdk` | in user space, by [`run`], before a packet is handed out |
+//!
+//! ```
+//! use fastpath::filter::Filter;
+//!
+//! let f = Filter::new("udp and dst port 53")?;
+//! let mut frame = vec![0u8; 42];
+//! frame[12..14].copy_from_slice(&[0x08, 0x00]); // IPv4
+//! frame[14] = 0x45; // version 4, 20-byte header
+//! frame[23] = 17; // UDP
+//! frame[36..38].copy_from_slice(&53u16.to_be_bytes()); // destination port
+//! assert!(f.matches(&frame, 42));
+//! println!("{}", f.listing()); // like `tcpdump -d`
+//! # Ok::<(), fastpath::filter::FilterError>(())
+//! ```
+//!
+//! # The language
+//! What `man pcap-filter` describes for Ethernet, with libpcap's semantics where they decide
+//! which packets match (differentially tested against libpcap's own programs):
+//! `ether`/`ip`/`ip6`/`arp`/`rarp`/`tcp`/`udp`/`sctp`/`icmp`/`icmp6`/`igmp`;
+//! `[src|dst] host`, `net A/len`, `net A mask M`, `port`, `portrange` (names of well-known
+//! services too), `ether host|src|dst`, `ether broadcast|multicast`, `[ip|ip6|ether] proto`,
+//! `vlan [id]` (everything after it in the text looks inside the tag), `len`, `greater`,
+//! `less`; `and`/`&&`, `or`/`||`, `not`/`!` (and/or have one precedence, left to right);
+//! `proto[offset:size]` with `+ - * / % & | ^ << >>` and `= != < <= > >=`, and the named
+//! constants (`tcpflags`, `tcp-syn`, `icmptype`, `icmp-echo`, ...).
+//! Port and transport-offset tests look at the first IPv4 fragment only, through the variable
+//! IPv4 header length, as libpcap's do.
+//!
+//! Not supported: host names (give addresses), `gateway`, 802.2 LLC (`ether proto` ≤ 1500),
+//! MPLS, PPPoE, Geneve, link types other than Ethernet.
+//!
+//! # Guarantees
+//! Sans-IO and free of `unsafe`. Parsing and compiling never panic: bad input is a
+//! [`FilterError`] with the column of the offending token. [`run`] never panics and never
+//! reads out of bounds.
+//!
+//! Implementation: `lex.rs` (tokens), `parse.rs` (grammar and AST), `gen.rs` (classic BPF),
+//! `cbpf.rs` (instruction, checker, interpreter, text forms), `ebpf.rs` (classic to eBPF for
+//! XDP).
+
+pub mod cbpf;
+pub(crate) mod ebpf;
+mod gen;
+mod lex;
+mod parse;
+
+use std::fmt;
+
+pub use cbpf::{run, Insn};
+
+/// An error in a filter expression (or a `-ddd` program text), pointing at where it is.
+///
+/// Its `Display` is the message and, below it, the expression with a caret under the column:
+///
+/// ```text
+/// error at column 14: expected a port number after 'port', found 'foo' (not a known service name)
+///   tcp and port foo
+///                ^
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    /// The text that was parsed.
+    pub expr: String,
+    /// 1-based column (in characters) of the offending token; 0 when the error is about the
+    /// whole text.
+    pub column: usize,
+    /// What is wrong, lowercase, without the position.
+    pub message: String,
+}
+
+impl FilterError {
+    pub(crate) fn new(expr: &str, column: usize, message: String) -> FilterError {
+        FilterError {
+            expr: expr.to_string(),
+            column,
+            message,
+        }
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column == 0 {
+            return write!(f, "error in filter: {}", self.message);
+        }
+        write!(f, "error at column {}: {}", self.column, self.message)?;
+        // The caret line only helps for one-line expressions.
+        if !self.expr.contains('\n') {
+            let pad = " ".repeat(self.column - 1);
+            write!(f, "\n  {}\n  {pad}^", self.expr)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// A compiled filter: a checked classic BPF program.
+///
+/// Its accepting return value is the snapshot length it was compiled with
+/// ([`MAX_SNAPLEN`](crate::MAX_SNAPLEN) by [`Filter::new`], as `tcpdump -d` prints);
+/// [`Config::filter`](crate::Config::filter) lowers it to the capture's snapshot length when
+/// attaching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    prog: Vec<Insn>,
+    source: Option<String>,
+}
+
+impl Filter {
+    /// Compiles a tcpdump expression (an empty one accepts everything).
+    ///
+    /// # Errors
+    /// [`FilterError`] with the column of the offending token.
+    pub fn new(expr: &str) -> Result<Filter, FilterError> {
+        Filter::with_snaplen(expr, crate::MAX_SNAPLEN)
+    }
+
+    /// Compiles `expr` with `snaplen` as the accepting return value.
+    ///
+    /// # Errors
+    /// As [`Filter::new`].
+    pub fn with_snaplen(expr: &str, snaplen: u32) -> Result<Filter, FilterError> {
+        let ast = parse::parse(expr)?;
+        let prog = gen::compile(&ast, snaplen.max(1)).map_err(|m| FilterError::new(expr, 0, m))?;
+        debug_assert!(
+            cbpf::check(&prog).is_ok(),
+            "generated programs pass the checker"
+        );
+        Ok(Filter {
+            prog,
+            source: Some(expr.to_string()),
+        })
+    }
+
+    /// A filter from raw instructions (checked as the kernel would).
+    ///
+    /// # Errors
+    /// [`FilterError`] (column 0) saying what [`cbpf::check`] refused.
+    pub fn from_insns(prog: Vec<Insn>) -> Result<Filter, FilterError> {
+        cbpf::check(&prog).map_err(|e| FilterError::new("", 0, e.to_string()))?;
+        Ok(Filter { prog, source: None })
+    }
+
+    /// Reads a program in `tcpdump -ddd` form (see [`cbpf::parse_decimal`]) and checks it.
+    ///
+    /// # Errors
+    /// [`FilterError`]: column 0, the message names the line.
+    pub fn from_decimal(text: &str) -> Result<Filter, FilterError> {
+        let prog = cbpf::parse_decimal(text).map_err(|e| FilterError::new("", 0, e.to_string()))?;
+        Filter::from_insns(prog)
+    }
+
+    /// The instructions.
+    pub fn insns(&self) -> &[Insn] {
+        &self.prog
+    }
+
+    /// The expression it was compiled from, if any.
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+
+    /// Runs the program over a packet: the verdict (0: reject, else bytes to keep). `data` is
+    /// the captured bytes starting at the Ethernet header, `wirelen` the length on the wire.
+    #[inline]
+    pub fn run(&self, data: &[u8], wirelen: u32) -> u32 {
+        cbpf::run(&self.prog, data, wirelen)
+    }
+
+    /// Whether the packet matches (the program returns non-zero).
+    #[inline]
+    pub fn matches(&self, data: &[u8], wirelen: u32) -> bool {
+        self.run(data, wirelen) != 0
+    }
+
+    /// The program with every accepting `ret #k` lowered to at most `snaplen` (what the kernel
+    /// then truncates packets to).
+    pub fn clamped(&self, snaplen: u32) -> Vec<Insn> {
+        self.prog
+            .iter()
+            .map(|i| {
+                if i.code == cbpf::BPF_RET | cbpf::BPF_K && i.k > snaplen {
+                    Insn::ret(snaplen)
+                } else {
+                    *i
+                }
+            })
+            .collect()
+    }
+
+    /// `tcpdump -d` form.
+    pub fn listing(&self) -> cbpf::Listing<'_> {
+        cbpf::Listing(&self.prog)
+    }
+
+    /// `tcpdump -dd` form (a C array).
+    pub fn c_array(&self) -> cbpf::CArray<'_> {
+        cbpf::CArray(&self.prog)
+    }
+
+    /// `tcpdump -ddd` form (count, then `code jt jf k` in decimal).
+    pub fn decimal(&self) -> cbpf::Decimal<'_> {
+        cbpf::Decimal(&self.prog)
+    }
+}
+
+impl std::str::FromStr for Filter {
+    type Err = FilterError;
+
+    fn from_str(s: &str) -> Result<Filter, FilterError> {
+        Filter::new(s)
+    }
+}
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,102 @@
+//! Unit tests of the whole pipeline on hand-built frames. The differential tests against
+//! libpcap are in `tests/filter.rs`.
+
+use super::*;
+
+fn eth(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+fn ipv4(proto: u8, frag: u16, src: [u8; 4], dst: [u8; 4], l4: &[u8]) -> Vec<u8> {
+    let mut h = vec![0x45, 0, 0, 0, 0, 0];
+    h.extend_from_slice(&frag.to_be_bytes());
+    h.extend_from_slice(&[64, proto, 0, 0]);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let total = (h.len() + l4.len()) as u16;
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h.extend_from_slice(l4);
+    eth(0x0800, &h)
+}
+
+fn udp(sport: u16, dport: u16) -> Vec<u8> {
+    let mut u = sport.to_be_bytes().to_vec();
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&[0, 12, 0, 0, 0x12, 0x34, 0, 0]);
+    u
+}
+
+fn m(expr: &str, frame: &[u8]) -> bool {
+    let f = Filter::new(expr).unwrap_or_else(|e| panic!("{e}"));
+    f.matches(frame, frame.len() as u32)
+}
+
+#[test]
+fn basic_verdicts() {
+    let dns = ipv4(17, 0, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1234, 53));
+    assert!(m("udp and dst port 53", &dns));
+    assert!(m("udp port domain", &dns));
+    assert!(!m("tcp", &dns));
+    assert!(m("host 10.0.0.2 and not host 10.0.0.3", &dns));
+    assert!(m("src net 10.0.0.0/8", &dns));
+    assert!(!m("dst net 10.0.0.0/31", &dns));
+    assert!(m("udp[8:2] = 0x1234", &dns));
+    assert!(m("ip[0] & 0xf = 5", &dns));
+    assert!(m("portrange 50-60", &dns));
+    assert!(m("greater 40 and less 100", &dns));
+    assert!(m("ether src 2:0:0:0:0:1", &dns));
+    assert!(m("ether broadcast", &dns));
+    assert!(m("", &dns));
+    assert!(!m("vlan", &dns));
+    // Not the first fragment: no ports.
+    let frag = ipv4(17, 0x0010, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1234, 53));
+    assert!(!m("port 53", &frag));
+    assert!(m("udp", &frag));
+}
+
+#[test]
+fn long_programs_use_trampolines() {
+    let expr = (0..150)
+        .map(|i| format!("host 10.0.{}.{}", i / 200, i % 200))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let f = Filter::new(&expr).unwrap();
+    assert!(f.insns().len() > 256);
+    cbpf::check(f.insns()).unwrap();
+    let hit = ipv4(6, 0, [10, 0, 0, 149], [1, 1, 1, 1], &[0; 20]);
+    let miss = ipv4(6, 0, [10, 0, 1, 149], [1, 1, 1, 1], &[0; 20]);
+    assert!(f.matches(&hit, hit.len() as u32));
+    assert!(!f.matches(&miss, miss.len() as u32));
+}
+
+#[test]
+fn error_display_has_a_caret() {
+    let e = Filter::new("tcp and port foo").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "error at column 14: expected a port number after 'port', found 'foo' (not a known \
+         service name)\n  tcp and port foo\n               ^"
+    );
+    let e = Filter::new("ip[0] / 0 = 1").unwrap_err();
+    assert_eq!(e.column, 0);
+    assert!(e.to_string().contains("division by zero"));
+}
+
+#[test]
+fn decimal_round_trip() {
+    let f = Filter::new("tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn").unwrap();
+    let back = Filter::from_decimal(&f.decimal().to_string()).unwrap();
+    assert_eq!(back.insns(), f.insns());
+}
+
+#[test]
+fn clamped_lowers_accept_values() {
+    let f = Filter::new("ip").unwrap();
+    let c = f.clamped(96);
+    assert!(c.iter().any(|i| *i == Insn::ret(96)));
+    assert!(c.iter().any(|i| *i == Insn::ret(0)));
+}

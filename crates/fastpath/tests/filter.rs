@@ -1,0 +1,974 @@
+//! Filters: differential tests against libpcap, parser robustness, and kernel attachment on
+//! every AF_PACKET rung.
+//!
+//! - `differential_against_libpcap`: for each expression of a corpus, libpcap's own program
+//!   (`tcpdump -ddd EXPR`) and fastpath's are both run by fastpath's interpreter over a corpus
+//!   of built frames; every verdict must agree. Needs `tcpdump` (skipped without it, unless
+//!   `FASTPATH_REQUIRE_PRIV=1`).
+//! - `end_to_end_against_tcpdump_read`: the same frames in a pcap file, filtered by
+//!   `tcpdump -r` (libpcap's interpreter), against fastpath's verdicts.
+//! - `parser_never_panics`: thousands of random and mutated expressions.
+//! - `only_matching_frames_arrive_on_every_rung` (recv, recv-batch, mmap, xdp) and
+//!   `dpdk_hands_out_only_matching_packets`: a veth pair in a private netns; only matching
+//!   frames arrive, byte-exact, even with unfiltered traffic flowing while the handle opens
+//!   (root).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use fastpath::filter::{cbpf, Filter};
+use fastpath_testutil::{have_cmd, is_root, require};
+
+// ---------------------------------------------------------------------------------------------
+// A small packet builder.
+
+const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
+const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
+const BCAST: [u8; 6] = [0xff; 6];
+const MCAST: [u8; 6] = [0x01, 0x00, 0x5e, 0, 0, 1];
+
+fn eth(dst: [u8; 6], src: [u8; 6], tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = dst.to_vec();
+    f.extend_from_slice(&src);
+    for &(tpid, tci) in tags {
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&tci.to_be_bytes());
+    }
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
+struct V4 {
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+    /// Fragment field: flags (MF = 0x2000) and offset in 8-byte units.
+    frag: u16,
+    /// Option bytes (a multiple of 4).
+    opts: Vec<u8>,
+}
+
+fn v4(proto: u8, src: [u8; 4], dst: [u8; 4]) -> V4 {
+    V4 {
+        proto,
+        src,
+        dst,
+        frag: 0,
+        opts: Vec::new(),
+    }
+}
+
+fn ipv4(h: &V4, l4: &[u8]) -> Vec<u8> {
+    let ihl = 5 + h.opts.len() / 4;
+    let total = (ihl * 4 + l4.len()) as u16;
+    let mut p = vec![0x40 | ihl as u8, 0];
+    p.extend_from_slice(&total.to_be_bytes());
+    p.extend_from_slice(&[0x12, 0x34]);
+    p.extend_from_slice(&h.frag.to_be_bytes());
+    p.extend_from_slice(&[64, h.proto, 0, 0]);
+    p.extend_from_slice(&h.src);
+    p.extend_from_slice(&h.dst);
+    p.extend_from_slice(&h.opts);
+    p.extend_from_slice(l4);
+    p
+}
+
+fn ipv6(nh: u8, src: &str, dst: &str, l4: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x60, 0, 0, 0];
+    p.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+    p.extend_from_slice(&[nh, 64]);
+    p.extend_from_slice(&src.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p.extend_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
+    p.extend_from_slice(l4);
+    p
+}
+
+/// An IPv6 extension header (8 bytes) in front of `rest`.
+fn ext6(nh: u8, rest: &[u8]) -> Vec<u8> {
+    let mut p = vec![nh, 0, 0, 0, 0, 0, 0, 0];
+    p.extend_from_slice(rest);
+    p
+}
+
+fn tcp(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
+    let mut t = sport.to_be_bytes().to_vec();
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(b"hello");
+    t
+}
+
+fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = sport.to_be_bytes().to_vec();
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
+fn icmp(ty: u8, code: u8) -> Vec<u8> {
+    vec![ty, code, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g']
+}
+
+fn arp(op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
+    let mut a = vec![0, 1, 8, 0, 6, 4];
+    a.extend_from_slice(&op.to_be_bytes());
+    a.extend_from_slice(&MAC_A);
+    a.extend_from_slice(&spa);
+    a.extend_from_slice(&[0; 6]);
+    a.extend_from_slice(&tpa);
+    a
+}
+
+const H1: [u8; 4] = [10, 0, 0, 1];
+const H2: [u8; 4] = [10, 0, 0, 2];
+const H3: [u8; 4] = [192, 168, 1, 1];
+const H4: [u8; 4] = [172, 16, 5, 4];
+
+/// A captured frame: bytes and length on the wire.
+#[derive(Clone)]
+struct Pkt {
+    data: Vec<u8>,
+    wirelen: u32,
+    what: String,
+}
+
+fn corpus() -> Vec<Pkt> {
+    let mut base: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut add = |what: &str, f: Vec<u8>| base.push((what.to_string(), f));
+    let v4f = |h: V4, l4: Vec<u8>| eth(MAC_B, MAC_A, &[], 0x0800, &ipv4(&h, &l4));
+    add(
+        "v4 udp 53",
+        v4f(v4(17, H1, H2), udp(40000, 53, &[0x12, 0x34, 0, 1, 0, 0])),
+    );
+    add(
+        "v4 udp 53 reply",
+        v4f(v4(17, H2, H1), udp(53, 40000, &[0x12, 0x34, 0x81, 0x80])),
+    );
+    add("v4 udp 123", v4f(v4(17, H3, H4), udp(123, 123, &[0; 48])));
+    add(
+        "v4 udp 5000",
+        v4f(v4(17, H1, H3), udp(5000, 5001, &[0xde, 0xad, 0xbe, 0xef])),
+    );
+    add(
+        "v4 udp 1024",
+        v4f(v4(17, H4, H1), udp(1024, 2047, &[1; 20])),
+    );
+    add("v4 tcp syn 80", v4f(v4(6, H1, H3), tcp(50000, 80, 0x02)));
+    add("v4 tcp synack 80", v4f(v4(6, H3, H1), tcp(80, 50000, 0x12)));
+    add("v4 tcp ack 443", v4f(v4(6, H2, H4), tcp(33000, 443, 0x10)));
+    add("v4 tcp fin 22", v4f(v4(6, H4, H2), tcp(22, 6000, 0x11)));
+    add("v4 tcp rst 15", v4f(v4(6, H1, H2), tcp(15, 20, 0x04)));
+    add("v4 icmp echo", v4f(v4(1, H1, H2), icmp(8, 0)));
+    add("v4 icmp reply", v4f(v4(1, H2, H1), icmp(0, 0)));
+    add("v4 icmp unreach", v4f(v4(1, H3, H1), icmp(3, 3)));
+    add(
+        "v4 igmp",
+        v4f(v4(2, H1, [224, 0, 0, 1]), vec![0x11, 0, 0, 0, 0, 0, 0, 0]),
+    );
+    add("v4 sctp", v4f(v4(132, H1, H2), udp(53, 9999, &[0; 8])));
+    add("v4 gre", v4f(v4(47, H1, H2), vec![0; 8]));
+    let mut h = v4(17, H1, H2);
+    h.opts = vec![1, 1, 1, 0];
+    add(
+        "v4 udp 53 with options",
+        v4f(h, udp(1111, 53, &[0x12, 0x34])),
+    );
+    let mut h = v4(6, H3, H1);
+    h.opts = vec![1; 8];
+    add("v4 tcp 80 ihl 7", v4f(h, tcp(80, 1234, 0x02)));
+    let mut h = v4(17, H1, H2);
+    h.frag = 0x2000;
+    add("v4 udp 53 first fragment", v4f(h, udp(1234, 53, &[0; 16])));
+    let mut h = v4(17, H1, H2);
+    h.frag = 0x2000 | 185;
+    add("v4 udp middle fragment", v4f(h, udp(1234, 53, &[0; 16])));
+    let mut h = v4(6, H1, H3);
+    h.frag = 3;
+    add("v4 tcp last fragment", v4f(h, tcp(80, 80, 0x02)));
+    let mut h = v4(1, H1, H2);
+    h.frag = 0x4000;
+    add("v4 icmp DF", v4f(h, icmp(8, 0)));
+
+    let v6f = |p: Vec<u8>| eth(MAC_B, MAC_A, &[], 0x86dd, &p);
+    add(
+        "v6 udp 53",
+        v6f(ipv6(
+            17,
+            "2001:db8::1",
+            "2001:db8::2",
+            &udp(40000, 53, &[0x12, 0x34]),
+        )),
+    );
+    add(
+        "v6 udp 53 reply",
+        v6f(ipv6(17, "2001:db8::2", "fe80::1", &udp(53, 40000, &[0]))),
+    );
+    add(
+        "v6 tcp syn 80",
+        v6f(ipv6(6, "fe80::1", "2001:db8::1", &tcp(51000, 80, 0x02))),
+    );
+    add(
+        "v6 tcp 443 loop",
+        v6f(ipv6(6, "::1", "::1", &tcp(443, 443, 0x18))),
+    );
+    add(
+        "v6 icmp6 echo",
+        v6f(ipv6(58, "2001:db8::1", "ff02::1", &icmp(128, 0))),
+    );
+    add(
+        "v6 icmp6 ns",
+        v6f(ipv6(58, "fe80::1", "ff02::1:ff00:1", &icmp(135, 0))),
+    );
+    add(
+        "v6 frag udp 53",
+        v6f(ipv6(
+            44,
+            "2001:db8::1",
+            "2001:db8::2",
+            &ext6(17, &udp(1, 53, &[0; 4])),
+        )),
+    );
+    add(
+        "v6 frag tcp",
+        v6f(ipv6(
+            44,
+            "2001:db8::3",
+            "2001:db8::2",
+            &ext6(6, &tcp(80, 81, 2)),
+        )),
+    );
+    add(
+        "v6 hbh udp",
+        v6f(ipv6(
+            0,
+            "2001:db8::1",
+            "2001:db8::2",
+            &ext6(17, &udp(53, 53, &[0; 4])),
+        )),
+    );
+    add(
+        "v6 frag icmp6",
+        v6f(ipv6(
+            44,
+            "2001:db8::1",
+            "2001:db8::2",
+            &ext6(58, &icmp(128, 0)),
+        )),
+    );
+
+    add(
+        "arp request",
+        eth(BCAST, MAC_A, &[], 0x0806, &arp(1, H1, H2)),
+    );
+    add("arp reply", eth(MAC_A, MAC_B, &[], 0x0806, &arp(2, H2, H1)));
+    add("arp other", eth(BCAST, MAC_A, &[], 0x0806, &arp(1, H3, H4)));
+    add("rarp", eth(BCAST, MAC_A, &[], 0x8035, &arp(3, H4, H3)));
+    add(
+        "lldp",
+        eth(
+            MCAST,
+            MAC_A,
+            &[],
+            0x88cc,
+            &[0x02, 0x07, 4, 1, 2, 3, 4, 5, 6, 0, 0],
+        ),
+    );
+    add(
+        "802.3 llc",
+        eth(MCAST, MAC_B, &[], 0x0026, &[0x42, 0x42, 3, 0, 0, 0, 0]),
+    );
+    add(
+        "v4 broadcast udp",
+        eth(
+            BCAST,
+            MAC_A,
+            &[],
+            0x0800,
+            &ipv4(&v4(17, H1, [255; 4]), &udp(68, 67, &[0; 8])),
+        ),
+    );
+    add(
+        "v4 multicast",
+        eth(
+            MCAST,
+            MAC_B,
+            &[],
+            0x0800,
+            &ipv4(&v4(17, H2, [224, 0, 0, 251]), &udp(5353, 5353, &[0; 8])),
+        ),
+    );
+
+    let vl = |tags: &[(u16, u16)], et: u16, p: Vec<u8>| eth(MAC_B, MAC_A, tags, et, &p);
+    add(
+        "vlan 100 v4 udp 53",
+        vl(
+            &[(0x8100, 100)],
+            0x0800,
+            ipv4(&v4(17, H1, H2), &udp(40000, 53, &[0x12, 0x34])),
+        ),
+    );
+    add(
+        "vlan 100 prio v4 tcp 80",
+        vl(
+            &[(0x8100, 0xe064)],
+            0x0800,
+            ipv4(&v4(6, H3, H1), &tcp(80, 1000, 0x02)),
+        ),
+    );
+    add(
+        "vlan 3 v6 udp 53",
+        vl(
+            &[(0x8100, 3)],
+            0x86dd,
+            ipv6(17, "2001:db8::1", "2001:db8::2", &udp(9, 53, &[0])),
+        ),
+    );
+    add("vlan 200 arp", vl(&[(0x8100, 200)], 0x0806, arp(1, H1, H2)));
+    add(
+        "qinq 10/3 v4 udp 53",
+        vl(
+            &[(0x88a8, 10), (0x8100, 3)],
+            0x0800,
+            ipv4(&v4(17, H1, H2), &udp(53, 53, &[0; 4])),
+        ),
+    );
+    add(
+        "9100 tag v4 icmp",
+        vl(&[(0x9100, 7)], 0x0800, ipv4(&v4(1, H1, H2), &icmp(8, 0))),
+    );
+    add("vlan 100 v4 frag", {
+        let mut h = v4(17, H1, H2);
+        h.frag = 10;
+        vl(&[(0x8100, 100)], 0x0800, ipv4(&h, &udp(1, 53, &[0; 8])))
+    });
+
+    let mut out: Vec<Pkt> = Vec::new();
+    for (what, f) in &base {
+        let wirelen = f.len() as u32;
+        out.push(Pkt {
+            data: f.clone(),
+            wirelen,
+            what: what.clone(),
+        });
+    }
+    // Truncated copies: cut by the snapshot length (the wire length stays), and runt frames
+    // (shorter on the wire too).
+    for (what, f) in base.iter().step_by(2) {
+        for cut in [0usize, 6, 13, 14, 16, 22, 27, 34, 36, 38, 41, 45, 55, 58] {
+            if cut < f.len() {
+                out.push(Pkt {
+                    data: f[..cut].to_vec(),
+                    wirelen: f.len() as u32,
+                    what: format!("{what} cut at {cut}"),
+                });
+            }
+        }
+    }
+    for (what, f) in base.iter().skip(1).step_by(3) {
+        for cut in [12usize, 20, 30, 37, 50] {
+            if cut < f.len() {
+                out.push(Pkt {
+                    data: f[..cut].to_vec(),
+                    wirelen: cut as u32,
+                    what: format!("{what} runt of {cut}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expressions.
+
+const EXPRS: &[&str] = &[
+    "ip",
+    "ip6",
+    "arp",
+    "rarp",
+    "tcp",
+    "udp",
+    "icmp",
+    "icmp6",
+    "sctp",
+    "igmp",
+    "not ip",
+    "ether proto 0x86dd",
+    "ether proto \\arp",
+    "ip proto 47",
+    "ip6 proto 17",
+    "proto 17",
+    "ip proto \\udp",
+    "host 10.0.0.1",
+    "src host 10.0.0.1",
+    "dst host 10.0.0.1",
+    "src and dst host 10.0.0.1",
+    "src or dst host 10.0.0.2",
+    "ip host 10.0.0.2",
+    "arp host 10.0.0.2",
+    "ip src 192.168.1.1",
+    "host 2001:db8::1",
+    "src host fe80::1",
+    "dst host ::1",
+    "ip6 dst 2001:db8::2",
+    "net 10.0.0.0/8",
+    "net 10",
+    "dst net 192.168.0.0/16",
+    "src net 172.16.0.0 mask 255.240.0.0",
+    "net 10.0.0.0/31",
+    "net 0.0.0.0/0",
+    "net 2001:db8::/32",
+    "src net fe80::/10",
+    "ip6 net ::/0",
+    "port 53",
+    "src port 53",
+    "dst port 53",
+    "udp port 53",
+    "tcp port 80",
+    "tcp dst port 80",
+    "port 53 or 80",
+    "port domain",
+    "tcp port http",
+    "udp src port 123",
+    "sctp port 53",
+    "portrange 1000-2047",
+    "tcp portrange 10-100",
+    "src portrange 50-60",
+    "udp dst portrange 5000-5001",
+    "ether host 2:0:0:0:0:a",
+    "ether src 02:00:00:00:00:0a",
+    "ether dst 2:0:0:0:0:b",
+    "ether broadcast",
+    "ether multicast",
+    "broadcast",
+    "multicast",
+    "vlan",
+    "vlan 100",
+    "vlan 3",
+    "vlan and ip",
+    "vlan 100 and udp port 53",
+    "vlan and vlan 3 and udp port 53",
+    "vlan 10 and vlan",
+    "vlan and ip6 and port 53",
+    "vlan 200 and arp",
+    "vlan or ip",
+    "ip or vlan and tcp",
+    "len > 100",
+    "len <= 64",
+    "greater 80",
+    "less 60",
+    "len - 14 > 30",
+    "udp[8:2] = 0x1234",
+    "udp[8:2] = 0x1234 or tcp",
+    "ip[0] & 0xf != 5",
+    "ip[0] & 0xf = 5 and ip[6:2] & 0x1fff = 0",
+    "tcp[tcpflags] & tcp-syn != 0",
+    "tcp[tcpflags] & (tcp-syn|tcp-ack) = tcp-syn",
+    "tcp[13] = 0x12",
+    "tcp[tcpflags] & (tcp-fin|tcp-rst) != 0",
+    "icmp[icmptype] = icmp-echo",
+    "icmp[icmptype] != icmp-echo and icmp[icmptype] != icmp-echoreply",
+    "icmp6[icmp6type] = icmp6-echo",
+    "icmp6[0] = 135",
+    "ip6[6] = 58",
+    "ether[0] & 1 != 0",
+    "ether[12:2] = 0x8100",
+    "arp[7] = 2",
+    "ip[2:2] > 40",
+    "ip[2:2] - 20 > 30",
+    "ip[9] * 2 = 34",
+    "ip[9] / 2 = 8",
+    "ip[9] % 7 = 3",
+    "ip[9] ^ 0x10 = 1",
+    "ip[9] | 1 = 17",
+    "ip[0] >> 4 = 4",
+    "ip[9] << 1 = 12",
+    "-ip[9] = -17",
+    "ip[ip[0] & 0xf] = 64",
+    "udp[0:2] = udp[2:2]",
+    "tcp[0:2] > tcp[2:2]",
+    "ip[12:4] = ip[16:4]",
+    "ether[len - 1] = 0",
+    "ip[40] = 0",
+    "ip[40] = 0 or udp",
+    "udp or ip[40] = 0",
+    "tcp[20:4] = 0x68656c6c",
+    "udp[len - 20] = 0",
+    "udp[(ip[0] & 0xf) * 2] = 0",
+    "1 = 1",
+    "1 = 2 or udp",
+    "not (tcp or udp)",
+    "!tcp && !udp",
+    "tcp or udp and port 53",
+    "(tcp or udp) and port 53",
+    "udp and (port 53 or port 123) and not host 10.0.0.2",
+    "host 10.0.0.1 and (tcp port 80 or icmp)",
+    "not arp and not ip6 and not vlan",
+    "ip and not net 10.0.0.0/8",
+    "ip6 or arp or icmp",
+    "src host 10.0.0.1 and dst port 53",
+    "(ip[2:2] > 30) and ip",
+    "tcp and (tcp[tcpflags] & tcp-ack = 0)",
+    "udp and udp[4:2] > 20",
+    "ip and ip[8] = 64",
+    "len >= 60 and len <= 80",
+];
+
+fn tcpdump_program(expr: &str) -> Vec<cbpf::Insn> {
+    let out = Command::new("tcpdump")
+        .args(["-ddd", "--", expr])
+        .output()
+        .expect("running tcpdump");
+    assert!(
+        out.status.success(),
+        "tcpdump -ddd '{expr}' failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cbpf::parse_decimal(&String::from_utf8_lossy(&out.stdout))
+        .unwrap_or_else(|e| panic!("tcpdump -ddd '{expr}' output: {e}"))
+}
+
+#[test]
+fn differential_against_libpcap() {
+    require!(
+        have_cmd("tcpdump"),
+        "needs tcpdump (apt-get install tcpdump)"
+    );
+    let pkts = corpus();
+    let mut pairs = 0usize;
+    let mut failures = Vec::new();
+    for expr in EXPRS {
+        let theirs = tcpdump_program(expr);
+        cbpf::check(&theirs).unwrap_or_else(|e| panic!("libpcap's '{expr}': {e}"));
+        let ours = Filter::new(expr).unwrap_or_else(|e| panic!("'{expr}':\n{e}"));
+        for p in &pkts {
+            let want = cbpf::run(&theirs, &p.data, p.wirelen) != 0;
+            let got = ours.matches(&p.data, p.wirelen);
+            pairs += 1;
+            if want != got {
+                failures.push(format!(
+                    "'{expr}' on {} ({} of {} bytes): libpcap {}, fastpath {}",
+                    p.what,
+                    p.data.len(),
+                    p.wirelen,
+                    want,
+                    got
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "compared {} expressions x {} packets = {pairs} verdicts against libpcap",
+        EXPRS.len(),
+        pkts.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {pairs} verdicts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The corpus as a classic pcap file; packet `i` has timestamp `i` seconds.
+fn write_pcap(path: &std::path::Path, pkts: &[Pkt]) {
+    let mut b = Vec::new();
+    b.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&262_144u32.to_le_bytes());
+    b.extend_from_slice(&1u32.to_le_bytes());
+    for (i, p) in pkts.iter().enumerate() {
+        b.extend_from_slice(&(i as u32 + 1).to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&(p.data.len() as u32).to_le_bytes());
+        b.extend_from_slice(&p.wirelen.to_le_bytes());
+        b.extend_from_slice(&p.data);
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn end_to_end_against_tcpdump_read() {
+    require!(
+        have_cmd("tcpdump"),
+        "needs tcpdump (apt-get install tcpdump)"
+    );
+    // libpcap refuses records with no bytes at all; keep the rest.
+    let pkts: Vec<Pkt> = corpus()
+        .into_iter()
+        .filter(|p| !p.data.is_empty())
+        .collect();
+    let dir = std::env::temp_dir().join(format!("fastpath-filter-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("corpus.pcap");
+    write_pcap(&file, &pkts);
+    let exprs = [
+        "udp and dst port 53",
+        "tcp[tcpflags] & tcp-syn != 0",
+        "vlan and udp port 53",
+        "host 10.0.0.1 or host 2001:db8::1",
+        "icmp or icmp6",
+        "ip[0] & 0xf != 5",
+        "not arp and len > 60",
+    ];
+    let mut checked = 0;
+    for expr in exprs {
+        let out = Command::new("tcpdump")
+            .args(["-nn", "-tt", "-r"])
+            .arg(&file)
+            .arg(expr)
+            .output()
+            .expect("running tcpdump -r");
+        assert!(
+            out.status.success(),
+            "tcpdump -r '{expr}': {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got_theirs: Vec<usize> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split('.').next()?.trim().parse::<usize>().ok())
+            .map(|sec| sec - 1)
+            .collect();
+        let f = Filter::new(expr).unwrap();
+        let ours: Vec<usize> = pkts
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| f.matches(&p.data, p.wirelen))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(ours, got_theirs, "'{expr}': packets matched differ");
+        checked += pkts.len();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("compared {checked} verdicts with tcpdump -r");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robustness.
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn parser_never_panics() {
+    const PIECES: &[&str] = &[
+        "(",
+        ")",
+        "[",
+        "]",
+        ":",
+        "and",
+        "or",
+        "not",
+        "!",
+        "&&",
+        "||",
+        "ip",
+        "ip6",
+        "tcp",
+        "udp",
+        "vlan",
+        "host",
+        "net",
+        "port",
+        "portrange",
+        "src",
+        "dst",
+        "ether",
+        "proto",
+        "len",
+        "=",
+        "!=",
+        "<",
+        ">",
+        "<=",
+        ">=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "^",
+        "&",
+        "|",
+        "<<",
+        ">>",
+        "0",
+        "1",
+        "4",
+        "65535",
+        "4294967295",
+        "0x1fff",
+        "10.0.0.1",
+        "10.0",
+        "2001:db8::1",
+        "::",
+        "1:2:3:4:5:6",
+        "/",
+        "mask",
+        "255.0.0.0",
+        "tcp-syn",
+        "tcpflags",
+        "icmp",
+        "greater",
+        "less",
+        "\\",
+        "foo",
+        "broadcast",
+        " ",
+        "1-2",
+        "-",
+        "icmp6",
+        "arp",
+        "icmptype",
+    ];
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let pkts = corpus();
+    let mut compiled = 0;
+    for round in 0..6000 {
+        let s = if round % 2 == 0 {
+            // Mutate a corpus expression.
+            let mut b: Vec<u8> = EXPRS[rng.below(EXPRS.len())].as_bytes().to_vec();
+            for _ in 0..=rng.below(2) {
+                let at = rng.below(b.len() + 1);
+                match rng.below(4) {
+                    0 if at < b.len() => {
+                        b.remove(at);
+                    }
+                    1 => b.insert(at, b"()[]:&|!=<>-+*/%^0129afx. \\"[rng.below(27)]),
+                    2 if at < b.len() => b[at] = (rng.next() & 0x7f) as u8,
+                    _ => {
+                        let p = PIECES[rng.below(PIECES.len())].as_bytes();
+                        b.splice(at..at, p.iter().copied());
+                    }
+                }
+            }
+            String::from_utf8_lossy(&b).into_owned()
+        } else {
+            (0..rng.below(12) + 1)
+                .map(|_| PIECES[rng.below(PIECES.len())])
+                .collect::<Vec<_>>()
+                .join(if rng.below(3) == 0 { "" } else { " " })
+        };
+        if let Ok(f) = Filter::new(&s) {
+            compiled += 1;
+            cbpf::check(f.insns())
+                .unwrap_or_else(|e| panic!("'{s}' compiled to a bad program: {e}"));
+            for p in pkts.iter().step_by(7) {
+                let _ = f.run(&p.data, p.wirelen);
+            }
+        }
+    }
+    // Deep nesting is an error, not a stack overflow.
+    let deep = "(".repeat(100_000) + "ip" + &")".repeat(100_000);
+    assert!(Filter::new(&deep).is_err());
+    let deep = "not ".repeat(100_000) + "ip";
+    assert!(Filter::new(&deep).is_err());
+    let deep = "ip[".repeat(50_000) + "0" + &"]".repeat(50_000) + " = 1";
+    assert!(Filter::new(&deep).is_err());
+    eprintln!("6000 random expressions, {compiled} compiled");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kernel attachment (root).
+
+/// The classic-to-eBPF translation, run by the kernel (`BPF_PROG_TEST_RUN`), agrees with the
+/// interpreter on every expression and every frame of the corpus: a test program returns
+/// `XDP_PASS` for frames the filter accepts and `XDP_DROP` for the others.
+#[test]
+fn xdp_translation_matches_the_interpreter() {
+    use fastpath::bpf::{test_run, xdp::filter_action_insns, XdpAction, XdpProgram};
+    require!(is_root(), "needs root (CAP_BPF) for BPF_PROG_TEST_RUN");
+    // The kernel runs XDP on whole frames: what it sees is what was captured.
+    let pkts: Vec<Pkt> = corpus()
+        .into_iter()
+        .filter(|p| p.data.len() >= 14)
+        .collect();
+    let mut pairs = 0;
+    let mut failures = Vec::new();
+    for expr in EXPRS {
+        let f = Filter::new(expr).unwrap();
+        let insns = filter_action_insns(&f, XdpAction::Pass, XdpAction::Drop).unwrap();
+        let prog = XdpProgram::load("fp_filter_test", &insns)
+            .unwrap_or_else(|e| panic!("'{expr}' does not load: {e}"));
+        for p in &pkts {
+            let want = f.matches(&p.data, p.data.len() as u32);
+            let r = test_run(&prog, &p.data, 1).unwrap();
+            let got = match r.action() {
+                Some(XdpAction::Pass) => true,
+                Some(XdpAction::Drop) => false,
+                other => panic!("'{expr}' on {}: unexpected action {other:?}", p.what),
+            };
+            pairs += 1;
+            if got != want {
+                failures.push(format!(
+                    "'{expr}' on {}: interpreter {want}, XDP {got}",
+                    p.what
+                ));
+            }
+        }
+    }
+    eprintln!("compared {pairs} XDP verdicts with the interpreter");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn only_matching_frames_arrive_on_every_rung() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::{frame_seq, udp_frame, NetNs, RawSender};
+    require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+    let ns = NetNs::new("fpflt");
+    let v = ns.veth_pair("fpflt_a", "fpflt_b");
+    let dst = [0x02, 0, 0, 0, 0, 0xbb];
+    let src = [0x02, 0, 0, 0, 0, 0xaa];
+    // udp_frame builds IPv4/UDP; keep even sequence numbers, drop odd ones by rewriting the
+    // destination port of the odd frames.
+    let frames: Vec<Vec<u8>> = (0..40u32)
+        .map(|i| {
+            let mut f = udp_frame(i, 120, dst, src);
+            let port: u16 = if i % 2 == 0 { 7777 } else { 7778 };
+            // Ethernet 14 + IPv4 20: UDP destination port at 36.
+            f[36..38].copy_from_slice(&port.to_be_bytes());
+            f
+        })
+        .collect();
+    let filter = Filter::new("udp dst port 7777").unwrap();
+    for backend in [
+        Backend::Recv,
+        Backend::RecvBatch,
+        Backend::Mmap,
+        Backend::Xdp,
+    ] {
+        // Unfiltered traffic already flowing while the socket opens must not leak in.
+        let tx = RawSender::new(&v.a).unwrap();
+        let cfg = Config::new(v.b.clone())
+            .backend(backend)
+            .promiscuous(false)
+            .filter(filter.clone());
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let stop = AtomicBool::new(false);
+        let sent = AtomicU32::new(0);
+        let rx = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = tx.send(&frames[1]);
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            while sent.load(Ordering::Relaxed) < 100 {
+                std::thread::yield_now();
+            }
+            let rx = Receiver::open(&cfg);
+            stop.store(true, Ordering::Relaxed);
+            rx
+        });
+        let mut rx = rx.unwrap_or_else(|e| panic!("{backend}: {e}"));
+        tx.send_all(&frames).unwrap();
+        let want: Vec<&Vec<u8>> = frames
+            .iter()
+            .filter(|f| filter.matches(f, f.len() as u32))
+            .collect();
+        assert_eq!(want.len(), 20);
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut full_once = false;
+        while Instant::now() < deadline {
+            let batch = rx.recv(Some(Duration::from_millis(50))).unwrap();
+            let n = batch.len();
+            for p in &batch {
+                got.push(p.data().to_vec());
+            }
+            drop(batch);
+            if got.len() >= want.len() {
+                // One more quiet round, so a stray frame would show up.
+                if full_once && n == 0 {
+                    break;
+                }
+                full_once = true;
+            }
+        }
+        let seqs: Vec<Option<u32>> = got.iter().map(|f| frame_seq(f)).collect();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{backend}: got sequence numbers {seqs:?}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, *w, "{backend}: frame differs");
+        }
+    }
+}
+
+/// `dpdk`: the interpreter runs before packets are handed out; rejected mbufs are freed.
+#[cfg(feature = "dpdk")]
+#[test]
+fn dpdk_hands_out_only_matching_packets() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::{frame_seq, udp_frame, NetNs, RawSender};
+    require!(
+        is_root() && have_cmd("ip"),
+        "needs root for network namespaces and DPDK"
+    );
+    let ns = NetNs::new("fpfd");
+    let v = ns.veth_pair("fpfd_a", "fpfd_b");
+    let dev = format!(
+        "net_af_packet0,iface={},blocksz=4096,framesz=2048,framecnt=4096",
+        v.b
+    );
+    let filter = Filter::new("udp dst port 7777").unwrap();
+    let mut rx = Receiver::open(
+        &Config::new(dev)
+            .backend(Backend::Dpdk)
+            .filter(filter.clone()),
+    )
+    .expect("open dpdk");
+    let frames: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| {
+            let mut f = udp_frame(i, 100, [2, 0, 0, 0, 0, 0xbb], v.a_mac);
+            let port: u16 = if i % 3 == 0 { 7777 } else { 7778 };
+            f[36..38].copy_from_slice(&port.to_be_bytes());
+            f
+        })
+        .collect();
+    RawSender::new(&v.a).unwrap().send_all(&frames).unwrap();
+    let want: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|f| filter.matches(f, f.len() as u32))
+        .collect();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let batch = rx.recv(Some(Duration::from_millis(20))).unwrap();
+        for p in &batch {
+            assert!(
+                filter.matches(p.data(), p.orig_len()),
+                "a rejected packet was handed out"
+            );
+            if frame_seq(p.data()).is_some() {
+                got.push(p.data().to_vec());
+            }
+        }
+    }
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        assert_eq!(g, *w);
+    }
+}
