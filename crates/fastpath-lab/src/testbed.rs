@@ -12,7 +12,7 @@
 //! - [`Testbed`] deletes the veth pair and both namespaces when dropped (also while unwinding
 //!   from a panic). XDP programs attached to the veth ends go with the links. A testbed left
 //!   behind by a killed lab (`kill -9`) is removed by the next lab that starts.
-//! - Namespaces are entered per thread ([`Testbed::enter`], `setns(2)`); the calling thread of
+//! - Namespaces are entered per thread ([`Testbed::enter_gen`], [`Testbed::enter_rx`]: `setns(2)`); the calling thread of
 //!   [`Testbed::new`] stays where it was. Tools run with `ip netns exec`, which also gives them a
 //!   `/sys` that shows the namespace's interfaces.
 
