@@ -26,13 +26,19 @@ fn quick_lab_writes_json_and_leaves_nothing_behind() {
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("lab.json");
     let svg = dir.join("lab.svg");
-    let out = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["lab", "--quick", "--json"])
         .arg(&json)
         .arg("--plot")
         .arg(&svg)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run fastpath lab");
+    // The lab names its namespaces after its pid: another lab running on the machine at the same
+    // time (a developer's) must not count as a leftover of this one.
+    let pid = child.id();
+    let out = child.wait_with_output().expect("wait for fastpath lab");
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -80,8 +86,14 @@ fn quick_lab_writes_json_and_leaves_nothing_behind() {
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
 
     // Nothing left: no lab namespace, hence no veth and no XDP program on one.
+    let ours = |names: Vec<String>| -> Vec<String> {
+        names
+            .into_iter()
+            .filter(|n| n.ends_with(&format!("-{pid}")))
+            .collect()
+    };
     assert!(
-        lab_namespaces().is_empty(),
+        ours(lab_namespaces()).is_empty(),
         "left behind: {:?}",
         lab_namespaces()
     );
