@@ -1,10 +1,15 @@
 //! Peer tools measured beside fastpath: tcpdump, netsniff-ng, dpdk-testpmd (af_packet and
-//! af_xdp vdevs). Each runs as a child process in the receiver namespace (`ip netns exec`), in
-//! its own process group (a terminal's Ctrl-C reaches only the lab, which stops the peer itself).
+//! af_xdp vdevs) and the Rust crate netring (TPACKET_V3 and AF_XDP, through the `netring-peer`
+//! harness in `crates/netring-peer`). Each runs as a child process in the receiver namespace
+//! (`ip netns exec`), pinned to the receiver CPU, in its own process group (a terminal's Ctrl-C
+//! reaches only the lab, which stops the peer itself).
 //!
 //! How each peer's "packets delivered to user space" is read:
 //! - tcpdump: `SIGUSR1` makes it print `N packets captured, ...` at any time: the lab takes a
 //!   snapshot at the start and at the end of the window (exact window).
+//! - netring-peer: `SIGUSR1` makes it print `netring-peer snapshot packets=N drops=D t_ns=T`,
+//!   with `T` its own monotonic clock read together with the count: the window is the
+//!   difference of the two `T`s (exact, whatever the signal latency).
 //! - netsniff-ng: only its summary at exit (`N packets incoming`); the window runs from the
 //!   generator's start to the `SIGINT` (it receives nothing before the generator starts).
 //! - dpdk-testpmd: `--stats-period 1` prints cumulative `RX-packets` every second; the window
@@ -13,6 +18,7 @@
 //! The output parsers are sans-IO and unit-tested.
 
 use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
@@ -34,6 +40,10 @@ pub enum Peer {
     TestpmdAfPacket,
     /// `dpdk-testpmd` rxonly on a `net_af_xdp` vdev.
     TestpmdAfXdp,
+    /// `netring-peer --mode v3`: the netring crate's TPACKET_V3 `Capture`.
+    NetringV3,
+    /// `netring-peer --mode xdp`: the netring crate's AF_XDP `XdpSocket` (native attach).
+    NetringXdp,
 }
 
 /// Where a snapshot comes from.
@@ -49,11 +59,13 @@ pub(crate) enum Window {
 
 impl Peer {
     /// Every peer.
-    pub const ALL: [Peer; 4] = [
+    pub const ALL: [Peer; 6] = [
         Peer::Tcpdump,
         Peer::NetsniffNg,
         Peer::TestpmdAfPacket,
         Peer::TestpmdAfXdp,
+        Peer::NetringV3,
+        Peer::NetringXdp,
     ];
 
     /// Row name.
@@ -63,6 +75,8 @@ impl Peer {
             Peer::NetsniffNg => "netsniff-ng",
             Peer::TestpmdAfPacket => "testpmd-af_packet",
             Peer::TestpmdAfXdp => "testpmd-af_xdp",
+            Peer::NetringV3 => "netring-v3",
+            Peer::NetringXdp => "netring-xdp",
         }
     }
 
@@ -72,40 +86,57 @@ impl Peer {
             Peer::Tcpdump => "tcpdump",
             Peer::NetsniffNg => "netsniff-ng",
             Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => "dpdk-testpmd",
+            Peer::NetringV3 | Peer::NetringXdp => "netring-peer",
         }
     }
 
-    /// The Debian package that has it.
+    /// The Debian package that has it (netring rows: none, the lab builds the harness; see
+    /// [`NetringPeer`]).
     pub fn package(self) -> &'static str {
         match self {
             Peer::Tcpdump => "tcpdump",
             Peer::NetsniffNg => "netsniff-ng",
             Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => "dpdk-dev",
+            Peer::NetringV3 | Peer::NetringXdp => "-",
         }
+    }
+
+    /// Whether it is run through the `netring-peer` harness, which the lab builds with cargo
+    /// instead of finding it on `PATH`.
+    pub fn is_netring(self) -> bool {
+        matches!(self, Peer::NetringV3 | Peer::NetringXdp)
     }
 
     /// Whether the lab must attach an XDP_PASS program to the receiving veth first (veth runs
     /// NAPI, needed for live frames and threaded NAPI, only with a program attached). The
-    /// af_xdp vdev attaches its own.
+    /// af_xdp vdev and netring's `XdpSocket` attach their own.
     pub fn needs_pass_program(self) -> bool {
-        self != Peer::TestpmdAfXdp
+        !matches!(self, Peer::TestpmdAfXdp | Peer::NetringXdp)
     }
 
     pub(crate) fn window(self) -> Window {
         match self {
-            Peer::Tcpdump => Window::Signal,
+            Peer::Tcpdump | Peer::NetringV3 | Peer::NetringXdp => Window::Signal,
             Peer::NetsniffNg => Window::AtExit,
             Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => Window::Periodic,
         }
     }
 
-    /// Whether the executable is on `PATH`.
+    /// Whether the executable is on `PATH` (netring rows: see [`NetringPeer::locate`]).
     pub fn installed(self) -> bool {
         which(self.binary())
     }
 
-    /// The command line (after `ip netns exec NS`).
-    fn argv(self, rx_cpu: usize, other_cpu: usize) -> Vec<String> {
+    /// The command line (after `ip netns exec NS`). `harness` is the `netring-peer` binary
+    /// (netring rows only); `seconds` bounds the harness's life should the lab die without
+    /// stopping it.
+    fn argv(
+        self,
+        rx_cpu: usize,
+        other_cpu: usize,
+        harness: Option<&Path>,
+        seconds: u64,
+    ) -> Vec<String> {
         let cpu = rx_cpu.to_string();
         let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
         match self {
@@ -169,6 +200,25 @@ impl Peer {
                     "--total-num-mbufs=16384",
                 ])
             }
+            Peer::NetringV3 | Peer::NetringXdp => {
+                let bin = harness.map_or_else(
+                    || self.binary().to_owned(),
+                    |p| p.to_string_lossy().into_owned(),
+                );
+                let mode = if self == Peer::NetringV3 { "v3" } else { "xdp" };
+                s(&[
+                    "taskset",
+                    "-c",
+                    &cpu,
+                    &bin,
+                    "--mode",
+                    mode,
+                    "--iface",
+                    RX_IF,
+                    "--seconds",
+                    &seconds.to_string(),
+                ])
+            }
         }
     }
 
@@ -178,6 +228,7 @@ impl Peer {
             Peer::Tcpdump => "listening on",
             Peer::NetsniffNg => "Running!",
             Peer::TestpmdAfPacket | Peer::TestpmdAfXdp => "Port statistics",
+            Peer::NetringV3 | Peer::NetringXdp => "netring-peer ready",
         }
     }
 }
@@ -198,14 +249,7 @@ pub fn remove_dpdk_runtime_dir(created_parent: bool) {
 
 /// Whether `name` is an executable on `PATH`.
 pub fn which(name: &str) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p).any(|d| {
-            d.join(name)
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    })
+    find_on_path(name).is_some()
 }
 
 /// Packets a peer delivered, and what it says the kernel dropped, at one moment.
@@ -290,6 +334,225 @@ pub fn parse_testpmd_block(lines: &[String]) -> Option<PeerCount> {
     out
 }
 
+/// One report line of `netring-peer`: `netring-peer snapshot packets=N drops=D t_ns=T` (on
+/// `SIGUSR1`) or `netring-peer packets=N seconds=S pps=R drops=D t_ns=T` (at exit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetringLine {
+    /// Cumulative packets read and kernel drops since the harness bound its socket.
+    pub count: PeerCount,
+    /// The harness's monotonic clock when it read the count, ns since its ready line.
+    pub t_ns: u64,
+    /// Whether it is the exit line.
+    pub last: bool,
+}
+
+/// Parses one `netring-peer` report line (see [`NetringLine`]); `None` for any other line.
+pub fn parse_netring(line: &str) -> Option<NetringLine> {
+    let rest = line.trim().strip_prefix("netring-peer ")?;
+    let (last, rest) = match rest.strip_prefix("snapshot ") {
+        Some(r) => (false, r),
+        None => (true, rest),
+    };
+    let (mut packets, mut drops, mut t_ns) = (None, 0, None);
+    for kv in rest.split_whitespace() {
+        let (k, v) = kv.split_once('=')?;
+        match k {
+            "packets" => packets = Some(v.parse().ok()?),
+            "drops" => drops = v.parse().ok()?,
+            "t_ns" => t_ns = Some(v.parse().ok()?),
+            _ => {}
+        }
+    }
+    Some(NetringLine {
+        count: PeerCount {
+            delivered: packets?,
+            dropped: drops,
+        },
+        t_ns: t_ns?,
+        last,
+    })
+}
+
+/// The `netring-peer` harness (`crates/netring-peer`, its own cargo workspace so the main
+/// build never compiles netring's dependency tree): where its binary is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetringPeer {
+    /// The executable.
+    pub path: PathBuf,
+}
+
+impl NetringPeer {
+    /// Environment variable naming a built `netring-peer` binary (skips the search and build).
+    pub const ENV: &'static str = "FASTPATH_NETRING_PEER";
+    /// The harness's manifest, relative to the fastpath source tree.
+    pub const MANIFEST: &'static str = "crates/netring-peer/Cargo.toml";
+
+    /// Finds the harness, building it when the fastpath source tree is at hand:
+    /// 1. `$FASTPATH_NETRING_PEER`, if set (it must name an executable);
+    /// 2. [`MANIFEST`](Self::MANIFEST) in a parent directory of the running `fastpath`
+    ///    binary or of the current directory: `cargo build --release --manifest-path M
+    ///    --target-dir <crate>/target` (a no-op when up to date; the first build downloads
+    ///    and compiles netring, aya and their dependencies), binary
+    ///    `<crate>/target/release/netring-peer`; cargo is `$CARGO`, `cargo` on `PATH` or
+    ///    `~/.cargo/bin/cargo`;
+    /// 3. `netring-peer` next to the running binary, then on `PATH`.
+    ///
+    /// # Errors
+    /// Not found or the build failed: a message saying why and how to fix it (the rows'
+    /// "not installed" note).
+    pub fn locate(progress: &mut dyn FnMut(&str)) -> std::result::Result<NetringPeer, String> {
+        if let Some(p) = std::env::var_os(Self::ENV) {
+            let path = PathBuf::from(p);
+            return if is_executable(&path) {
+                Ok(NetringPeer { path })
+            } else {
+                Err(format!(
+                    "{}={} is not an executable file (build it: cargo build --release \
+                     --manifest-path {})",
+                    Self::ENV,
+                    path.display(),
+                    Self::MANIFEST
+                ))
+            };
+        }
+        let exe = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.canonicalize().ok());
+        let roots = exe
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .into_iter()
+            .chain(std::env::current_dir().ok());
+        let manifest = roots
+            .flat_map(|r| {
+                r.ancestors()
+                    .map(|a| a.join(Self::MANIFEST))
+                    .collect::<Vec<_>>()
+            })
+            .find(|m| m.is_file());
+        if let Some(m) = manifest {
+            return Self::build(&m, progress);
+        }
+        let sibling = exe
+            .as_deref()
+            .and_then(Path::parent)
+            .map(|d| d.join("netring-peer"))
+            .filter(|p| is_executable(p));
+        if let Some(path) = sibling.or_else(|| find_on_path("netring-peer")) {
+            return Ok(NetringPeer { path });
+        }
+        Err(format!(
+            "netring-peer not found: run the lab from the fastpath source tree (it builds {} \
+             with cargo) or set {}=/path/to/netring-peer",
+            Self::MANIFEST,
+            Self::ENV
+        ))
+    }
+
+    /// Builds the harness; if cargo is missing or the build fails but an earlier build is
+    /// there, uses that one (saying so).
+    fn build(manifest: &Path, progress: &mut dyn FnMut(&str)) -> std::result::Result<Self, String> {
+        let dir = manifest
+            .parent()
+            .expect("the manifest path ends in crates/netring-peer/Cargo.toml");
+        let target = dir.join("target");
+        let bin = target.join("release").join("netring-peer");
+        match Self::cargo_build(manifest, dir, &target, progress) {
+            Ok(()) if is_executable(&bin) => {}
+            Ok(()) => {
+                return Err(format!(
+                    "cargo built the netring peer but {} is missing",
+                    bin.display()
+                ))
+            }
+            Err(why) if is_executable(&bin) => progress(&format!(
+                "netring peer: {why}; using the earlier build (it may be stale)"
+            )),
+            Err(why) => return Err(why),
+        }
+        progress(&format!("netring peer: {}", bin.display()));
+        Ok(NetringPeer { path: bin })
+    }
+
+    fn cargo_build(
+        manifest: &Path,
+        dir: &Path,
+        target: &Path,
+        progress: &mut dyn FnMut(&str),
+    ) -> std::result::Result<(), String> {
+        let cargo = cargo_command().ok_or_else(|| {
+            format!(
+                "cargo not found (needed to build the netring peer): install Rust \
+                 (https://rustup.rs) or set CARGO, or build it elsewhere with `cargo build \
+                 --release --manifest-path {}` and set {}",
+                Self::MANIFEST,
+                Self::ENV
+            )
+        })?;
+        progress(&format!(
+            "netring peer: cargo build --release --manifest-path {} (the first build downloads \
+             and compiles netring and aya)",
+            manifest.display()
+        ));
+        let out = Command::new(&cargo)
+            .args(["build", "--release", "--manifest-path"])
+            .arg(manifest)
+            .arg("--target-dir")
+            .arg(target)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("running {}: {e}", cargo.display()))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        let why = err
+            .lines()
+            .filter(|l| l.starts_with("error"))
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" | ");
+        Err(format!(
+            "building the netring peer failed ({}): {why}; see `cargo build --release \
+             --manifest-path {}`, or set {} to a built binary",
+            out.status,
+            manifest.display(),
+            Self::ENV
+        ))
+    }
+}
+
+/// cargo: `$CARGO` (set under `cargo run`), `cargo` on `PATH`, or `~/.cargo/bin/cargo`.
+fn cargo_command() -> Option<PathBuf> {
+    std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .filter(|p| is_executable(p))
+        .or_else(|| find_on_path("cargo"))
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| PathBuf::from(h).join(".cargo/bin/cargo"))
+                .filter(|p| is_executable(p))
+        })
+}
+
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|c| is_executable(c))
+    })
+}
+
 /// A running peer.
 #[derive(Debug)]
 pub struct PeerRun {
@@ -297,16 +560,31 @@ pub struct PeerRun {
     child: Child,
     lines: mpsc::Receiver<(Instant, String)>,
     seen: Vec<(Instant, String)>,
+    /// When the ready line was read: the lab-clock origin of netring-peer's `t_ns`.
+    origin: Instant,
 }
 
 impl PeerRun {
     /// Starts `peer` in `tb`'s receiver namespace (on its receiver CPU) and waits up to
-    /// `timeout` for the line saying it receives.
+    /// `timeout` for the line saying it receives. `harness` is the `netring-peer` binary
+    /// (netring rows; `None`: looked up on `PATH`); `max_life` bounds its run should the lab
+    /// die without stopping it.
     ///
     /// # Errors
     /// Spawning failed, or the tool exited or stayed silent (its last lines are quoted).
-    pub fn start(tb: &Testbed, peer: Peer, timeout: Duration) -> Result<PeerRun> {
-        let argv = peer.argv(tb.rx_cpu(), tb.gen_cpu());
+    pub fn start(
+        tb: &Testbed,
+        peer: Peer,
+        harness: Option<&Path>,
+        max_life: Duration,
+        timeout: Duration,
+    ) -> Result<PeerRun> {
+        let argv = peer.argv(
+            tb.rx_cpu(),
+            tb.gen_cpu(),
+            harness,
+            max_life.as_secs().max(1),
+        );
         let mut cmd: Command = tb.rx_exec(&argv[0], &argv[1..]);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -355,9 +633,14 @@ impl PeerRun {
             child,
             lines: rx,
             seen: Vec::new(),
+            origin: Instant::now(),
         };
         let marker = peer.ready_marker();
-        if let Err(e) = run.wait_for(|l| l.contains(marker), timeout) {
+        let ready = run.wait_for(|l| l.contains(marker), timeout);
+        if let Ok(i) = ready {
+            run.origin = run.seen[i].0;
+        }
+        if let Err(e) = ready {
             // DPDK says why in a "Cause:" line; otherwise the last two lines.
             let tail = run
                 .seen
@@ -434,6 +717,17 @@ impl PeerRun {
     /// The tool died or did not answer within 3 s.
     pub(crate) fn snapshot(&mut self) -> Result<(Instant, PeerCount)> {
         match self.peer.window() {
+            Window::Signal if self.peer.is_netring() => {
+                self.signal(libc::SIGUSR1);
+                let i = self.wait_for(
+                    |l| l.starts_with("netring-peer snapshot"),
+                    Duration::from_secs(3),
+                )?;
+                let l = parse_netring(&self.seen[i].1)
+                    .ok_or_else(|| anyhow!("cannot parse `{}`", self.seen[i].1))?;
+                // Its own clock, read with the count: snapshot differences are exact.
+                Ok((self.origin + Duration::from_nanos(l.t_ns), l.count))
+            }
             Window::Signal => {
                 let t = Instant::now();
                 self.signal(libc::SIGUSR1);
@@ -494,6 +788,12 @@ impl PeerRun {
                     .find(|l| l.contains("RX-packets:"))
                     .and_then(|l| parse_testpmd_block(std::slice::from_ref(l)))
             }
+            Peer::NetringV3 | Peer::NetringXdp => all
+                .iter()
+                .rev()
+                .filter_map(|l| parse_netring(l))
+                .find(|l| l.last)
+                .map(|l| l.count),
         };
         let tail = self.tail(4);
         (t, count, tail)
@@ -586,13 +886,63 @@ mod test {
 
     #[test]
     fn argv_pins_and_names_the_interface() {
-        let a = Peer::Tcpdump.argv(1, 0);
+        let a = Peer::Tcpdump.argv(1, 0, None, 0);
         assert_eq!(&a[..3], ["taskset", "-c", "1"]);
         assert!(a.contains(&RX_IF.to_owned()));
-        let n = Peer::NetsniffNg.argv(1, 0);
+        let n = Peer::NetsniffNg.argv(1, 0, None, 0);
         assert!(n.windows(2).any(|w| w == ["-t", "others"]));
-        let t = Peer::TestpmdAfXdp.argv(1, 0);
+        let t = Peer::TestpmdAfXdp.argv(1, 0, None, 0);
         assert!(t.iter().any(|x| x.starts_with("net_af_xdp0,iface=fplr0")));
         assert!(t.windows(2).any(|w| w == ["-l", "0,1"]));
+        let h = Path::new("/x/netring-peer");
+        let r = Peer::NetringXdp.argv(1, 0, Some(h), 70);
+        assert_eq!(
+            r,
+            [
+                "taskset",
+                "-c",
+                "1",
+                "/x/netring-peer",
+                "--mode",
+                "xdp",
+                "--iface",
+                "fplr0",
+                "--seconds",
+                "70"
+            ]
+        );
+        assert!(Peer::NetringV3
+            .argv(1, 0, Some(h), 70)
+            .windows(2)
+            .any(|w| w == ["--mode", "v3"]));
+    }
+
+    #[test]
+    fn netring_lines() {
+        assert_eq!(
+            parse_netring("netring-peer snapshot packets=1200 drops=3 t_ns=1500000000"),
+            Some(NetringLine {
+                count: PeerCount {
+                    delivered: 1200,
+                    dropped: 3
+                },
+                t_ns: 1_500_000_000,
+                last: false
+            })
+        );
+        let last =
+            parse_netring("netring-peer packets=9 seconds=2.000000 pps=4 drops=0 t_ns=2500000000")
+                .unwrap();
+        assert!(last.last);
+        assert_eq!(last.count.delivered, 9);
+        assert_eq!(
+            parse_netring("netring-peer ready mode=v3 iface=fplr0"),
+            None
+        );
+        assert_eq!(parse_netring("tcpdump: 5 packets captured"), None);
+        assert_eq!(
+            parse_netring("netring-peer snapshot packets=x t_ns=1"),
+            None
+        );
     }
 }

@@ -73,9 +73,10 @@ pub enum Kind {
 pub enum Rung {
     /// One syscall per packet or batch (recv, recv-batch).
     Recv,
-    /// A ring shared with the kernel, AF_PACKET (mmap, tcpdump, netsniff-ng, testpmd af_packet).
+    /// A ring shared with the kernel, AF_PACKET (mmap, tcpdump, netsniff-ng, testpmd af_packet,
+    /// netring-v3).
     Mmap,
-    /// AF_XDP (xdp, testpmd af_xdp).
+    /// AF_XDP (xdp, testpmd af_xdp, netring-xdp).
     Xdp,
     /// The ceiling.
     Kernel,
@@ -566,6 +567,45 @@ mod test {
         assert!(line("netsniff-ng").contains("not installed: apt-get install netsniff-ng"));
         // A peer is not compared with peers.
         assert!(line("tcpdump").contains(" - "));
+    }
+
+    #[test]
+    fn best_peer_is_per_rung_and_includes_netring() {
+        let mut r = report();
+        r.rows[2] = row("xdp", Kind::Fastpath, Rung::Xdp, &[3.0e6, 3.1e6, 2.9e6]);
+        r.rows.push(row(
+            "netring-v3",
+            Kind::Peer,
+            Rung::Mmap,
+            &[1.2e6, 1.25e6, 1.3e6],
+        ));
+        r.rows
+            .push(row("testpmd-af_xdp", Kind::Peer, Rung::Xdp, &[2.0e6; 3]));
+        r.rows.push(row(
+            "netring-xdp",
+            Kind::Peer,
+            Rung::Xdp,
+            &[2.5e6, 2.4e6, 2.6e6],
+        ));
+        let t = r.table();
+        let line = |name: &str| {
+            t.lines()
+                .find(|l| l.starts_with(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("no line for {name} in\n{t}"))
+                .to_owned()
+        };
+        // mmap 1.35 vs the best AF_PACKET peer, netring-v3 at 1.25 (tcpdump: 1.0).
+        assert!(line("mmap").contains("1.08 (netring-v3)"), "{t}");
+        // xdp 3.0 vs the best AF_XDP peer, netring-xdp at 2.5 (not the AF_PACKET ones).
+        assert!(line("xdp").contains("1.20 (netring-xdp)"), "{t}");
+        assert!(line("netring-xdp").contains("2.50 (2.40-2.60)"), "{t}");
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let nx = &v["rows"].as_array().unwrap()[8];
+        assert_eq!(
+            (nx["name"].as_str(), nx["kind"].as_str()),
+            (Some("netring-xdp"), Some("peer"))
+        );
+        assert_eq!(nx["rung"], "xdp");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use fastpath::bpf::{Mode, XdpAttachment, XdpProgram};
 use fastpath::{Backend, Config, Receiver, Stats};
 
 use crate::gen::{self, FrameSpec, GenConfig, GenReport, Method, MethodChoice};
-use crate::peers::{Peer, PeerRun, Window};
+use crate::peers::{NetringPeer, Peer, PeerRun, Window};
 use crate::report::{median, Generator, Kind, Machine, Pps, Report, Row, Rung, Status};
 use crate::sys;
 use crate::testbed::{Layout, Testbed, GEN_IF, RX_IF};
@@ -36,7 +36,7 @@ pub enum RowSpec {
 
 impl RowSpec {
     /// Every row, in table order.
-    pub const ALL: [RowSpec; 10] = [
+    pub const ALL: [RowSpec; 12] = [
         RowSpec::Fastpath(Backend::Recv),
         RowSpec::Fastpath(Backend::RecvBatch),
         RowSpec::Fastpath(Backend::Mmap),
@@ -46,6 +46,8 @@ impl RowSpec {
         RowSpec::Peer(Peer::NetsniffNg),
         RowSpec::Peer(Peer::TestpmdAfPacket),
         RowSpec::Peer(Peer::TestpmdAfXdp),
+        RowSpec::Peer(Peer::NetringV3),
+        RowSpec::Peer(Peer::NetringXdp),
         RowSpec::Ceiling,
     ];
 
@@ -73,7 +75,7 @@ impl RowSpec {
         match self {
             RowSpec::Fastpath(Backend::Xdp)
             | RowSpec::XdpBusyPoll
-            | RowSpec::Peer(Peer::TestpmdAfXdp) => Rung::Xdp,
+            | RowSpec::Peer(Peer::TestpmdAfXdp | Peer::NetringXdp) => Rung::Xdp,
             RowSpec::Fastpath(Backend::Mmap) | RowSpec::Peer(_) => Rung::Mmap,
             RowSpec::Fastpath(_) => Rung::Recv,
             RowSpec::Ceiling => Rung::Kernel,
@@ -134,15 +136,26 @@ impl LabConfig {
     }
 
     /// `--quick`: one-core, 64 bytes, 3 × 1 s, every row but the dpdk-testpmd ones (their EAL
-    /// start costs ~3 s per repetition, which would break the one-minute budget; ask for them
-    /// with `--rows`).
+    /// start costs ~3 s per repetition, which would break the one-minute budget) and the netring
+    /// ones (their harness is built with cargo first, which can take minutes); ask for them with
+    /// `--rows`.
     pub fn quick() -> LabConfig {
         LabConfig {
             layouts: vec![Layout::OneCore],
             sizes: vec![64],
             rows: RowSpec::ALL
                 .into_iter()
-                .filter(|r| !matches!(r, RowSpec::Peer(Peer::TestpmdAfPacket | Peer::TestpmdAfXdp)))
+                .filter(|r| {
+                    !matches!(
+                        r,
+                        RowSpec::Peer(
+                            Peer::TestpmdAfPacket
+                                | Peer::TestpmdAfXdp
+                                | Peer::NetringV3
+                                | Peer::NetringXdp
+                        )
+                    )
+                })
                 .collect(),
             rep_time: Duration::from_secs(1),
             warmup: Duration::from_millis(200),
@@ -213,6 +226,16 @@ pub fn run(cfg: &LabConfig, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -
     let mut gen_rates: Vec<f64> = Vec::new();
     let mut gen_methods: Vec<(Method, Option<String>)> = Vec::new();
     let dpdk_dir_existed = std::path::Path::new("/var/run/dpdk").exists();
+    // The netring rows' harness: found or built once, before any testbed exists (a build must
+    // not compete with a measurement).
+    let netring = cfg
+        .rows
+        .iter()
+        .any(|r| matches!(r, RowSpec::Peer(p) if p.is_netring()))
+        .then(|| NetringPeer::locate(progress));
+    if let Some(Err(why)) = &netring {
+        progress(&format!("netring peer: {why}"));
+    }
     'layouts: for (li, &layout) in cfg.layouts.iter().enumerate() {
         let tb = match Testbed::new(layout) {
             Ok(tb) => tb,
@@ -240,7 +263,7 @@ pub fn run(cfg: &LabConfig, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -
                         break;
                     }
                     done += 1;
-                    let (outcome, gr) = measure(&tb, spec, size, cfg, stop);
+                    let (outcome, gr) = measure(&tb, spec, size, cfg, netring.as_ref(), stop);
                     if let Some(g) = &gr {
                         gen_methods.push((g.method, g.fallback_reason.clone()));
                     }
@@ -334,18 +357,37 @@ fn fill_row(row: &mut Row, reps: &[Rep]) {
     row.cpu_ns_per_packet = median(&cpu);
 }
 
-/// One repetition of one row.
+/// One repetition of one row. `netring`: the harness of the netring rows (`None` when no such
+/// row is asked for).
 fn measure(
     tb: &Testbed,
     spec: RowSpec,
     size: usize,
     cfg: &LabConfig,
+    netring: Option<&Result<NetringPeer, String>>,
     stop: &AtomicBool,
 ) -> (Outcome, Option<GenReport>) {
     match spec {
         RowSpec::Fastpath(b) => measure_fastpath(tb, b, false, size, cfg, stop),
         RowSpec::XdpBusyPoll => measure_fastpath(tb, Backend::Xdp, true, size, cfg, stop),
         RowSpec::Ceiling => measure_ceiling(tb, size, cfg, stop),
+        RowSpec::Peer(p) if p.is_netring() => {
+            let harness = match netring {
+                Some(Ok(h)) => h,
+                Some(Err(why)) => return (Outcome::NotInstalled(why.clone()), None),
+                None => {
+                    return (
+                        Outcome::NotInstalled("the netring peer was not looked for".into()),
+                        None,
+                    )
+                }
+            };
+            let r = measure_peer(tb, p, Some(&harness.path), size, cfg, stop);
+            // netring holds its XDP program by a bpf_link, gone with the process; this clears
+            // a legacy attachment should one be left.
+            tb.clear_rx_xdp();
+            r
+        }
         RowSpec::Peer(p) => {
             if !p.installed() {
                 return (
@@ -357,7 +399,7 @@ fn measure(
                     None,
                 );
             }
-            let r = measure_peer(tb, p, size, cfg, stop);
+            let r = measure_peer(tb, p, None, size, cfg, stop);
             // A peer that died may have left its program on fplr0.
             tb.clear_rx_xdp();
             r
@@ -675,6 +717,7 @@ fn measure_ceiling(
 fn measure_peer(
     tb: &Testbed,
     peer: Peer,
+    harness: Option<&std::path::Path>,
     size: usize,
     cfg: &LabConfig,
     stop: &AtomicBool,
@@ -691,7 +734,9 @@ fn measure_peer(
     } else {
         None
     };
-    let mut run = match PeerRun::start(tb, peer, Duration::from_secs(15)) {
+    // The harness stops by itself after this, should the lab die without stopping it.
+    let max_life = cfg.warmup + cfg.rep_time + Duration::from_secs(60);
+    let mut run = match PeerRun::start(tb, peer, harness, max_life, Duration::from_secs(15)) {
         Ok(r) => r,
         Err(e) => return (Outcome::Failed(format!("{e:#}")), None),
     };
