@@ -31,8 +31,9 @@ pub(crate) struct Args {
     /// Seconds per repetition (default 3; --quick: 1).
     #[arg(long = "rep-seconds", value_parser = parse_secs)]
     rep_seconds: Option<Duration>,
-    /// Only these rows (comma-separated): recv, recv-batch, mmap, xdp, xdp-busy-poll, tcpdump,
-    /// netsniff-ng, testpmd-af_packet, testpmd-af_xdp, xdp-drop.
+    /// Only these rows (comma-separated): recv, recv-batch, mmap, xdp, xdp-busy-poll, dpdk,
+    /// tcpdump, netsniff-ng, testpmd-af_packet, testpmd-af_xdp, netring-v3, netring-xdp,
+    /// xdp-drop.
     #[arg(long = "rows", value_delimiter = ',', value_parser = parse_row)]
     rows: Vec<RowSpec>,
     /// Generator rate limit in frames per second (default: as fast as it goes).

@@ -8,7 +8,7 @@
 //!   Two core layouts ([`Layout::OneCore`], [`Layout::Split`]).
 //! - [`gen`]: the traffic generator (XDP live frames, AF_PACKET fallback), also behind
 //!   `fastpath gen`.
-//! - [`peers`]: tcpdump, netsniff-ng and dpdk-testpmd run beside fastpath.
+//! - [`peers`]: tcpdump, netsniff-ng, dpdk-testpmd and the netring harness run beside fastpath.
 //! - [`run()`]: the measurement loop ([`LabConfig`], [`RowSpec`]).
 //! - [`report`]: the ratio table, JSON and SVG (sans-IO).
 //!

@@ -36,12 +36,15 @@ pub enum RowSpec {
 
 impl RowSpec {
     /// Every row, in table order.
-    pub const ALL: [RowSpec; 12] = [
+    pub const ALL: [RowSpec; 13] = [
         RowSpec::Fastpath(Backend::Recv),
         RowSpec::Fastpath(Backend::RecvBatch),
         RowSpec::Fastpath(Backend::Mmap),
         RowSpec::Fastpath(Backend::Xdp),
         RowSpec::XdpBusyPoll,
+        // fastpath's dpdk backend on DPDK's af_packet PMD (the device dpdk-testpmd-af_packet
+        // uses); "unavailable" unless built with `--features dpdk`.
+        RowSpec::Fastpath(Backend::Dpdk),
         RowSpec::Peer(Peer::Tcpdump),
         RowSpec::Peer(Peer::NetsniffNg),
         RowSpec::Peer(Peer::TestpmdAfPacket),
@@ -76,7 +79,7 @@ impl RowSpec {
             RowSpec::Fastpath(Backend::Xdp)
             | RowSpec::XdpBusyPoll
             | RowSpec::Peer(Peer::TestpmdAfXdp | Peer::NetringXdp) => Rung::Xdp,
-            RowSpec::Fastpath(Backend::Mmap) | RowSpec::Peer(_) => Rung::Mmap,
+            RowSpec::Fastpath(Backend::Mmap | Backend::Dpdk) | RowSpec::Peer(_) => Rung::Mmap,
             RowSpec::Fastpath(_) => Rung::Recv,
             RowSpec::Ceiling => Rung::Kernel,
         }
@@ -135,7 +138,7 @@ impl LabConfig {
         }
     }
 
-    /// `--quick`: one-core, 64 bytes, 3 × 1 s, every row but the dpdk-testpmd ones (their EAL
+    /// `--quick`: one-core, 64 bytes, 3 × 1 s, every row but the dpdk ones (their EAL
     /// start costs ~3 s per repetition, which would break the one-minute budget) and the netring
     /// ones (their harness is built with cargo first, which can take minutes); ask for them with
     /// `--rows`.
@@ -148,12 +151,13 @@ impl LabConfig {
                 .filter(|r| {
                     !matches!(
                         r,
-                        RowSpec::Peer(
-                            Peer::TestpmdAfPacket
-                                | Peer::TestpmdAfXdp
-                                | Peer::NetringV3
-                                | Peer::NetringXdp
-                        )
+                        RowSpec::Fastpath(Backend::Dpdk)
+                            | RowSpec::Peer(
+                                Peer::TestpmdAfPacket
+                                    | Peer::TestpmdAfXdp
+                                    | Peer::NetringV3
+                                    | Peer::NetringXdp
+                            )
                     )
                 })
                 .collect(),
@@ -517,7 +521,13 @@ fn receiver_loop(tb: &Testbed, backend: Backend, busy_poll: bool, ctl: &RxCtl) -
         let att = XdpAttachment::attach(&prog, tb.rx_ifindex(), Mode::Native, false)?;
         Some((att, prog))
     };
-    let mut config = Config::new(RX_IF).backend(backend);
+    let device = if backend == Backend::Dpdk {
+        // The same vdev and geometry as the dpdk-testpmd af_packet row (LAB-NOTES).
+        format!("net_af_packet0,iface={RX_IF},blocksz=4096,framesz=2048,framecnt=4096")
+    } else {
+        RX_IF.to_owned()
+    };
+    let mut config = Config::new(device).backend(backend);
     if busy_poll {
         let mut x = fastpath::XdpConfig::default();
         x.busy_poll = Some((20, 64));

@@ -1064,7 +1064,17 @@ impl XdpPort {
         // Attach first: a foreign program is reported before any memory is pinned. Frames of
         // queues whose slot is still empty go to the stack (XDP_PASS) meanwhile.
         let attachment = XdpAttachment::attach(&prog, ifindex, mode, replace)?;
-        let sockets = open_queues(ifindex, queues, cfg)?;
+        // A socket closed just before (a previous run on the same queue) releases the queue
+        // asynchronously in the kernel: bind then fails with EBUSY for a few milliseconds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let sockets = loop {
+            match open_queues(ifindex, queues, cfg) {
+                Err(Error::XdpQueueBusy { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                r => break r?,
+            }
+        };
         for s in &sockets {
             map.set(s.queue, s.fd())?;
         }
