@@ -32,6 +32,7 @@ pub(crate) struct Args {
     #[arg(long = "rep-seconds", value_parser = parse_secs)]
     rep_seconds: Option<Duration>,
     /// Only these rows (comma-separated): recv, recv-batch, mmap, xdp, xdp-busy-poll, dpdk,
+    /// mmap-filtered, xdp-filtered (filter `udp src port 1024`, 1 in 10 generator flows),
     /// tcpdump, netsniff-ng, testpmd-af_packet, testpmd-af_xdp, netring-v3, netring-xdp,
     /// xdp-drop.
     #[arg(long = "rows", value_delimiter = ',', value_parser = parse_row)]

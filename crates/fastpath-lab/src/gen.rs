@@ -308,7 +308,7 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool, progress: &AtomicU64) -> Result<G
         MethodChoice::Only(Method::XdpLive) => {
             return run_live(cfg, ifindex, &templates, stop, progress, None);
         }
-        MethodChoice::Auto => match XdpProgram::tx() {
+        MethodChoice::Auto => match live_program(cfg) {
             Ok(prog) => match probe_live(cfg, &prog, ifindex, &templates[0]) {
                 Ok(()) => return run_live(cfg, ifindex, &templates, stop, progress, Some(prog)),
                 Err(why) => fallback_reason = Some(why),
@@ -356,6 +356,16 @@ fn limits_reached(cfg: &GenConfig, sent: u64, start: Instant, stop: &AtomicBool)
         || cfg.duration.is_some_and(|d| start.elapsed() >= d)
 }
 
+/// The XDP_TX program for live frames: with several flows, the one that rewrites the UDP source
+/// port per packet (`base + random % flows`), so every call mixes all flows.
+fn live_program(cfg: &GenConfig) -> fastpath::Result<XdpProgram> {
+    if cfg.frames.flows > 1 {
+        XdpProgram::tx_flows(BASE_SRC_PORT, cfg.frames.flows)
+    } else {
+        XdpProgram::tx()
+    }
+}
+
 fn run_live(
     cfg: &GenConfig,
     ifindex: u32,
@@ -366,8 +376,10 @@ fn run_live(
 ) -> Result<GenReport> {
     let prog = match prog {
         Some(p) => p,
-        None => XdpProgram::tx().context("loading the XDP_TX program")?,
+        None => live_program(cfg).context("loading the XDP_TX program")?,
     };
+    // With several flows the program varies the source port packet by packet (one template).
+    let per_packet = cfg.frames.flows > 1;
     let pacer = Pacer::new(cfg.rate);
     // Under a rate limit, one call carries at most ~100 ms worth of frames.
     let max_chunk =
@@ -386,7 +398,11 @@ fn run_live(
         if let Some(c) = cfg.count {
             n = n.min(c - sent);
         }
-        let frame = &templates[call % templates.len()];
+        let frame = if per_packet {
+            &templates[0]
+        } else {
+            &templates[call % templates.len()]
+        };
         call += 1;
         match bpf::test_run_live(&prog, frame, ifindex, 0, n as u32, LIVE_BATCH) {
             Ok(_) => {

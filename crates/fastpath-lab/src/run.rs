@@ -32,11 +32,19 @@ pub enum RowSpec {
     XdpBusyPoll,
     /// XDP_DROP on the receiving veth.
     Ceiling,
+    /// A fastpath backend with the filter [`FILTER`] that passes 1 of the generator's
+    /// [`FILTER_FLOWS`] flows: the rejected 90 % must cost (almost) nothing in user space.
+    Filtered(Backend),
 }
+
+/// The filtered rows' expression: flow 0 of the generator (its first UDP source port).
+pub(crate) const FILTER: &str = "udp src port 1024";
+/// Flows the generator spreads packets over in the filtered rows (1 in 10 passes [`FILTER`]).
+pub(crate) const FILTER_FLOWS: u16 = 10;
 
 impl RowSpec {
     /// Every row, in table order.
-    pub const ALL: [RowSpec; 13] = [
+    pub const ALL: [RowSpec; 15] = [
         RowSpec::Fastpath(Backend::Recv),
         RowSpec::Fastpath(Backend::RecvBatch),
         RowSpec::Fastpath(Backend::Mmap),
@@ -45,6 +53,8 @@ impl RowSpec {
         // fastpath's dpdk backend on DPDK's af_packet PMD (the device dpdk-testpmd-af_packet
         // uses); "unavailable" unless built with `--features dpdk`.
         RowSpec::Fastpath(Backend::Dpdk),
+        RowSpec::Filtered(Backend::Mmap),
+        RowSpec::Filtered(Backend::Xdp),
         RowSpec::Peer(Peer::Tcpdump),
         RowSpec::Peer(Peer::NetsniffNg),
         RowSpec::Peer(Peer::TestpmdAfPacket),
@@ -59,6 +69,8 @@ impl RowSpec {
         match self {
             RowSpec::Fastpath(b) => b.name(),
             RowSpec::XdpBusyPoll => "xdp-busy-poll",
+            RowSpec::Filtered(Backend::Xdp) => "xdp-filtered",
+            RowSpec::Filtered(_) => "mmap-filtered",
             RowSpec::Peer(p) => p.name(),
             RowSpec::Ceiling => "xdp-drop",
         }
@@ -67,7 +79,7 @@ impl RowSpec {
     /// Row kind.
     pub fn kind(self) -> Kind {
         match self {
-            RowSpec::Fastpath(_) | RowSpec::XdpBusyPoll => Kind::Fastpath,
+            RowSpec::Fastpath(_) | RowSpec::XdpBusyPoll | RowSpec::Filtered(_) => Kind::Fastpath,
             RowSpec::Peer(_) => Kind::Peer,
             RowSpec::Ceiling => Kind::Ceiling,
         }
@@ -77,9 +89,12 @@ impl RowSpec {
     pub fn rung(self) -> Rung {
         match self {
             RowSpec::Fastpath(Backend::Xdp)
+            | RowSpec::Filtered(Backend::Xdp)
             | RowSpec::XdpBusyPoll
             | RowSpec::Peer(Peer::TestpmdAfXdp | Peer::NetringXdp) => Rung::Xdp,
-            RowSpec::Fastpath(Backend::Mmap | Backend::Dpdk) | RowSpec::Peer(_) => Rung::Mmap,
+            RowSpec::Fastpath(Backend::Mmap | Backend::Dpdk)
+            | RowSpec::Filtered(_)
+            | RowSpec::Peer(_) => Rung::Mmap,
             RowSpec::Fastpath(_) => Rung::Recv,
             RowSpec::Ceiling => Rung::Kernel,
         }
@@ -372,8 +387,15 @@ fn measure(
     stop: &AtomicBool,
 ) -> (Outcome, Option<GenReport>) {
     match spec {
-        RowSpec::Fastpath(b) => measure_fastpath(tb, b, false, size, cfg, stop),
-        RowSpec::XdpBusyPoll => measure_fastpath(tb, Backend::Xdp, true, size, cfg, stop),
+        RowSpec::Fastpath(b) => measure_fastpath(tb, b, false, None, size, cfg, stop),
+        RowSpec::XdpBusyPoll => measure_fastpath(tb, Backend::Xdp, true, None, size, cfg, stop),
+        RowSpec::Filtered(b) => {
+            let cfg = LabConfig {
+                flows: FILTER_FLOWS,
+                ..cfg.clone()
+            };
+            measure_fastpath(tb, b, false, Some(FILTER), size, &cfg, stop)
+        }
         RowSpec::Ceiling => measure_ceiling(tb, size, cfg, stop),
         RowSpec::Peer(p) if p.is_netring() => {
             let harness = match netring {
@@ -511,7 +533,13 @@ fn touch(data: &[u8]) -> u64 {
     data.iter().fold(0u64, |a, &b| a.wrapping_add(u64::from(b)))
 }
 
-fn receiver_loop(tb: &Testbed, backend: Backend, busy_poll: bool, ctl: &RxCtl) -> Result<()> {
+fn receiver_loop(
+    tb: &Testbed,
+    backend: Backend,
+    busy_poll: bool,
+    filter: Option<&str>,
+    ctl: &RxCtl,
+) -> Result<()> {
     tb.enter_rx()?;
     // AF_PACKET rungs: veth needs an XDP program for NAPI (live frames, threaded NAPI).
     let _pass = if backend == Backend::Xdp {
@@ -528,6 +556,9 @@ fn receiver_loop(tb: &Testbed, backend: Backend, busy_poll: bool, ctl: &RxCtl) -
         RX_IF.to_owned()
     };
     let mut config = Config::new(device).backend(backend);
+    if let Some(expr) = filter {
+        config = config.filter(fastpath::Filter::new(expr).context("compiling the lab filter")?);
+    }
     if busy_poll {
         let mut x = fastpath::XdpConfig::default();
         x.busy_poll = Some((20, 64));
@@ -576,6 +607,7 @@ fn measure_fastpath(
     tb: &Testbed,
     backend: Backend,
     busy_poll: bool,
+    filter: Option<&str>,
     size: usize,
     cfg: &LabConfig,
     stop: &AtomicBool,
@@ -584,7 +616,7 @@ fn measure_fastpath(
     thread::scope(|s| {
         let rxh = thread::Builder::new()
             .name("fplab-rx".into())
-            .spawn_scoped(s, || receiver_loop(tb, backend, busy_poll, &ctl))
+            .spawn_scoped(s, || receiver_loop(tb, backend, busy_poll, filter, &ctl))
             .expect("spawning a thread only fails when the system is out of resources");
         // Wait for the receiver to be ready (or to give up).
         let end = Instant::now() + Duration::from_secs(5);

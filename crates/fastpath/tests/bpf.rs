@@ -506,3 +506,27 @@ fn unprivileged_load_names_the_capabilities() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The generator's multi-flow program rewrites the UDP source port into `base..base + flows`
+/// and transmits; the rest of the frame is untouched; a frame too short is transmitted as is.
+#[test]
+fn tx_flows_spreads_the_source_port() {
+    require!(is_root(), "needs root to load BPF programs");
+    let prog = XdpProgram::tx_flows(1024, 10).unwrap();
+    let frame = frame64();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let r = bpf::test_run(&prog, &frame, 1).unwrap();
+        assert_eq!(r.retval, 3, "XDP_TX");
+        let port = u16::from_be_bytes([r.data_out[34], r.data_out[35]]);
+        assert!((1024..1034).contains(&port), "port {port}");
+        seen.insert(port);
+        assert_eq!(&r.data_out[..34], &frame[..34]);
+        assert_eq!(&r.data_out[36..], &frame[36..]);
+    }
+    assert!(seen.len() >= 8, "ports spread over the flows: {seen:?}");
+    let short = &frame[..30];
+    let r = bpf::test_run(&prog, short, 1).unwrap();
+    assert_eq!((r.retval, r.data_out.as_slice()), (3, short));
+    assert!(XdpProgram::tx_flows(1024, 0).is_err());
+}

@@ -17,7 +17,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use super::insn::{Insn, Reg, Size};
+use super::insn::{AluOp, Insn, JmpOp, Program, Reg, Size, Src};
 use super::rtnl::{
     self, LinkXdp, XDP_ATTACHED_MULTI, XDP_ATTACHED_NONE, XDP_FLAGS_DRV_MODE, XDP_FLAGS_HW_MODE,
     XDP_FLAGS_SKB_MODE,
@@ -70,6 +70,52 @@ impl XdpAction {
 /// Instructions of a program that returns `action` for every frame: `r0 = action; exit`.
 pub fn action_insns(action: XdpAction) -> Vec<Insn> {
     vec![Insn::mov64_imm(Reg::R0, action as i32), Insn::exit()]
+}
+
+/// Instructions of the generator's multi-flow program: for an Ethernet / IPv4 (no options) /
+/// UDP frame, rewrite the UDP source port to `base + bpf_get_prandom_u32() % flows`, then
+/// `XDP_TX`. Run with live frames it spreads one template over `flows` flows packet by packet
+/// (the UDP checksum is not updated: the lab's frames are discarded after the capture taps).
+///
+/// ```text
+/// r6 = *(u32 *)(r1 + 0)      // ctx->data
+/// r7 = *(u32 *)(r1 + 4)      // ctx->data_end
+/// r2 = r6; r2 += 36
+/// if r2 > r7 goto tx         // the verifier's bounds check for bytes 34..36
+/// call bpf_get_prandom_u32   // r0
+/// w0 %= flows; r0 += base
+/// r1 = r0; r1 >>= 8
+/// *(u8 *)(r6 + 34) = r1; *(u8 *)(r6 + 35) = r0   // big-endian port
+/// tx: r0 = XDP_TX; exit
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidConfig`] if `flows` is 0.
+pub fn tx_flows_insns(base: u16, flows: u16) -> Result<Vec<Insn>> {
+    if flows == 0 {
+        return Err(Error::InvalidConfig {
+            field: "flows",
+            why: "0 flows: give at least 1".into(),
+        });
+    }
+    const BPF_FUNC_GET_PRANDOM_U32: i32 = 7;
+    let mut p = Program::new();
+    let tx = p.label();
+    p.push(Insn::ldx_mem(Size::W, Reg::R6, Reg::R1, 0))
+        .push(Insn::ldx_mem(Size::W, Reg::R7, Reg::R1, 4))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R6))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R2, 36))
+        .jump_if(JmpOp::Gt, Reg::R2, Src::Reg(Reg::R7), tx)
+        .push(Insn::call(BPF_FUNC_GET_PRANDOM_U32))
+        .push(Insn::alu32_imm(AluOp::Mod, Reg::R0, i32::from(flows)))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R0, i32::from(base)))
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .push(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 8))
+        .push(Insn::stx_mem(Size::B, Reg::R6, Reg::R1, 34))
+        .push(Insn::stx_mem(Size::B, Reg::R6, Reg::R0, 35))
+        .bind(tx)
+        .extend(action_insns(XdpAction::Tx));
+    Ok(p.finish()?)
 }
 
 /// Instructions of the AF_XDP redirect program for the XSKMAP behind fd `xsks`:
@@ -282,6 +328,14 @@ impl XdpProgram {
     /// As [`XdpProgram::load`].
     pub fn tx() -> Result<XdpProgram> {
         XdpProgram::load("fastpath_tx", &action_insns(XdpAction::Tx))
+    }
+
+    /// `fastpath_txflow`: the generator's multi-flow `XDP_TX` program ([`tx_flows_insns`]).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`]; [`Error::InvalidConfig`] for 0 flows.
+    pub fn tx_flows(base: u16, flows: u16) -> Result<XdpProgram> {
+        XdpProgram::load("fastpath_txflow", &tx_flows_insns(base, flows)?)
     }
 
     /// The kernel's id for this program (`bpftool prog show id <id>`).
