@@ -164,10 +164,7 @@ impl MmapSocket {
     }
 
     pub(crate) fn stats(&mut self) -> Result<Stats> {
-        let k = pk::statistics(&self.fd)?;
-        self.stats.received += u64::from(k.tp_packets);
-        self.stats.dropped += u64::from(k.tp_drops);
-        self.stats.freeze_queue += u64::from(k.tp_freeze_q_cnt);
+        super::add_packet_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
     }
 

@@ -271,6 +271,17 @@ impl AsRawFd for Receiver {
     }
 }
 
+/// Reads (and so resets) an AF_PACKET socket's `PACKET_STATISTICS` and adds them to `stats`:
+/// the kernel counts since the last read, fastpath accumulates since `open`. On a non-V3 socket
+/// the kernel writes only the first two fields and `tp_freeze_q_cnt` stays 0.
+fn add_packet_statistics(fd: &std::os::fd::OwnedFd, stats: &mut Stats) -> Result<()> {
+    let k = crate::sys::packet::statistics(fd)?;
+    stats.received += u64::from(k.tp_packets);
+    stats.dropped += u64::from(k.tp_drops);
+    stats.freeze_queue += u64::from(k.tp_freeze_q_cnt);
+    Ok(())
+}
+
 fn no_tx(backend: Backend) -> Error {
     Error::Unsupported {
         backend: backend.name(),

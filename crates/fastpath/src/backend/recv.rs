@@ -338,9 +338,7 @@ impl RecvSocket {
     }
 
     pub(crate) fn stats(&mut self) -> Result<Stats> {
-        let k = pk::statistics(&self.fd)?;
-        self.stats.received += u64::from(k.tp_packets);
-        self.stats.dropped += u64::from(k.tp_drops);
+        super::add_packet_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
     }
 
