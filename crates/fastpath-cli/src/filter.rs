@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use anyhow::Result;
-use fastpath::Filter;
+use fastpath::filter::{cbpf, Filter};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -12,6 +12,12 @@ pub(crate) struct Args {
     /// reads).
     #[arg(short = 'd', action = clap::ArgAction::Count)]
     dump: u8,
+    /// Print the form attached to AF_PACKET sockets (`-b recv`, `recv-batch`, `mmap`): it reads
+    /// an outer VLAN tag the kernel moved out of the frame through ancillary loads (`vlanp`,
+    /// `vlan_tci`, `vlan_tpid`), so it matches what the other forms match on the frame with
+    /// its tag in place.
+    #[arg(long)]
+    socket: bool,
     /// The accepting return value (the snapshot length).
     #[arg(short = 's', long = "snaplen", default_value_t = fastpath::MAX_SNAPLEN)]
     snaplen: u32,
@@ -28,11 +34,16 @@ pub(crate) struct Args {
 pub(crate) fn run(args: Args) -> Result<()> {
     let expr = args.expression.join(" ");
     let f = Filter::with_snaplen(&expr, args.snaplen)?;
+    let prog = if args.socket {
+        f.socket_program()?
+    } else {
+        f.insns().to_vec()
+    };
     let mut out = std::io::stdout().lock();
     match args.dump {
-        0 | 1 => write!(out, "{}", f.listing())?,
-        2 => write!(out, "{}", f.c_array())?,
-        _ => write!(out, "{}", f.decimal())?,
+        0 | 1 => write!(out, "{}", cbpf::Listing(&prog))?,
+        2 => write!(out, "{}", cbpf::CArray(&prog))?,
+        _ => write!(out, "{}", cbpf::Decimal(&prog))?,
     }
     out.flush()?;
     Ok(())

@@ -7,11 +7,15 @@
 //!   `FASTPATH_REQUIRE_PRIV=1`).
 //! - `end_to_end_against_tcpdump_read`: the same frames in a pcap file, filtered by
 //!   `tcpdump -r` (libpcap's interpreter), against fastpath's verdicts.
+//! - `socket_form_agrees_on_stripped_frames`: the AF_PACKET form of every expression, run on
+//!   each frame as the kernel hands it to a socket filter (outer tag moved to metadata), gives
+//!   the verdict the program gives on the frame with its tag in place.
 //! - `parser_never_panics`: thousands of random and mutated expressions.
 //! - `only_matching_frames_arrive_on_every_rung` (recv, recv-batch, mmap, xdp) and
 //!   `dpdk_hands_out_only_matching_packets`: a veth pair in a private netns; only matching
 //!   frames arrive, byte-exact, even with unfiltered traffic flowing while the handle opens
-//!   (root).
+//!   (root). `vlan_frames_match_alike_on_every_rung`: tagged, double-tagged and untagged frames
+//!   through the kernel; every rung delivers exactly the frames the interpreter accepts (root).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -515,6 +519,17 @@ const EXPRS: &[&str] = &[
     "udp and udp[4:2] > 20",
     "ip and ip[8] = 64",
     "len >= 60 and len <= 80",
+    // Bytes around a VLAN tag, at constant and computed offsets (the AF_PACKET form reads
+    // these from metadata when the kernel moved the tag out of the frame).
+    "ether[12:2] = 0x8100",
+    "ether[14:2] & 0xfff = 100",
+    "ether[12:4] = 0x81000064",
+    "ether[13] = 0",
+    "ether[11:2] > 2",
+    "ether[ether[0] & 0xf] = 2",
+    "ether[(ether[15] & 7) + 10:4] != 0",
+    "vlan and ether[len - 2:2] = 0",
+    "vlan 100 and len > 60",
 ];
 
 fn tcpdump_program(expr: &str) -> Vec<cbpf::Insn> {
@@ -568,6 +583,77 @@ fn differential_against_libpcap() {
     assert!(
         failures.is_empty(),
         "{} of {pairs} verdicts differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// `frame` with an outer tag inserted after the MAC addresses.
+fn push_tag(frame: &[u8], tpid: u16, tci: u16) -> Vec<u8> {
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&tpid.to_be_bytes());
+    f.extend_from_slice(&tci.to_be_bytes());
+    f.extend_from_slice(&frame[12..]);
+    f
+}
+
+/// What a socket filter sees of `frame`: Linux moves an outer 802.1Q/802.1ad tag to the skb's
+/// metadata (`skb_vlan_untag`), other TPIDs stay in the bytes.
+fn strip_outer_tag(frame: &[u8]) -> (Vec<u8>, Option<cbpf::VlanTag>) {
+    let tpid = u16::from_be_bytes([frame[12], frame[13]]);
+    if frame.len() < 18 || !matches!(tpid, 0x8100 | 0x88a8) {
+        return (frame.to_vec(), None);
+    }
+    let tci = u16::from_be_bytes([frame[14], frame[15]]);
+    let mut f = frame[..12].to_vec();
+    f.extend_from_slice(&frame[16..]);
+    (f, Some(cbpf::VlanTag { tpid, tci }))
+}
+
+#[test]
+fn socket_form_agrees_on_stripped_frames() {
+    // The corpus, and every whole frame of it once more under an 802.1Q and an 802.1ad tag.
+    let mut frames: Vec<(String, Vec<u8>)> = Vec::new();
+    for p in corpus() {
+        if p.data.len() as u32 != p.wirelen || p.data.len() < 14 {
+            continue; // the kernel filters whole frames
+        }
+        frames.push((
+            format!("{} + tag 100", p.what),
+            push_tag(&p.data, 0x8100, 100),
+        ));
+        frames.push((
+            format!("{} + 802.1ad tag 3", p.what),
+            push_tag(&p.data, 0x88a8, 0x2003),
+        ));
+        frames.push((p.what, p.data));
+    }
+    let mut pairs = 0;
+    let mut tagged = 0;
+    let mut failures = Vec::new();
+    for expr in EXPRS {
+        let f = Filter::new(expr).unwrap();
+        let sock = f
+            .socket_program()
+            .unwrap_or_else(|e| panic!("'{expr}': {e}"));
+        cbpf::check(&sock).unwrap_or_else(|e| panic!("'{expr}' socket form: {e}"));
+        for (what, frame) in &frames {
+            let want = f.run(frame, frame.len() as u32);
+            let (seen, tag) = strip_outer_tag(frame);
+            let got = cbpf::run_with_vlan(&sock, &seen, seen.len() as u32, tag);
+            pairs += 1;
+            tagged += usize::from(tag.is_some());
+            if got != want {
+                failures.push(format!(
+                    "'{expr}' on {what}: {want} on the frame, socket form {got}"
+                ));
+            }
+        }
+    }
+    eprintln!("compared {pairs} socket-form verdicts ({tagged} with the tag in metadata)");
+    assert!(
+        failures.is_empty(),
+        "{} of {pairs} differ:\n{}",
         failures.len(),
         failures.join("\n")
     );
@@ -917,6 +1003,115 @@ fn only_matching_frames_arrive_on_every_rung() {
     }
 }
 
+/// Receives until `want` frames arrived and one more quiet round passed, or 3 s.
+fn collect_quiet(rx: &mut fastpath::Receiver, want: usize) -> Vec<Vec<u8>> {
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let mut full_once = false;
+    while Instant::now() < deadline {
+        let batch = rx.recv(Some(Duration::from_millis(50))).unwrap();
+        let n = batch.len();
+        for p in &batch {
+            got.push(p.data().to_vec());
+        }
+        drop(batch);
+        if got.len() >= want {
+            // One more quiet round, so a stray frame would show up.
+            if full_once && n == 0 {
+                break;
+            }
+            full_once = true;
+        }
+    }
+    got
+}
+
+/// Tagged traffic through the kernel: Linux moves the outer 802.1Q/802.1ad tag out of the
+/// frame before socket filters run (the AF_PACKET rungs), XDP sees it in place. Every rung must
+/// hand out exactly the frames the interpreter accepts on the frames as sent, tags in place.
+#[test]
+fn vlan_frames_match_alike_on_every_rung() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::{NetNs, RawSender};
+    require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+    let ns = NetNs::new("fpvlf");
+    let v = ns.veth_pair("fpvlf_a", "fpvlf_b");
+    let u4 = |dport: u16| ipv4(&v4(17, H1, H2), &udp(40000, dport, &[0x5a; 18]));
+    let frames: Vec<Vec<u8>> = vec![
+        eth(MAC_B, MAC_A, &[], 0x0800, &u4(53)),
+        eth(
+            MAC_B,
+            MAC_A,
+            &[],
+            0x0800,
+            &ipv4(&v4(6, H3, H1), &tcp(80, 1000, 0x02)),
+        ),
+        eth(MAC_B, MAC_A, &[(0x8100, 100)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x8100, 200)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x8100, 0xa064)], 0x0800, &u4(5353)),
+        eth(
+            MAC_B,
+            MAC_A,
+            &[(0x8100, 100)],
+            0x86dd,
+            &ipv6(17, "2001:db8::1", "2001:db8::2", &udp(9, 53, &[1; 10])),
+        ),
+        eth(MAC_B, MAC_A, &[(0x88a8, 10), (0x8100, 3)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x9100, 7)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x8100, 100)], 0x0806, &arp(1, H1, H2)),
+    ];
+    let exprs = [
+        "vlan",
+        "vlan 100",
+        "vlan and udp port 53",
+        "udp port 53",
+        "not vlan",
+        "vlan 10 and vlan 3 and udp",
+        "vlan and ip6",
+        "ether[12:2] = 0x8100 and ether[14:2] & 0xfff = 100",
+        "vlan and len > 70",
+        "vlan 100 and ether[(ether[15] & 1) + 16:2] = 0x800",
+    ];
+    let tx = RawSender::new(&v.a).unwrap();
+    let mut checked = 0;
+    for expr in exprs {
+        let filter = Filter::new(expr).unwrap();
+        let want: Vec<&Vec<u8>> = frames
+            .iter()
+            .filter(|f| filter.matches(f, f.len() as u32))
+            .collect();
+        for backend in [
+            Backend::Recv,
+            Backend::RecvBatch,
+            Backend::Mmap,
+            Backend::Xdp,
+        ] {
+            let cfg = Config::new(v.b.clone())
+                .backend(backend)
+                .promiscuous(false)
+                .filter(filter.clone());
+            let mut rx = Receiver::open(&cfg).unwrap_or_else(|e| panic!("{backend} '{expr}': {e}"));
+            tx.send_all(&frames).unwrap();
+            let got = collect_quiet(&mut rx, want.len());
+            let shown = |fs: &[&Vec<u8>]| {
+                fs.iter()
+                    .map(|f| format!("{:02x?}", &f[12..20]))
+                    .collect::<Vec<_>>()
+            };
+            let got_refs: Vec<&Vec<u8>> = got.iter().collect();
+            assert_eq!(
+                got_refs,
+                want,
+                "{backend} '{expr}': got frames starting {:?}, want {:?}",
+                shown(&got_refs),
+                shown(&want)
+            );
+            checked += frames.len();
+        }
+    }
+    eprintln!("{checked} tagged/untagged frames filtered alike on recv, recv-batch, mmap, xdp");
+}
+
 /// `dpdk`: the interpreter runs before packets are handed out; rejected mbufs are freed.
 #[cfg(feature = "dpdk")]
 #[test]
@@ -971,4 +1166,54 @@ fn dpdk_hands_out_only_matching_packets() {
     for (g, w) in got.iter().zip(&want) {
         assert_eq!(g, *w);
     }
+}
+
+/// `dpdk`: DPDK's af_packet PMD puts back the 802.1Q tag the kernel moved out of the frame, so
+/// the interpreter sees (and `vlan` matches) the frame as sent.
+#[cfg(feature = "dpdk")]
+#[test]
+fn dpdk_filters_tagged_frames() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::{NetNs, RawSender};
+    require!(
+        is_root() && have_cmd("ip"),
+        "needs root for network namespaces and DPDK"
+    );
+    let ns = NetNs::new("fpfv");
+    let v = ns.veth_pair("fpfv_a", "fpfv_b");
+    let dev = format!(
+        "net_af_packet7,iface={},blocksz=4096,framesz=2048,framecnt=4096",
+        v.b
+    );
+    let filter = Filter::new("vlan 100 and udp port 53").unwrap();
+    let mut rx = Receiver::open(
+        &Config::new(dev)
+            .backend(Backend::Dpdk)
+            .filter(filter.clone()),
+    )
+    .expect("open dpdk");
+    let u4 = |dport: u16| ipv4(&v4(17, H1, H2), &udp(40000, dport, &[0x5a; 18]));
+    let frames: Vec<Vec<u8>> = vec![
+        eth(MAC_B, MAC_A, &[(0x8100, 100)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x8100, 200)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x8100, 0x6064)], 0x0800, &u4(53)),
+        eth(MAC_B, MAC_A, &[(0x8100, 100)], 0x0800, &u4(54)),
+    ];
+    RawSender::new(&v.a).unwrap().send_all(&frames).unwrap();
+    let want: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|f| filter.matches(f, f.len() as u32))
+        .collect();
+    assert_eq!(want.len(), 2);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        let batch = rx.recv(Some(Duration::from_millis(20))).unwrap();
+        for p in &batch {
+            got.push(p.data().to_vec());
+        }
+    }
+    let got: Vec<&Vec<u8>> = got.iter().collect();
+    assert_eq!(got, want);
 }

@@ -114,7 +114,7 @@ impl MmapSocket {
         let ring = unsafe { BlockRing::new(map, m.block_size as usize, m.block_count) };
         // The program goes on before `bind`: the socket has protocol 0 and queues nothing until
         // bound, so no packet the filter rejects ever reaches the ring (nothing to drain).
-        if let Some(prog) = super::recv::kernel_program(cfg) {
+        if let Some(prog) = super::recv::kernel_program(cfg)? {
             pk::attach_filter(&fd, &prog)?;
         }
         sys::bind_all(&fd, ifindex)?;

@@ -102,7 +102,7 @@ impl RecvSocket {
             &one,
             "setsockopt(PACKET_AUXDATA)",
         )?;
-        match kernel_program(cfg) {
+        match kernel_program(cfg)? {
             // The libpcap sequence: reject everything, bind, drain what was queued before the
             // filter was in place, then attach the real program. (The socket has protocol 0 and
             // receives nothing before `bind`, so the drain finds nothing today; it keeps the
@@ -356,12 +356,17 @@ impl RecvSocket {
     }
 }
 
-/// The classic BPF program the kernel runs for `cfg`: the filter with its accepting return
-/// values lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
-pub(crate) fn kernel_program(cfg: &Config) -> Option<Vec<pk::sock_filter>> {
-    match &cfg.filter {
+/// The classic BPF program the kernel runs for `cfg`: the filter's socket form (which reads a
+/// VLAN tag the kernel moved out of the frame as if in place) with its accepting return values
+/// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
+pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
+    Ok(match &cfg.filter {
         Some(f) => Some(
-            f.clamped(cfg.snaplen)
+            f.socket_program_clamped(cfg.snaplen)
+                .map_err(|e| Error::InvalidConfig {
+                    field: "filter",
+                    why: e.message,
+                })?
                 .iter()
                 .map(|i| pk::sock_filter {
                     code: i.code,
@@ -375,7 +380,7 @@ pub(crate) fn kernel_program(cfg: &Config) -> Option<Vec<pk::sock_filter>> {
             Some(pk::snaplen_filter(cfg.snaplen).to_vec())
         }
         None => None,
-    }
+    })
 }
 
 /// `ret #0`: the program that rejects every packet.

@@ -4,8 +4,8 @@
 //! Guarantees: [`run`] never panics and never reads outside the packet, whatever the program
 //! (checked or not): a load past the captured bytes, a division by zero, a jump out of the
 //! program or falling off its end returns 0 (reject), as the kernel does. [`check`] accepts a
-//! program exactly when its shape is one the kernel's `bpf_check_classic` accepts (minus the
-//! ancillary loads, which fastpath does not generate).
+//! program exactly when its shape is one the kernel's `bpf_check_classic` accepts, ancillary
+//! loads (`SKF_AD_*`) included.
 //!
 //! Opcode constants keep their UAPI names (`include/uapi/linux/filter.h`, `bpf_common.h`).
 //!
@@ -103,6 +103,62 @@ pub const BPF_TAX: u16 = 0x00;
 /// `BPF_TXA`: `A = X`.
 pub const BPF_TXA: u16 = 0x80;
 
+// Linux ancillary loads: `ld{,h,b} [SKF_AD_OFF + n]` reads packet metadata instead of bytes
+// (`include/uapi/linux/filter.h`). The kernel ignores the load size for them.
+/// `SKF_AD_OFF`: where ancillary offsets start (-0x1000 as `u32`).
+pub const SKF_AD_OFF: u32 = 0xffff_f000;
+/// `SKF_AD_VLAN_TAG`: the TCI of the VLAN tag the kernel moved out of the frame.
+pub const SKF_AD_VLAN_TAG: u32 = 44;
+/// `SKF_AD_VLAN_TAG_PRESENT`: 1 when the kernel moved a VLAN tag out of the frame.
+pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
+/// `SKF_AD_VLAN_TPID`: the TPID (0x8100, 0x88a8) of that tag.
+pub const SKF_AD_VLAN_TPID: u32 = 60;
+
+/// The ancillary loads the kernel knows (`bpf_anc_helper`), with libpcap's `bpf_image` names.
+const ANCILLARY: [(u32, &str); 16] = [
+    (0, "proto"),
+    (4, "type"),
+    (8, "ifidx"),
+    (12, "nla"),
+    (16, "nlan"),
+    (20, "mark"),
+    (24, "queue"),
+    (28, "hatype"),
+    (32, "rxhash"),
+    (36, "cpuid"),
+    (40, "xor_x"),
+    (SKF_AD_VLAN_TAG, "vlan_tci"),
+    (SKF_AD_VLAN_TAG_PRESENT, "vlanp"),
+    (52, "poff"),
+    (56, "random"),
+    (SKF_AD_VLAN_TPID, "vlan_tpid"),
+];
+
+/// The name of ancillary offset `k` (`None`: a packet offset, or unknown to the kernel).
+fn ancillary(k: u32) -> Option<&'static str> {
+    let n = k.checked_sub(SKF_AD_OFF)?;
+    ANCILLARY
+        .iter()
+        .find(|&&(o, _)| o == n)
+        .map(|&(_, name)| name)
+}
+
+/// Whether `code` is an absolute load into A (`ld`, `ldh`, `ldb [k]`): the only loads the
+/// kernel treats `k >= SKF_AD_OFF` as ancillary for.
+fn is_abs_load(code: u16) -> bool {
+    matches!(code, 0x20 | 0x28 | 0x30)
+}
+
+/// A VLAN tag the kernel moved out of the frame into the packet's metadata (what the
+/// ancillary loads `vlanp`, `vlan_tci` and `vlan_tpid` read; see [`run_with_vlan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VlanTag {
+    /// Tag protocol identifier: 0x8100 (802.1Q) or 0x88a8 (802.1ad).
+    pub tpid: u16,
+    /// Tag control information: priority (3 bits), DEI (1), VLAN id (12).
+    pub tci: u16,
+}
+
 /// Scratch words (`BPF_MEMWORDS`).
 pub const BPF_MEMWORDS: u32 = 16;
 /// Most instructions the kernel accepts (`BPF_MAXINSNS`).
@@ -191,6 +247,14 @@ pub enum CheckError {
         /// The shift amount.
         k: u32,
     },
+    /// A load at an ancillary offset the kernel does not know.
+    #[error("instruction {at}: unknown ancillary load at SKF_AD_OFF + {n}")]
+    Ancillary {
+        /// Index of the instruction.
+        at: usize,
+        /// The offset past `SKF_AD_OFF`.
+        n: u32,
+    },
     /// The last instruction is not a return.
     #[error("the last instruction must be a return (ret)")]
     NoReturn,
@@ -218,7 +282,8 @@ fn known(code: u16) -> bool {
 }
 
 /// Checks `prog` the way the kernel's `bpf_check_classic` does: length, known opcodes, jumps
-/// inside the program, scratch indices, no constant division by zero, a return at the end.
+/// inside the program, scratch indices, no constant division by zero, ancillary loads the
+/// kernel knows, a return at the end.
 ///
 /// # Errors
 /// The first [`CheckError`] found.
@@ -255,6 +320,12 @@ pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
         if mem && i.k >= BPF_MEMWORDS {
             return Err(CheckError::Memory { at, k: i.k });
         }
+        if is_abs_load(i.code) && i.k >= SKF_AD_OFF && ancillary(i.k).is_none() {
+            return Err(CheckError::Ancillary {
+                at,
+                n: i.k - SKF_AD_OFF,
+            });
+        }
     }
     if prog[n - 1].class() != BPF_RET {
         return Err(CheckError::NoReturn);
@@ -281,9 +352,17 @@ fn load(pkt: &[u8], off: u64, size: u16) -> Option<u32> {
 ///
 /// Never panics. Out-of-bounds loads, division by zero, jumps out of the program and running
 /// off its end return 0, as in the kernel. Shifts by X use the low 5 bits of X (the kernel's
-/// eBPF semantics). Loads at the kernel's ancillary offsets (`SKF_AD_OFF`, ≥ 0xfffff000) read
-/// nothing and return 0: no metadata exists outside the kernel.
+/// eBPF semantics). The frame is taken to carry its VLAN tags in its bytes: the ancillary
+/// VLAN loads read 0 (no tag in metadata); other ancillary loads reject the packet (that
+/// metadata exists only in the kernel).
 pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
+    run_with_vlan(prog, pkt, wirelen, None)
+}
+
+/// [`run`] as the kernel runs a socket filter over a packet whose outer VLAN tag it moved out
+/// of the frame (`pkt` and `wirelen` then exclude the tag's 4 bytes): the ancillary loads
+/// `vlanp`, `vlan_tci` and `vlan_tpid` read `vlan`.
+pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanTag>) -> u32 {
     let mut a: u32 = 0;
     let mut x: u32 = 0;
     let mut mem = [0u32; BPF_MEMWORDS as usize];
@@ -293,6 +372,12 @@ pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
         pc += 1;
         match i.code {
             // BPF_LD
+            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match i.k - SKF_AD_OFF {
+                SKF_AD_VLAN_TAG_PRESENT => a = u32::from(vlan.is_some()),
+                SKF_AD_VLAN_TAG => a = vlan.map_or(0, |v| u32::from(v.tci)),
+                SKF_AD_VLAN_TPID => a = vlan.map_or(0, |v| u32::from(v.tpid)),
+                _ => return 0,
+            },
             0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code & 0x18) {
                 Some(v) => a = v,
                 None => return 0,
@@ -423,9 +508,17 @@ fn image(i: &Insn, pc: usize) -> String {
     let (op, operand): (&str, String) = match i.code {
         0x06 => ("ret", format!("#{k}")),
         0x16 => ("ret", String::new()),
-        0x20 => ("ld", format!("[{k}]")),
-        0x28 => ("ldh", format!("[{k}]")),
-        0x30 => ("ldb", format!("[{k}]")),
+        0x20 | 0x28 | 0x30 => {
+            let op = match i.code {
+                0x20 => "ld",
+                0x28 => "ldh",
+                _ => "ldb",
+            };
+            match ancillary(k) {
+                Some(name) => (op, format!("[{name}]")),
+                None => (op, format!("[{k}]")),
+            }
+        }
         0x80 => ("ld", "#pktlen".into()),
         0x40 => ("ld", format!("[x + {k}]")),
         0x48 => ("ldh", format!("[x + {k}]")),

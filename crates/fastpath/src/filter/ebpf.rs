@@ -54,10 +54,20 @@ fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
     }
 }
 
-/// Whether the translation of `code` has a path to `reject` of its own (failed packet load,
+/// Whether the `ld{,h,b} [k]` reads a VLAN ancillary field: in XDP the tags are in the frame,
+/// so these read 0, as in [`cbpf::run`].
+fn vlan_ancillary(k: u32) -> bool {
+    matches!(
+        k.wrapping_sub(cbpf::SKF_AD_OFF),
+        cbpf::SKF_AD_VLAN_TAG | cbpf::SKF_AD_VLAN_TAG_PRESENT | cbpf::SKF_AD_VLAN_TPID
+    ) && k >= cbpf::SKF_AD_OFF
+}
+
+/// Whether the translation of `i` has a path to `reject` of its own (failed packet load,
 /// division by a zero X, an operation eBPF lacks).
-fn may_fail(code: u16) -> bool {
-    match code {
+fn may_fail(i: CInsn) -> bool {
+    match i.code {
+        0x20 | 0x28 | 0x30 if vlan_ancillary(i.k) => false,
         0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1 => true,
         c if c & 0x07 == cbpf::BPF_ALU => {
             alu(c).is_none()
@@ -143,14 +153,16 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
         }
         let k = i.k;
         let kimm = k as i32;
-        if may_fail(i.code) {
+        if may_fail(*i) {
             exits.reject = true;
         }
         match i.code {
-            // ld/ldh/ldb [k]: ancillary offsets have no meaning here; reject like the
-            // interpreter does.
+            // ld/ldh/ldb [k]: the VLAN ancillary fields read 0 (tags are in the frame); the
+            // other ancillary offsets have no meaning here: reject like the interpreter does.
             0x20 | 0x28 | 0x30 => {
-                if k >= 0xffff_f000 {
+                if vlan_ancillary(k) {
+                    p.push(Insn::mov32_imm(A, 0));
+                } else if k >= cbpf::SKF_AD_OFF {
                     p.jump_to(reject);
                 } else {
                     p.push(Insn::mov32_imm(Reg::R2, kimm));

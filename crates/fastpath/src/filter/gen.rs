@@ -536,10 +536,11 @@ fn lower(e: &Expr) -> Result<Cond, GenError> {
 }
 
 /// A jump target in the layout.
-type Label = usize;
+pub(super) type Label = usize;
 
+/// One instruction of a layout, its jumps still symbolic.
 #[derive(Debug, Clone, Copy)]
-enum Slot {
+pub(super) enum Slot {
     Plain(Insn),
     Ja(Label),
     Cond {
@@ -551,19 +552,22 @@ enum Slot {
     Ret(u32),
 }
 
-struct Layout {
-    slots: Vec<Slot>,
+/// Instructions with symbolic jumps, resolved by [`Layout::finish`].
+#[derive(Debug, Default)]
+pub(super) struct Layout {
+    pub(super) slots: Vec<Slot>,
     /// Slot index each label is bound to.
     labels: Vec<Option<usize>>,
 }
 
 impl Layout {
-    fn label(&mut self) -> Label {
+    pub(super) fn label(&mut self) -> Label {
         self.labels.push(None);
         self.labels.len() - 1
     }
 
-    fn bind(&mut self, l: Label) {
+    /// Binds `l` to the next slot pushed.
+    pub(super) fn bind(&mut self, l: Label) {
         self.labels[l] = Some(self.slots.len());
     }
 
@@ -598,7 +602,7 @@ impl Layout {
 
     /// Resolves labels to offsets: drops jumps to the next slot, threads jumps to `ja`/`ret`
     /// slots, and routes conditional jumps longer than 255 through an inserted `ja`.
-    fn finish(mut self) -> Result<Vec<Insn>, GenError> {
+    pub(super) fn finish(mut self) -> Result<Vec<Insn>, GenError> {
         loop {
             // Drop `ja` to the very next slot.
             let mut removed = false;

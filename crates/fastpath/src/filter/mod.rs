@@ -3,7 +3,7 @@
 //!
 //! | rung | where the filter runs |
 //! |---|---|
-//! | `recv`, `recv-batch`, `mmap` | in the kernel, attached with `SO_ATTACH_FILTER` before the socket is bound |
+//! | `recv`, `recv-batch`, `mmap` | in the kernel, attached with `SO_ATTACH_FILTER` before the socket is bound ([`Filter::socket_program`]) |
 //! | `xdp` | in the XDP program, translated to eBPF: only matching frames are redirected, the rest go on to the kernel stack (`XDP_PASS`) |
 //! | `dpdk` | in user space, by [`run`], before a packet is handed out |
 //!
@@ -34,6 +34,22 @@
 //! Port and transport-offset tests look at the first IPv4 fragment only, through the variable
 //! IPv4 header length, as libpcap's do.
 //!
+//! # VLAN tags: the same packets on every rung
+//! An expression is evaluated on the frame as fastpath hands it out, VLAN tags in place, on
+//! every rung: the packets a filter selects are the ones `tcpdump -r` selects from the file
+//! fastpath wrote with it. On the AF_PACKET rungs this takes care: Linux moves a received
+//! frame's outer 802.1Q/802.1ad tag out of the bytes before socket filters run, so the program
+//! attached there ([`Filter::socket_program`]) reads the tag through the kernel's ancillary
+//! loads and the bytes after it 4 bytes earlier. (libpcap's live captures differ: there `ip`
+//! also matches tagged IPv4 frames and `udp[...]`-style offsets after `vlan` are off when the
+//! first tag is in metadata.) Match tagged traffic with `vlan`: `vlan and udp port 53`, or
+//! `udp port 53 or (vlan and udp port 53)` for both.
+//!
+//! A raw program ([`Filter::from_insns`], `--bpf-file`) runs as given: on the AF_PACKET rungs
+//! it sees the kernel's stripped frame and may read the tag with the ancillary loads (as the
+//! programs `tcpdump -i IF -ddd` prints do); on `xdp` and `dpdk`, and in [`run`], tags are in
+//! the bytes and the ancillary VLAN loads read 0.
+//!
 //! Not supported: host names (give addresses), `gateway`, 802.2 LLC (`ether proto` ≤ 1500),
 //! MPLS, PPPoE, Geneve, link types other than Ethernet.
 //!
@@ -43,8 +59,8 @@
 //! reads out of bounds.
 //!
 //! Implementation: `lex.rs` (tokens), `parse.rs` (grammar and AST), `gen.rs` (classic BPF),
-//! `cbpf.rs` (instruction, checker, interpreter, text forms), `ebpf.rs` (classic to eBPF for
-//! XDP).
+//! `cbpf.rs` (instruction, checker, interpreter, text forms), `socket.rs` (the AF_PACKET form),
+//! `ebpf.rs` (classic to eBPF for XDP).
 
 pub mod cbpf;
 pub(crate) mod ebpf;
@@ -54,7 +70,9 @@ mod parse;
 
 use std::fmt;
 
-pub use cbpf::{run, Insn};
+mod socket;
+
+pub use cbpf::{run, run_with_vlan, Insn, VlanTag};
 
 /// An error in a filter expression (or a `-ddd` program text), pointing at where it is.
 ///
@@ -182,19 +200,34 @@ impl Filter {
         self.run(data, wirelen) != 0
     }
 
+    /// The program as attached to AF_PACKET sockets (`recv`, `recv-batch`, `mmap`): for a
+    /// compiled expression, rewritten to read an outer VLAN tag the kernel moved out of the
+    /// frame as if it were still in place (see [the module docs](self)), so it matches the same
+    /// frames as [`Filter::run`] does on the frames the capture hands out; a raw program as
+    /// given.
+    ///
+    /// # Errors
+    /// The rewritten program would be longer than the kernel's 4096 instructions, or the
+    /// expression leaves no 2 scratch memory words free for the rewrite.
+    pub fn socket_program(&self) -> Result<Vec<Insn>, FilterError> {
+        match &self.source {
+            Some(expr) => socket::for_socket(&self.prog).map_err(|m| FilterError::new(expr, 0, m)),
+            None => Ok(self.prog.clone()),
+        }
+    }
+
     /// The program with every accepting `ret #k` lowered to at most `snaplen` (what the kernel
     /// then truncates packets to).
     pub fn clamped(&self, snaplen: u32) -> Vec<Insn> {
-        self.prog
-            .iter()
-            .map(|i| {
-                if i.code == cbpf::BPF_RET | cbpf::BPF_K && i.k > snaplen {
-                    Insn::ret(snaplen)
-                } else {
-                    *i
-                }
-            })
-            .collect()
+        clamp(&self.prog, snaplen)
+    }
+
+    /// [`Filter::socket_program`] with its accepting returns lowered to at most `snaplen`.
+    ///
+    /// # Errors
+    /// As [`Filter::socket_program`].
+    pub fn socket_program_clamped(&self, snaplen: u32) -> Result<Vec<Insn>, FilterError> {
+        Ok(clamp(&self.socket_program()?, snaplen))
     }
 
     /// `tcpdump -d` form.
@@ -211,6 +244,19 @@ impl Filter {
     pub fn decimal(&self) -> cbpf::Decimal<'_> {
         cbpf::Decimal(&self.prog)
     }
+}
+
+/// `prog` with every accepting `ret #k` lowered to at most `snaplen`.
+fn clamp(prog: &[Insn], snaplen: u32) -> Vec<Insn> {
+    prog.iter()
+        .map(|i| {
+            if i.code == cbpf::BPF_RET | cbpf::BPF_K && i.k > snaplen {
+                Insn::ret(snaplen)
+            } else {
+                *i
+            }
+        })
+        .collect()
 }
 
 impl std::str::FromStr for Filter {
