@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use fastpath::pcap::{read_records, Format};
 use fastpath_testutil::{
-    assert_frames_eq, frame_seq, have_cmd, is_root, require, udp_frame, NetNs, RawSender, Veth,
-    DST_MAC,
+    assert_frames_eq, frame_seq, have_cmd, is_root, require, udp_frame, vlan_frame, NetNs,
+    RawSender, Veth, DST_MAC,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
@@ -226,6 +226,85 @@ fn capture_writes_complete_files_that_read_back_byte_exact() {
                 );
             }
         }
+    }
+}
+
+/// A filter keeps the same packets on every rung, and `tcpdump -r FILE EXPR` keeps all of
+/// them: with VLAN-tagged traffic too, whose tag the kernel moves out of the frame before
+/// AF_PACKET filters run. A `tcpdump -ddd` program from the live interface (`--bpf-file`) runs
+/// as given.
+#[test]
+fn filters_keep_what_tcpdump_r_keeps() {
+    require!(is_root(), "needs root for network namespaces and AF_PACKET");
+    let (_ns, veth, dir) = setup();
+    let sent: Vec<Vec<u8>> = (0..60u32)
+        .map(|i| match i % 3 {
+            0 => vlan_frame(i, 100 + i as usize, 100, DST_MAC, veth.a_mac),
+            1 => vlan_frame(i, 100 + i as usize, 200, DST_MAC, veth.a_mac),
+            _ => udp_frame(i, 100 + i as usize, DST_MAC, veth.a_mac),
+        })
+        .collect();
+    let expr = "vlan 100 and udp";
+    let want: Vec<Vec<u8>> = sent.iter().step_by(3).cloned().collect();
+    for backend in ["recv", "recv-batch", "mmap", "xdp"] {
+        let file = dir.path().join(format!("{backend}.pcap"));
+        let cap = Capture::start(&[
+            "-i",
+            &veth.b,
+            "-b",
+            backend,
+            "-c",
+            "20",
+            "-w",
+            file.to_str().unwrap(),
+            expr,
+        ]);
+        RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
+        let (code, err) = cap.finish();
+        assert_eq!(code, 0, "{backend}: {err}");
+        let (_, recs) = read_file(&file);
+        let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+        assert_frames_eq(&data, &want);
+        if have_cmd("tcpdump") {
+            let out = Command::new("tcpdump")
+                .args(["-nn", "-r"])
+                .arg(&file)
+                .arg(expr)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{backend}: tcpdump -r: {out:?}");
+            let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+            assert_eq!(lines, 20, "{backend}: tcpdump -r keeps every packet");
+        }
+    }
+    if have_cmd("tcpdump") {
+        let out = Command::new("tcpdump")
+            .args(["-i", &veth.b, "-ddd", "vlan 200"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "tcpdump -ddd: {out:?}");
+        let prog = dir.path().join("vlan200.bpf");
+        std::fs::write(&prog, &out.stdout).unwrap();
+        let file = dir.path().join("raw.pcap");
+        let cap = Capture::start(&[
+            "-i",
+            &veth.b,
+            "-b",
+            "mmap",
+            "-c",
+            "20",
+            "--bpf-file",
+            prog.to_str().unwrap(),
+            "-w",
+            file.to_str().unwrap(),
+        ]);
+        RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
+        let (code, err) = cap.finish();
+        assert_eq!(code, 0, "--bpf-file: {err}");
+        let (_, recs) = read_file(&file);
+        let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+        let want: Vec<Vec<u8>> = sent.iter().skip(1).step_by(3).cloned().collect();
+        assert_frames_eq(&data, &want);
     }
 }
 
