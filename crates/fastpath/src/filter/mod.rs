@@ -59,13 +59,15 @@
 //! reads out of bounds.
 //!
 //! Implementation: `lex.rs` (tokens), `parse.rs` (grammar and AST), `gen.rs` (classic BPF),
-//! `cbpf.rs` (instruction, checker, interpreter, text forms), `socket.rs` (the AF_PACKET form),
+//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf.rs` (instruction, checker,
+//! interpreter, text forms), `socket.rs` (the AF_PACKET form),
 //! `ebpf.rs` (classic to eBPF for XDP).
 
 pub mod cbpf;
 pub(crate) mod ebpf;
 mod gen;
 mod lex;
+mod opt;
 mod parse;
 
 use std::fmt;
@@ -148,7 +150,9 @@ impl Filter {
     /// As [`Filter::new`].
     pub fn with_snaplen(expr: &str, snaplen: u32) -> Result<Filter, FilterError> {
         let ast = parse::parse(expr)?;
-        let prog = gen::compile(&ast, snaplen.max(1)).map_err(|m| FilterError::new(expr, 0, m))?;
+        let prog = gen::compile(&ast, snaplen.max(1))
+            .and_then(opt::optimize)
+            .map_err(|m| FilterError::new(expr, 0, m))?;
         debug_assert!(
             cbpf::check(&prog).is_ok(),
             "generated programs pass the checker"
