@@ -215,7 +215,9 @@ impl Filter {
     /// expression leaves no 2 scratch memory words free for the rewrite.
     pub fn socket_program(&self) -> Result<Vec<Insn>, FilterError> {
         match &self.source {
-            Some(expr) => socket::for_socket(&self.prog).map_err(|m| FilterError::new(expr, 0, m)),
+            Some(expr) => socket::for_socket(&self.prog)
+                .and_then(opt::optimize)
+                .map_err(|m| FilterError::new(expr, 0, m)),
             None => Ok(self.prog.clone()),
         }
     }

@@ -38,9 +38,12 @@ impl State {
     fn meet(self, o: State) -> State {
         let mut facts = self.facts;
         for f in &mut facts {
-            if f.is_some() && !o.facts.contains(f) {
-                *f = None;
-            }
+            let Some((key, mine)) = *f else { continue };
+            *f = match (mine, o.fact(key)) {
+                (m, Some(theirs)) if m == theirs => Some((key, m)),
+                (Fact::Eq(a), Some(Fact::Eq(b))) => Some((key, Fact::OneOf(a, b))),
+                _ => None,
+            };
         }
         State {
             a: if self.a == o.a { self.a } else { None },
@@ -62,10 +65,20 @@ impl State {
         let (Some(key), Some(fact)) = (self.a, fact) else {
             return self;
         };
-        // An exact value known already is the stronger fact.
-        if matches!(self.fact(key), Some(Fact::Eq(_))) {
-            return self;
-        }
+        let fact = match (self.fact(key), fact) {
+            // An exact value known already is the stronger fact.
+            (Some(old @ Fact::Eq(_)), _) => old,
+            (Some(Fact::OneOf(a, b)), new) => match (holds(new, a), holds(new, b)) {
+                (true, true) => Fact::OneOf(a, b),
+                (true, false) => Fact::Eq(a),
+                (false, true) => Fact::Eq(b),
+                (false, false) => new, // no packet takes this path
+            },
+            (Some(Fact::Range(a, b)), Fact::Range(c, d)) if a.max(c) <= b.min(d) => {
+                Fact::Range(a.max(c), b.min(d))
+            }
+            _ => fact,
+        };
         self.facts.iter_mut().for_each(|f| {
             if f.is_some_and(|(k, _)| k == key) {
                 *f = None;
@@ -93,6 +106,20 @@ enum Fact {
     Clear(u32),
     /// `A & m != 0`.
     AnySet(u32),
+    /// A is one of the two (paths that knew each value met).
+    OneOf(u32, u32),
+}
+
+/// Whether `v` satisfies `f`.
+fn holds(f: Fact, v: u32) -> bool {
+    match f {
+        Fact::Eq(x) => v == x,
+        Fact::Ne(x) => v != x,
+        Fact::Range(lo, hi) => (lo..=hi).contains(&v),
+        Fact::Clear(m) => v & m == 0,
+        Fact::AnySet(m) => v & m != 0,
+        Fact::OneOf(a, b) => v == a || v == b,
+    }
 }
 
 fn facts(code: u16, k: u32) -> Option<(Fact, Fact)> {
@@ -134,6 +161,10 @@ fn decide(fact: Fact, code: u16, k: u32) -> Option<bool> {
         },
         Fact::Clear(m) => (op == BPF_JSET && k & !m == 0).then_some(false),
         Fact::AnySet(m) => (op == BPF_JSET && m & !k == 0).then_some(true),
+        Fact::OneOf(a, b) => {
+            let (x, y) = (decide(Fact::Eq(a), code, k)?, decide(Fact::Eq(b), code, k)?);
+            (x == y).then_some(x)
+        }
     }
 }
 
@@ -222,6 +253,8 @@ fn a_live(prog: &[Insn]) -> Vec<bool> {
 /// path has tested followed by a test that decides, when A is not read where that test leads
 /// (A then keeps its value along the new edge, which is what `s` says).
 fn thread(prog: &[Insn], live: &[bool], mut t: usize, s: State, fact: Option<Fact>) -> usize {
+    // What is known of A: the edge's own fact, or what the path learned of the field in A.
+    let fact = s.a.and_then(|k| s.fact(k)).or(fact);
     // Each step moves forward, so this ends.
     while let Some(&i) = prog.get(t) {
         if no_op(i, s) {

@@ -10,7 +10,9 @@
 //! reads the frame *with the tag put back*: byte offsets from 16 on move back by 4, bytes 12 to
 //! 15 come from the ancillary loads `vlan_tpid` and `vlan_tci`, `len` grows by 4. The result
 //! branches once on `vlanp` (a tag in metadata) between the rewritten program and the original
-//! (no tag in metadata: the bytes are the frame). So an expression matches the same frames on
+//! (no tag in metadata: the bytes are the frame). The branch also checks that the tag's TPID is
+//! 0x8100 or 0x88a8 (the kernel keeps no other in metadata), which lets the optimizer settle
+//! the ethertype tests on it. So an expression matches the same frames on
 //! every rung, and the same frames as `tcpdump -r` over the file fastpath wrote. (libpcap's own
 //! live programs differ here: `ip` matches tagged frames there, and `vlan` is read from metadata
 //! only for the first tag.)
@@ -294,10 +296,30 @@ pub(crate) fn for_socket(prog: &[Insn]) -> Result<Vec<Insn>, GenError> {
     };
     let tagged = r.l.label();
     let plain = r.l.label();
+    let guard = r.l.label();
+    let guard2 = r.l.label();
     r.l.slots.push(Slot::Plain(anc(SKF_AD_VLAN_TAG_PRESENT)));
     r.l.slots.push(Slot::Cond {
         code: BPF_JMP | BPF_JEQ | BPF_K,
         k: 1,
+        jt: guard,
+        jf: plain,
+    });
+    // The kernel only keeps 802.1Q and 802.1ad tags in metadata (`skb_vlan_untag`, drivers,
+    // `vlan` devices, tc and bpf_skb_vlan_push all insist). Saying so lets the optimizer decide
+    // every other ethertype test on the tag's bytes at compile time.
+    r.l.bind(guard);
+    r.l.slots.push(Slot::Plain(anc(SKF_AD_VLAN_TPID)));
+    r.l.slots.push(Slot::Cond {
+        code: BPF_JMP | BPF_JEQ | BPF_K,
+        k: 0x8100,
+        jt: tagged,
+        jf: guard2,
+    });
+    r.l.bind(guard2);
+    r.l.slots.push(Slot::Cond {
+        code: BPF_JMP | BPF_JEQ | BPF_K,
+        k: 0x88a8,
         jt: tagged,
         jf: plain,
     });
