@@ -498,13 +498,11 @@ mod tests {
             let opt = optimize(plain.clone()).unwrap();
             let sock_plain = super::super::socket::for_socket(&plain).unwrap();
             let sock_opt = optimize(sock_plain.clone()).unwrap();
-            for f in &frames {
+            for (n, f) in frames.iter().enumerate() {
                 let w = f.len() as u32;
                 assert_eq!(run(&plain, f, w), run(&opt, f, w), "'{e}' on {f:02x?}");
-                let tag = Some(VlanTag {
-                    tpid: 0x8100,
-                    tci: 100,
-                });
+                let tpid = [0x8100, 0x88a8][n % 2];
+                let tag = Some(VlanTag { tpid, tci: 100 });
                 assert_eq!(
                     run_with_vlan(&sock_plain, f, w, tag),
                     run_with_vlan(&sock_opt, f, w, tag),
