@@ -114,7 +114,8 @@ pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
 /// `SKF_AD_VLAN_TPID`: the TPID (0x8100, 0x88a8) of that tag.
 pub const SKF_AD_VLAN_TPID: u32 = 60;
 
-/// The ancillary loads the kernel knows (`bpf_anc_helper`), with libpcap's `bpf_image` names.
+/// The ancillary loads the kernel knows (`bpf_anc_helper`), with the names the listing shows
+/// (`vlanp` and `vlan_tci` as libpcap prints them).
 const ANCILLARY: [(u32, &str); 16] = [
     (0, "proto"),
     (4, "type"),
