@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// Packets per recvmmsg call (recv-batch).
     #[arg(long = "batch", default_value_t = 64)]
     batch: usize,
+    /// Socket receive buffer in bytes (recv, recv-batch; default 32 MiB): a larger one absorbs
+    /// longer bursts, a smaller one keeps queued packets in cache under sustained overload.
+    #[arg(long = "rcvbuf")]
+    rcvbuf: Option<usize>,
     /// TPACKET_V3 block size in bytes (mmap; a power of two).
     #[arg(long = "block-size", default_value_t = MmapConfig::default().block_size)]
     block_size: u32,
@@ -212,7 +216,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         x.busy_poll = args.busy_poll.map(|us| (us, 64));
         x
     };
-    let cfg = Config::new(args.interface.clone())
+    let mut cfg = Config::new(args.interface.clone())
         .backend(args.backend)
         .snaplen(args.snaplen)
         .batch_size(args.batch)
@@ -227,6 +231,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
         })
         .xdp_replace(args.xdp_replace)
         .take(args.take);
+    if let Some(bytes) = args.rcvbuf {
+        cfg = cfg.rcvbuf(bytes);
+    }
     let filter = crate::filter::from_capture_args(&args.expression, args.bpf_file.as_deref())?;
     let cfg = match filter {
         Some(f) => cfg.filter(f),

@@ -47,6 +47,10 @@ pub(crate) struct Args {
     /// larger calls are faster but stop later).
     #[arg(long = "gen-repeat", value_parser = clap::value_parser!(u32).range(64..))]
     gen_repeat: Option<u32>,
+    /// Socket receive buffer in bytes for the recv and recv-batch rows (default: fastpath's,
+    /// 32 MiB).
+    #[arg(long = "rcvbuf")]
+    rcvbuf: Option<usize>,
     /// Write the results as JSON to FILE.
     #[arg(long = "json")]
     json: Option<PathBuf>,
@@ -110,6 +114,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if let Some(r) = args.gen_repeat {
         cfg.repeat = r;
     }
+    cfg.rcvbuf = args.rcvbuf;
 
     fastpath_lab::check_prerequisites()?;
     let mut json = args.json.as_deref().map(create).transpose()?;
@@ -139,6 +144,9 @@ pub(crate) fn run(args: Args) -> Result<()> {
     )?;
     if let Some(n) = &report.generator.note {
         writeln!(out, "generator note: {n}")?;
+    }
+    if let Some(b) = report.rcvbuf {
+        writeln!(out, "recv rows: socket receive buffer {b} bytes")?;
     }
     write!(out, "{}", report.table())?;
     out.flush()?;

@@ -231,6 +231,8 @@ pub struct Report {
     pub rep_seconds: f64,
     /// Repetitions per row.
     pub repetitions: u32,
+    /// Socket receive buffer of the recv rows in bytes, when not fastpath's default.
+    pub rcvbuf: Option<usize>,
     /// Whether Ctrl-C (or SIGTERM) cut the run short.
     pub interrupted: bool,
     /// One row per path, layout and size.
@@ -521,6 +523,7 @@ mod test {
             layouts: vec!["one-core: generator on CPU0".into()],
             rep_seconds: 1.0,
             repetitions: 3,
+            rcvbuf: None,
             interrupted: false,
             rows: vec![
                 row("recv", Kind::Fastpath, Rung::Recv, &[0.25e6, 0.3e6, 0.27e6]),

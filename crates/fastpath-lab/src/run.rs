@@ -135,6 +135,8 @@ pub struct LabConfig {
     pub flows: u16,
     /// Frames per live-frames call.
     pub repeat: u32,
+    /// Socket receive buffer of the `recv` and `recv-batch` rows (`None`: fastpath's default).
+    pub rcvbuf: Option<usize>,
 }
 
 impl LabConfig {
@@ -150,6 +152,7 @@ impl LabConfig {
             rate: None,
             flows: 1,
             repeat: gen::DEFAULT_REPEAT,
+            rcvbuf: None,
         }
     }
 
@@ -237,6 +240,7 @@ pub fn run(cfg: &LabConfig, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -
         layouts: Vec::new(),
         rep_seconds: cfg.rep_time.as_secs_f64(),
         repetitions: cfg.repetitions,
+        rcvbuf: cfg.rcvbuf,
         interrupted: false,
         rows: Vec::new(),
     };
@@ -538,6 +542,7 @@ fn receiver_loop(
     backend: Backend,
     busy_poll: bool,
     filter: Option<&str>,
+    rcvbuf: Option<usize>,
     ctl: &RxCtl,
 ) -> Result<()> {
     tb.enter_rx()?;
@@ -556,6 +561,9 @@ fn receiver_loop(
         RX_IF.to_owned()
     };
     let mut config = Config::new(device).backend(backend);
+    if let Some(bytes) = rcvbuf {
+        config = config.rcvbuf(bytes);
+    }
     if let Some(expr) = filter {
         config = config.filter(fastpath::Filter::new(expr).context("compiling the lab filter")?);
     }
@@ -616,7 +624,9 @@ fn measure_fastpath(
     thread::scope(|s| {
         let rxh = thread::Builder::new()
             .name("fplab-rx".into())
-            .spawn_scoped(s, || receiver_loop(tb, backend, busy_poll, filter, &ctl))
+            .spawn_scoped(s, || {
+                receiver_loop(tb, backend, busy_poll, filter, cfg.rcvbuf, &ctl)
+            })
             .expect("spawning a thread only fails when the system is out of resources");
         // Wait for the receiver to be ready (or to give up).
         let end = Instant::now() + Duration::from_secs(5);
