@@ -309,6 +309,12 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 " (the driver has no AF_XDP zero-copy: the kernel copies each frame)"
             }
         );
+        if !caps.restores_vlan {
+            detail.push_str(
+                "; VLAN tags the device strips are not put back (needs native mode, Linux 6.8+ \
+                 and driver support for bpf_xdp_metadata_rx_vlan_tag)",
+            );
+        }
     }
     eprintln!(
         "listening on {}, backend {} ({}{}), snapshot length {} bytes{detail}",

@@ -534,6 +534,11 @@ pub struct Capabilities {
     /// The device writes packets straight into memory the application reads (AF_XDP zero-copy
     /// mode, DPDK). False where the kernel copies them (AF_PACKET rungs, AF_XDP copy mode).
     pub driver_zero_copy: bool,
+    /// An outer VLAN tag the kernel or the device moved out of a frame into metadata is put
+    /// back in place in the packets handed out: the AF_PACKET rungs always; `xdp` where the
+    /// kernel (Linux 6.8+, kfunc `bpf_xdp_metadata_rx_vlan_tag`) and driver let its program
+    /// read the tag (native mode); false for `dpdk`, whose driver decides.
+    pub restores_vlan: bool,
     /// Human-readable mode, e.g. `"tpacket-v3"` or `"af_xdp copy"`.
     pub mode: &'static str,
 }

@@ -177,6 +177,7 @@ impl MmapSocket {
             need_wakeup: false,
             kernel_filter: true,
             driver_zero_copy: false,
+            restores_vlan: true,
             mode: "tpacket-v3",
         }
     }

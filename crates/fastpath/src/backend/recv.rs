@@ -351,6 +351,7 @@ impl RecvSocket {
             need_wakeup: false,
             kernel_filter: true,
             driver_zero_copy: false,
+            restores_vlan: true,
             mode: if self.batched { "recvmmsg" } else { "recvmsg" },
         }
     }

@@ -311,6 +311,8 @@ pub(crate) struct XskSocket {
     queue: u32,
     zero_copy: bool,
     need_wakeup: bool,
+    /// The port's program puts back VLAN tags the device stripped (set by the port).
+    restores_vlan: bool,
     batch_size: u32,
     snaplen: u32,
     delivered: u64,
@@ -565,6 +567,7 @@ impl XskSocket {
             queue,
             zero_copy: opts.flags & x::XDP_OPTIONS_ZEROCOPY != 0,
             need_wakeup,
+            restores_vlan: false,
             batch_size: cfg.batch_size,
             snaplen: cfg.snaplen,
             delivered: 0,
@@ -621,6 +624,7 @@ impl XskSocket {
             need_wakeup: self.need_wakeup,
             kernel_filter: true,
             driver_zero_copy: self.zero_copy,
+            restores_vlan: self.restores_vlan,
             mode: self.mode_name(),
         }
     }
@@ -1057,9 +1061,12 @@ impl XdpPort {
             .unwrap_or(0)
             .max(queues.iter().max().map_or(1, |m| m + 1));
         let map = XskMap::new(slots)?;
-        let prog = match filter {
-            Some(f) => XdpProgram::redirect_filtered(&map, f)?,
-            None => XdpProgram::redirect(&map)?,
+        // Native mode: a device-bound program that also puts back VLAN tags the device
+        // stripped, where kernel and driver allow (generic mode cannot run device-bound ones).
+        let prog = match (mode, filter) {
+            (Mode::Native, f) => XdpProgram::redirect_native(&map, f, ifindex)?,
+            (_, Some(f)) => XdpProgram::redirect_filtered(&map, f)?,
+            (_, None) => XdpProgram::redirect(&map)?,
         };
         // Attach first: a foreign program is reported before any memory is pinned. Frames of
         // queues whose slot is still empty go to the stack (XDP_PASS) meanwhile.
@@ -1075,7 +1082,9 @@ impl XdpPort {
                 r => break r?,
             }
         };
-        for s in &sockets {
+        let mut sockets = sockets;
+        for s in &mut sockets {
+            s.restores_vlan = prog.restores_vlan();
             map.set(s.queue, s.fd())?;
         }
         Ok(XdpPort {

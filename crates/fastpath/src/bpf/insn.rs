@@ -435,6 +435,12 @@ impl Insn {
         Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, helper)
     }
 
+    /// Call the kernel function (kfunc) whose `vmlinux` BTF type id is `btf_id`
+    /// (`src_reg = BPF_PSEUDO_KFUNC_CALL`); same register convention as [`Insn::call`].
+    pub const fn call_kfunc(btf_id: i32) -> Insn {
+        Insn::new(BPF_JMP | BPF_CALL, 0, 2, 0, btf_id)
+    }
+
     /// Return `r0` from the program.
     pub const fn exit() -> Insn {
         Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)

@@ -36,9 +36,11 @@
 //! # Ok::<(), fastpath::Error>(())
 //! ```
 
+mod btf;
 pub mod insn;
 mod rtnl;
 mod sys;
+pub mod tc;
 pub mod xdp;
 
 pub use sys::{Map, MapType};

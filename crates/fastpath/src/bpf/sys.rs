@@ -44,9 +44,16 @@ pub(crate) const BPF_MAP_TYPE_XSKMAP: u32 = 17;
 
 // `enum bpf_prog_type`.
 pub(crate) const BPF_PROG_TYPE_XDP: u32 = 6;
+pub(crate) const BPF_PROG_TYPE_SCHED_CLS: u32 = 3;
 
 // `enum bpf_attach_type`.
 pub(crate) const BPF_XDP: u32 = 37;
+/// tcx egress hook (Linux 6.6+).
+pub(crate) const BPF_TCX_EGRESS: u32 = 47;
+
+/// `BPF_F_XDP_DEV_BOUND_ONLY` (`prog_flags`): the program may call the device's XDP metadata
+/// kfuncs and attaches to `prog_ifindex` only (Linux 6.3+).
+pub(crate) const BPF_F_XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
 
 // `enum bpf_link_type`.
 pub(crate) const BPF_LINK_TYPE_XDP: u32 = 6;
@@ -504,6 +511,30 @@ const LOG_MAX: usize = 16 * 1024 * 1024;
 /// with `log_level = 1` and the verifier's log is returned inside
 /// [`Error::VerifierRejected`].
 pub(crate) fn prog_load_xdp(name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
+    prog_load(
+        &LoadSpec {
+            prog_type: BPF_PROG_TYPE_XDP,
+            expected_attach_type: BPF_XDP,
+            prog_flags: 0,
+            prog_ifindex: 0,
+        },
+        name,
+        insns,
+    )
+}
+
+/// What kind of program [`prog_load`] loads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadSpec {
+    pub(crate) prog_type: u32,
+    pub(crate) expected_attach_type: u32,
+    pub(crate) prog_flags: u32,
+    /// Device the program is bound to (with [`BPF_F_XDP_DEV_BOUND_ONLY`]), or 0.
+    pub(crate) prog_ifindex: u32,
+}
+
+/// `bpf(BPF_PROG_LOAD)` of any program type, license GPL; errors as [`prog_load_xdp`].
+pub(crate) fn prog_load(spec: &LoadSpec, name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
     let prog_name = obj_name("program name", name)?;
     let insn_cnt = u32::try_from(insns.len()).map_err(|_| Error::InvalidConfig {
         field: "program",
@@ -513,12 +544,14 @@ pub(crate) fn prog_load_xdp(name: &'static str, insns: &[Insn]) -> Result<OwnedF
         ),
     })?;
     let base = BpfAttrProgLoad {
-        prog_type: BPF_PROG_TYPE_XDP,
+        prog_type: spec.prog_type,
         insn_cnt,
         insns: insns.as_ptr() as u64,
         license: LICENSE.as_ptr() as u64,
         prog_name,
-        expected_attach_type: BPF_XDP,
+        expected_attach_type: spec.expected_attach_type,
+        prog_flags: spec.prog_flags,
+        prog_ifindex: spec.prog_ifindex,
         ..BpfAttrProgLoad::default()
     };
     let mut attr = base;
@@ -639,13 +672,26 @@ pub(crate) fn link_create_xdp(
     ifindex: u32,
     flags: u32,
 ) -> io::Result<OwnedFd> {
+    link_create(prog, ifindex, BPF_XDP, flags)
+}
+
+/// `bpf(BPF_LINK_CREATE)` of `prog` at hook `attach_type` of `ifindex` (XDP or tcx: the fields
+/// past `flags`, such as tcx's relative fd, are zero: the kernel reads a shorter attribute as
+/// zero-extended).
+pub(crate) fn link_create(
+    prog: BorrowedFd<'_>,
+    ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+) -> io::Result<OwnedFd> {
     let mut attr = BpfAttrLinkCreate {
         prog_fd: prog.as_raw_fd() as u32,
         target_ifindex: ifindex,
-        attach_type: BPF_XDP,
+        attach_type,
         flags,
     };
-    // SAFETY: BPF_LINK_CREATE for XDP reads only the struct itself; it has no pointer fields.
+    // SAFETY: BPF_LINK_CREATE for XDP and tcx reads only the struct itself; it has no pointer
+    // fields.
     unsafe { sys_bpf(BPF_LINK_CREATE, &mut attr) }.map(owned_fd)
 }
 

@@ -171,6 +171,78 @@ pub fn filtered_redirect_insns(
     p.finish()
 }
 
+/// `bpf_xdp_adjust_head`.
+const BPF_FUNC_XDP_ADJUST_HEAD: i32 = 44;
+
+/// Appends code that puts back into the frame an outer VLAN tag the device moved into
+/// metadata (hardware VLAN stripping; on veth, a tag that came with the skb, e.g. from a VLAN
+/// device on the peer): AF_XDP hands out the frame as it was on the wire, like the AF_PACKET
+/// rungs, and a filter sees the tag. `kfunc` is the BTF id of `bpf_xdp_metadata_rx_vlan_tag`
+/// (Linux 6.8+); the program must be device-bound. Frames without such a tag, shorter than
+/// 12 bytes, or without 4 bytes of headroom go on unchanged.
+///
+/// Entered and left with the context in `r1`; clobbers `r0`–`r6` and 8 bytes of stack at
+/// `r10 - 8`.
+fn restore_vlan(p: &mut Program, kfunc: u32) {
+    let done = p.label();
+    p.push(Insn::mov64_reg(Reg::R6, Reg::R1));
+    // __be16 proto at r10-8, u16 tci at r10-6 (zeroed: the kfunc may only write them).
+    p.push(Insn::st_mem(Size::DW, Reg::R10, -8, 0));
+    p.push(Insn::mov64_reg(Reg::R2, Reg::R10));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, -8));
+    p.push(Insn::mov64_reg(Reg::R3, Reg::R10));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R3, -6));
+    p.push(Insn::call_kfunc(kfunc as i32));
+    p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), done);
+    // Room for the MAC addresses before moving them.
+    p.push(Insn::ldx_mem(Size::W, Reg::R2, Reg::R6, 0));
+    p.push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R6, 4));
+    p.push(Insn::mov64_reg(Reg::R4, Reg::R2));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R4, 12));
+    p.jump_if(JmpOp::Gt, Reg::R4, Src::Reg(Reg::R3), done);
+    p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+    p.push(Insn::mov64_imm(Reg::R2, -4));
+    p.push(Insn::call(BPF_FUNC_XDP_ADJUST_HEAD));
+    p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), done);
+    // Packet pointers are new after adjust_head: reload and prove 16 bytes to the verifier.
+    p.push(Insn::ldx_mem(Size::W, Reg::R2, Reg::R6, 0));
+    p.push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R6, 4));
+    p.push(Insn::mov64_reg(Reg::R4, Reg::R2));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R4, 16));
+    p.jump_if(JmpOp::Gt, Reg::R4, Src::Reg(Reg::R3), done);
+    // Destination, then source: MACs move 4 bytes to the front, in ascending order.
+    for off in [0i16, 4, 8] {
+        p.push(Insn::ldx_mem(Size::W, Reg::R5, Reg::R2, off + 4));
+        p.push(Insn::stx_mem(Size::W, Reg::R2, Reg::R5, off));
+    }
+    p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -8));
+    p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 12));
+    p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -6));
+    p.push(Insn::new(0x04 | 0xd0 | 0x08, Reg::R5 as u8, 0, 0, 16)); // be16(r5)
+    p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 14));
+    p.bind(done);
+    p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+}
+
+/// The device-bound redirect program: [`restore_vlan`] with `kfunc`, then
+/// [`filtered_redirect_insns`] (or [`redirect_insns`] without a filter).
+///
+/// # Errors
+/// As [`filtered_redirect_insns`].
+fn vlan_redirect_insns(
+    xsks: i32,
+    filter: Option<&crate::filter::Filter>,
+    kfunc: u32,
+) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
+    let mut p = Program::new();
+    restore_vlan(&mut p, kfunc);
+    match filter {
+        Some(f) => p.extend(filtered_redirect_insns(xsks, f)?),
+        None => p.extend(redirect_insns(xsks)),
+    };
+    p.finish()
+}
+
 /// Instructions of a program that returns `on_match` for frames `filter` accepts and
 /// `on_miss` for the others (to check the translation with [`test_run`]).
 ///
@@ -272,6 +344,7 @@ pub struct XdpProgram {
     fd: OwnedFd,
     id: u32,
     name: &'static str,
+    restores_vlan: bool,
 }
 
 impl XdpProgram {
@@ -284,7 +357,69 @@ impl XdpProgram {
     pub fn load(name: &'static str, insns: &[Insn]) -> Result<XdpProgram> {
         let fd = sys::prog_load_xdp(name, insns)?;
         let id = sys::prog_info(fd.as_fd())?.id;
-        Ok(XdpProgram { fd, id, name })
+        Ok(XdpProgram {
+            fd,
+            id,
+            name,
+            restores_vlan: false,
+        })
+    }
+
+    /// The redirect program for interface `ifindex` in native mode, behind `filter` if any:
+    /// where the kernel has kfunc `bpf_xdp_metadata_rx_vlan_tag` (Linux 6.8+) and the driver
+    /// supports device-bound programs, it first puts back an outer VLAN tag the device moved
+    /// out of the frame ([`XdpProgram::restores_vlan`] says whether it does); otherwise it is
+    /// [`XdpProgram::redirect_filtered`] / [`XdpProgram::redirect`]. Attach it to `ifindex`
+    /// only, in native mode.
+    ///
+    /// # Errors
+    /// As [`XdpProgram::redirect_filtered`].
+    pub fn redirect_native(
+        xsks: &XskMap,
+        filter: Option<&crate::filter::Filter>,
+        ifindex: u32,
+    ) -> Result<XdpProgram> {
+        let fd = xsks.as_fd().as_raw_fd();
+        if let Some(kfunc) = super::btf::rx_vlan_tag_kfunc() {
+            let insns = vlan_redirect_insns(fd, filter, kfunc)?;
+            let spec = sys::LoadSpec {
+                prog_type: sys::BPF_PROG_TYPE_XDP,
+                expected_attach_type: sys::BPF_XDP,
+                prog_flags: sys::BPF_F_XDP_DEV_BOUND_ONLY,
+                prog_ifindex: ifindex,
+            };
+            // The same names as the programs without the tag restore: the role is the same.
+            let name = if filter.is_some() {
+                "fastpath_filter"
+            } else {
+                "fastpath_redir"
+            };
+            match sys::prog_load(&spec, name, &insns) {
+                Ok(fd) => {
+                    let id = sys::prog_info(fd.as_fd())?.id;
+                    return Ok(XdpProgram {
+                        fd,
+                        id,
+                        name,
+                        restores_vlan: true,
+                    });
+                }
+                // A verifier rejection is a bug of ours: say so rather than hide it.
+                Err(e @ Error::VerifierRejected { .. }) => return Err(e),
+                // The driver cannot bind programs (or an older kernel): go without.
+                Err(_) => {}
+            }
+        }
+        match filter {
+            Some(f) => XdpProgram::redirect_filtered(xsks, f),
+            None => XdpProgram::redirect(xsks),
+        }
+    }
+
+    /// Whether the program puts back VLAN tags the device moved out of frames (see
+    /// [`XdpProgram::redirect_native`]).
+    pub fn restores_vlan(&self) -> bool {
+        self.restores_vlan
     }
 
     /// `fastpath_redir`: frames of RX queue *q* to the AF_XDP socket in slot *q* of `xsks`,

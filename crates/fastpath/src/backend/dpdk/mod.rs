@@ -694,6 +694,7 @@ impl DpdkQueue {
             need_wakeup: false,
             kernel_filter: false,
             driver_zero_copy: self.port.pci,
+            restores_vlan: false,
             mode: self.port.mode,
         }
     }
