@@ -1,14 +1,16 @@
 //! BPF without a C toolchain: an eBPF instruction emitter, the `bpf(2)` loader, the XDP programs
 //! fastpath needs, attaching them to interfaces, and `BPF_PROG_TEST_RUN`.
 //!
-//! Everything is built from Rust with plain syscalls: no clang, no libbpf, no BTF, no object
-//! files. The programs are a few instructions each ([`xdp::redirect_insns`],
+//! Everything is built from Rust with plain syscalls: no clang, no libbpf, no object files; of
+//! BTF only the lookup of one kernel function's id (`btf.rs`, for the VLAN-restoring redirect
+//! program). The programs are a few instructions each ([`xdp::redirect_insns`],
 //! [`xdp::action_insns`]), written with [`insn`], a sans-IO encoder and label assembler that is
 //! also the target for filter translation.
 //!
 //! | need | use |
 //! |---|---|
-//! | send each RX queue's frames to an AF_XDP socket | [`XskMap`] + [`XdpProgram::redirect`] |
+//! | send each RX queue's frames to an AF_XDP socket | [`XskMap`] + [`XdpProgram::redirect`] ([`XdpProgram::redirect_native`] also puts back VLAN tags the device stripped) |
+//! | push a VLAN tag as skb metadata on egress (testbeds) | [`tc::TcxVlanPush`] |
 //! | drop / pass / bounce every frame | [`XdpProgram::drop`], [`XdpProgram::pass`], [`XdpProgram::tx`] |
 //! | put a program on an interface | [`XdpAttachment::attach`] (detaches on drop and on process death) |
 //! | see what is attached | [`attached`] |
