@@ -978,24 +978,7 @@ fn only_matching_frames_arrive_on_every_rung() {
             .filter(|f| filter.matches(f, f.len() as u32))
             .collect();
         assert_eq!(want.len(), 20);
-        let mut got: Vec<Vec<u8>> = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let mut full_once = false;
-        while Instant::now() < deadline {
-            let batch = rx.recv(Some(Duration::from_millis(50))).unwrap();
-            let n = batch.len();
-            for p in &batch {
-                got.push(p.data().to_vec());
-            }
-            drop(batch);
-            if got.len() >= want.len() {
-                // One more quiet round, so a stray frame would show up.
-                if full_once && n == 0 {
-                    break;
-                }
-                full_once = true;
-            }
-        }
+        let got = collect_quiet(&mut rx, want.len());
         let seqs: Vec<Option<u32>> = got.iter().map(|f| frame_seq(f)).collect();
         assert_eq!(
             got.len(),
@@ -1183,29 +1166,43 @@ fn metadata_tags_come_back_on_every_rung() {
     }
 }
 
+/// A veth pair in a new namespace (`NAME_a` sends, `NAME_b` receives) and a `dpdk` receiver
+/// with `filter` on DPDK's af_packet vdev `vdev` over `NAME_b`.
+#[cfg(feature = "dpdk")]
+fn dpdk_on_veth(
+    name: &str,
+    vdev: &str,
+    filter: &Filter,
+) -> (
+    fastpath_testutil::NetNs,
+    fastpath_testutil::Veth,
+    fastpath::Receiver,
+) {
+    use fastpath::{Backend, Config, Receiver};
+    let ns = fastpath_testutil::NetNs::new(name);
+    let v = ns.veth_pair(&format!("{name}_a"), &format!("{name}_b"));
+    let dev = format!(
+        "{vdev},iface={},blocksz=4096,framesz=2048,framecnt=4096",
+        v.b
+    );
+    let cfg = Config::new(dev)
+        .backend(Backend::Dpdk)
+        .filter(filter.clone());
+    let rx = Receiver::open(&cfg).expect("open dpdk");
+    (ns, v, rx)
+}
+
 /// `dpdk`: the interpreter runs before packets are handed out; rejected mbufs are freed.
 #[cfg(feature = "dpdk")]
 #[test]
 fn dpdk_hands_out_only_matching_packets() {
-    use fastpath::{Backend, Config, Receiver};
-    use fastpath_testutil::{frame_seq, udp_frame, NetNs, RawSender};
+    use fastpath_testutil::{frame_seq, udp_frame, RawSender};
     require!(
         is_root() && have_cmd("ip"),
         "needs root for network namespaces and DPDK"
     );
-    let ns = NetNs::new("fpfd");
-    let v = ns.veth_pair("fpfd_a", "fpfd_b");
-    let dev = format!(
-        "net_af_packet0,iface={},blocksz=4096,framesz=2048,framecnt=4096",
-        v.b
-    );
     let filter = Filter::new("udp dst port 7777").unwrap();
-    let mut rx = Receiver::open(
-        &Config::new(dev)
-            .backend(Backend::Dpdk)
-            .filter(filter.clone()),
-    )
-    .expect("open dpdk");
+    let (_ns, v, mut rx) = dpdk_on_veth("fpfd", "net_af_packet0", &filter);
     let frames: Vec<Vec<u8>> = (0..200u32)
         .map(|i| {
             let mut f = udp_frame(i, 100, [2, 0, 0, 0, 0, 0xbb], v.a_mac);
@@ -1244,25 +1241,14 @@ fn dpdk_hands_out_only_matching_packets() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn dpdk_filters_tagged_frames() {
-    use fastpath::{Backend, Config, Receiver};
-    use fastpath_testutil::{NetNs, RawSender};
+    use fastpath_testutil::RawSender;
     require!(
         is_root() && have_cmd("ip"),
         "needs root for network namespaces and DPDK"
     );
-    let ns = NetNs::new("fpfv");
-    let v = ns.veth_pair("fpfv_a", "fpfv_b");
-    let dev = format!(
-        "net_af_packet7,iface={},blocksz=4096,framesz=2048,framecnt=4096",
-        v.b
-    );
     let filter = Filter::new("vlan 100 and udp port 53").unwrap();
-    let mut rx = Receiver::open(
-        &Config::new(dev)
-            .backend(Backend::Dpdk)
-            .filter(filter.clone()),
-    )
-    .expect("open dpdk");
+    // Its own vdev name: the tests of this file share one EAL.
+    let (_ns, v, mut rx) = dpdk_on_veth("fpfv", "net_af_packet7", &filter);
     let u4 = |dport: u16| ipv4(&v4(17, H1, H2), &udp(40000, dport, &[0x5a; 18]));
     let frames: Vec<Vec<u8>> = vec![
         eth(MAC_B, MAC_A, &[(0x8100, 100)], 0x0800, &u4(53)),

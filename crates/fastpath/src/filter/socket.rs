@@ -35,6 +35,16 @@ fn stmt(code: u16, k: u32) -> Slot {
     Slot::Plain(Insn::stmt(code, k))
 }
 
+/// `jeq #k, jt, jf`.
+fn jeq(k: u32, jt: Label, jf: Label) -> Slot {
+    Slot::Cond {
+        code: BPF_JMP | BPF_JEQ | BPF_K,
+        k,
+        jt,
+        jf,
+    }
+}
+
 fn size_of(code: u16) -> u32 {
     match code & 0x18 {
         BPF_W => 4,
@@ -151,12 +161,7 @@ impl Rewriter {
             let case = self.l.label();
             self.l.bind(next);
             next = self.l.label();
-            self.l.slots.push(Slot::Cond {
-                code: BPF_JMP | BPF_JEQ | BPF_K,
-                k: v,
-                jt: case,
-                jf: next,
-            });
+            self.l.slots.push(jeq(v, case, next));
             cases.push((v, case));
         }
         // Before the tag.
@@ -299,30 +304,15 @@ pub(crate) fn for_socket(prog: &[Insn]) -> Result<Vec<Insn>, GenError> {
     let guard = r.l.label();
     let guard2 = r.l.label();
     r.l.slots.push(Slot::Plain(anc(SKF_AD_VLAN_TAG_PRESENT)));
-    r.l.slots.push(Slot::Cond {
-        code: BPF_JMP | BPF_JEQ | BPF_K,
-        k: 1,
-        jt: guard,
-        jf: plain,
-    });
+    r.l.slots.push(jeq(1, guard, plain));
     // The kernel only keeps 802.1Q and 802.1ad tags in metadata (`skb_vlan_untag`, drivers,
     // `vlan` devices, tc and bpf_skb_vlan_push all insist). Saying so lets the optimizer decide
     // every other ethertype test on the tag's bytes at compile time.
     r.l.bind(guard);
     r.l.slots.push(Slot::Plain(anc(SKF_AD_VLAN_TPID)));
-    r.l.slots.push(Slot::Cond {
-        code: BPF_JMP | BPF_JEQ | BPF_K,
-        k: 0x8100,
-        jt: tagged,
-        jf: guard2,
-    });
+    r.l.slots.push(jeq(0x8100, tagged, guard2));
     r.l.bind(guard2);
-    r.l.slots.push(Slot::Cond {
-        code: BPF_JMP | BPF_JEQ | BPF_K,
-        k: 0x88a8,
-        jt: tagged,
-        jf: plain,
-    });
+    r.l.slots.push(jeq(0x88a8, tagged, plain));
     r.l.bind(plain);
     r.append(prog, false)?;
     r.l.bind(tagged);
