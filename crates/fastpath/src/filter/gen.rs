@@ -715,5 +715,14 @@ pub(crate) fn compile(e: &Expr, snaplen: u32) -> Result<Vec<Insn>, GenError> {
     l.slots.push(Slot::Ret(snaplen));
     l.bind(reject);
     l.slots.push(Slot::Ret(0));
-    l.finish()
+    let mut prog = l.finish()?;
+    // A packet load at 2 GiB or more fails on any real packet, so the run ends there with 0;
+    // say so explicitly: the kernel reads such offsets as negative ones (`SKF_NET_OFF`,
+    // `SKF_LL_OFF`, ancillary fields) and would go on. Same instruction count, same jumps.
+    for i in &mut prog {
+        if matches!(i.code, 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1) && i.k >= 1 << 31 {
+            *i = Insn::ret(0);
+        }
+    }
+    Ok(prog)
 }

@@ -100,3 +100,30 @@ fn clamped_lowers_accept_values() {
     assert!(c.iter().any(|i| *i == Insn::ret(96)));
     assert!(c.iter().any(|i| *i == Insn::ret(0)));
 }
+
+/// Offsets the kernel would read as negative (network/link-layer relative, ancillary) are
+/// out-of-bounds loads like any other: the program rejects there, in every form.
+#[test]
+fn huge_offsets_reject_in_every_form() {
+    use super::cbpf::{SKF_AD_OFF, SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT, SKF_AD_VLAN_TPID};
+    // The socket form's own metadata reads are the only loads allowed up there.
+    let ours = [SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT, SKF_AD_VLAN_TPID].map(|n| SKF_AD_OFF + n);
+    for expr in [
+        "ether[4294963248] = 1",
+        "ether[0x80000000:2] = 0",
+        "ether[0x80000000 + ether[0]] = 0",
+        "not ether[4294963248] = 1",
+        "ip or ether[0xfffff030] = 1",
+    ] {
+        let f = Filter::new(expr).unwrap();
+        for p in [f.insns().to_vec(), f.socket_program().unwrap()] {
+            let bad = p.iter().find(|i| {
+                matches!(i.code, 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1)
+                    && i.k >= 1 << 31
+                    && !ours.contains(&i.k)
+            });
+            assert!(bad.is_none(), "'{expr}':\n{}", super::cbpf::Listing(&p));
+            assert_eq!(super::cbpf::run(&p, &[0u8; 64], 64), 0, "'{expr}'");
+        }
+    }
+}
