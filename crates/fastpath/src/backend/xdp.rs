@@ -155,7 +155,7 @@ impl XdpConfig {
         }
         let q = u32::try_from(queues.max(1)).unwrap_or(u32::MAX);
         let share = self.frame_count / q;
-        if share < 2 || share / 2 == 0 {
+        if share < 2 {
             return Err(Error::InvalidConfig {
                 field: "frame_count",
                 why: format!(
