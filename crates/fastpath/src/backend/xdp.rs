@@ -352,13 +352,15 @@ fn bad_layout(what: &'static str, why: &'static str) -> Error {
     }
 }
 
-/// Wraps a producer ring over its own mapping.
+/// Maps a producer ring ([`map_ring`]) and wraps it over its own mapping.
 fn prod_ring<T: Copy>(
-    map: Mmap,
-    layout: RingLayout,
+    fd: &OwnedFd,
+    off: &xdp_ring_offset,
     size: u32,
+    pgoff: i64,
     what: &'static str,
 ) -> Result<RingProd<T, Mmap>> {
+    let (map, layout) = map_ring::<T>(fd, off, size, pgoff, what)?;
     let base = NonNull::new(map.as_ptr()).expect("a mapping is never at NULL");
     let len = map.len();
     // SAFETY: `map` is the kernel's mapping of this ring (mmapped at its page offset with the
@@ -367,13 +369,15 @@ fn prod_ring<T: Copy>(
     unsafe { RingProd::new(map, base, len, layout, size) }.map_err(|e| bad_layout(what, e.0))
 }
 
-/// Wraps a consumer ring over its own mapping.
+/// Maps a consumer ring ([`map_ring`]) and wraps it over its own mapping.
 fn cons_ring<T: Copy>(
-    map: Mmap,
-    layout: RingLayout,
+    fd: &OwnedFd,
+    off: &xdp_ring_offset,
     size: u32,
+    pgoff: i64,
     what: &'static str,
 ) -> Result<RingCons<T, Mmap>> {
+    let (map, layout) = map_ring::<T>(fd, off, size, pgoff, what)?;
     let base = NonNull::new(map.as_ptr()).expect("a mapping is never at NULL");
     let len = map.len();
     // SAFETY: as in `prod_ring`, for the only consumer view of this ring.
@@ -488,28 +492,22 @@ impl XskSocket {
             "getsockopt(XDP_MMAP_OFFSETS)",
         )?;
 
-        let (m, l) = map_ring::<u64>(
+        let mut fill: FillRing = prod_ring(
             &fd,
             &off.fr,
             cfg.fill_size,
             x::XDP_UMEM_PGOFF_FILL_RING,
             "fill ring",
         )?;
-        let mut fill: FillRing = prod_ring(m, l, cfg.fill_size, "fill ring")?;
-        let (m, l) = map_ring::<u64>(
+        let comp: CompRing = cons_ring(
             &fd,
             &off.cr,
             cfg.comp_size,
             x::XDP_UMEM_PGOFF_COMPLETION_RING,
             "completion ring",
         )?;
-        let comp: CompRing = cons_ring(m, l, cfg.comp_size, "completion ring")?;
-        let (m, l) =
-            map_ring::<xdp_desc>(&fd, &off.rx, cfg.rx_size, x::XDP_PGOFF_RX_RING, "rx ring")?;
-        let rx: RxRing = cons_ring(m, l, cfg.rx_size, "rx ring")?;
-        let (m, l) =
-            map_ring::<xdp_desc>(&fd, &off.tx, cfg.tx_size, x::XDP_PGOFF_TX_RING, "tx ring")?;
-        let tx: TxRing = prod_ring(m, l, cfg.tx_size, "tx ring")?;
+        let rx: RxRing = cons_ring(&fd, &off.rx, cfg.rx_size, x::XDP_PGOFF_RX_RING, "rx ring")?;
+        let tx: TxRing = prod_ring(&fd, &off.tx, cfg.tx_size, x::XDP_PGOFF_TX_RING, "tx ring")?;
 
         // Our RX frames go on the fill ring before bind, so the first packet finds one.
         let fs = u64::from(umem.frame_size);
