@@ -991,10 +991,9 @@ pub(crate) fn open_queues(ifindex: u32, queues: &[u32], cfg: &XdpConfig) -> Resu
 /// and one socket per queue. Dropping it detaches the program first, then closes the sockets.
 #[derive(Debug)]
 pub(crate) struct XdpPort {
-    // Drop order: detach before anything else, so no frame is redirected to a closing socket.
-    attachment: XdpAttachment,
-    _prog: XdpProgram,
-    _map: XskMap,
+    // Drop order: detach before anything else, so no frame is redirected to a closing socket:
+    // `guard` comes first, and its first field is the attachment.
+    guard: PortGuard,
     sockets: Vec<XskSocket>,
 }
 
@@ -1002,6 +1001,7 @@ pub(crate) struct XdpPort {
 /// attached until the last handle drops.
 #[derive(Debug)]
 pub(crate) struct PortGuard {
+    // Drop order: the attachment first (detach), then the program and the map.
     attachment: XdpAttachment,
     _prog: XdpProgram,
     _map: XskMap,
@@ -1086,9 +1086,11 @@ impl XdpPort {
             map.set(s.queue, s.fd())?;
         }
         Ok(XdpPort {
-            attachment,
-            _prog: prog,
-            _map: map,
+            guard: PortGuard {
+                attachment,
+                _prog: prog,
+                _map: map,
+            },
             sockets,
         })
     }
@@ -1108,11 +1110,7 @@ impl XdpPort {
     /// Splits the port into one handle per queue (in the order given to `open`), each keeping
     /// the program attached while it lives.
     pub(crate) fn into_queues(self) -> Vec<XdpQueue> {
-        let port = Arc::new(PortGuard {
-            attachment: self.attachment,
-            _prog: self._prog,
-            _map: self._map,
-        });
+        let port = Arc::new(self.guard);
         self.sockets
             .into_iter()
             .map(|sock| XdpQueue {
