@@ -433,23 +433,20 @@ impl XskSocket {
         share: Share,
         shared: Option<&XskSocket>,
     ) -> Result<XskSocket> {
+        let open = |mode| Self::open_mode(ifindex, queue, cfg, umem, share, shared, mode);
         match (shared, cfg.zero_copy) {
-            (Some(first), _) => Self::open_mode(ifindex, queue, cfg, umem, share, Some(first), 0),
-            (None, ZeroCopy::Never) => {
-                Self::open_mode(ifindex, queue, cfg, umem, share, None, x::XDP_COPY)
-            }
-            (None, ZeroCopy::Require) => {
-                Self::open_mode(ifindex, queue, cfg, umem, share, None, x::XDP_ZEROCOPY)
-            }
+            (Some(_), _) => open(0),
+            (None, ZeroCopy::Never) => open(x::XDP_COPY),
+            (None, ZeroCopy::Require) => open(x::XDP_ZEROCOPY),
             (None, ZeroCopy::Auto) => {
                 // A failed zero-copy bind leaves the socket without its fill/completion rings
                 // (the kernel moved them into the pool it then destroyed), so copy mode is tried
                 // on a fresh socket.
-                match Self::open_mode(ifindex, queue, cfg, umem, share, None, x::XDP_ZEROCOPY) {
+                match open(x::XDP_ZEROCOPY) {
                     Err(OpenError::Bind(BindFailed(e), _))
                         if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EINVAL)) =>
                     {
-                        Self::open_mode(ifindex, queue, cfg, umem, share, None, x::XDP_COPY)
+                        open(x::XDP_COPY)
                     }
                     r => r,
                 }
