@@ -1021,15 +1021,8 @@ pub(crate) struct XdpQueue {
 }
 
 impl XdpPort {
-    /// Opens sockets on `queues` of `ifindex` ([`open_queues`]), puts each in the XSKMAP at its
-    /// queue id, and attaches the redirect program in `mode` (`replace`: replace a program that
-    /// is already attached instead of failing). With `filter`, the program redirects only the
-    /// frames the filter accepts and passes the rest to the kernel stack.
-    ///
-    /// # Errors
-    /// As [`open_queues`]; [`Error::XdpAlreadyAttached`] when another program is attached and
-    /// `replace` is false, and the other errors of [`XdpAttachment::attach`].
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// [`XdpPort::open_filtered`] without a filter.
+    #[cfg(test)]
     pub(crate) fn open(
         ifindex: u32,
         queues: &[u32],
@@ -1040,7 +1033,14 @@ impl XdpPort {
         XdpPort::open_filtered(ifindex, queues, cfg, mode, replace, None)
     }
 
-    /// [`XdpPort::open`] with an optional packet filter.
+    /// Opens sockets on `queues` of `ifindex` ([`open_queues`]), puts each in the XSKMAP at its
+    /// queue id, and attaches the redirect program in `mode` (`replace`: replace a program that
+    /// is already attached instead of failing). With `filter`, the program redirects only the
+    /// frames the filter accepts and passes the rest to the kernel stack.
+    ///
+    /// # Errors
+    /// As [`open_queues`]; [`Error::XdpAlreadyAttached`] when another program is attached and
+    /// `replace` is false, and the other errors of [`XdpAttachment::attach`].
     pub(crate) fn open_filtered(
         ifindex: u32,
         queues: &[u32],
