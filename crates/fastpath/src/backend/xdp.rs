@@ -6,7 +6,7 @@
 //! Pieces, outermost first:
 //! - [`XdpPort`]: the XSKMAP, the redirect program, its attachment (detached on drop) and one
 //!   [`XskSocket`] per queue. What a [`Receiver`](crate::Receiver) owns.
-//! - [`open_queues`]: one socket per queue, all sharing one UMEM (`XDP_SHARED_UMEM`), frames
+//! - [`open_sockets`]: one socket per queue, all sharing one UMEM (`XDP_SHARED_UMEM`), frames
 //!   partitioned between them; each socket has its own fill and completion rings (kernel ≥ 5.10).
 //! - [`XskSocket`]: fill/completion/RX/TX rings over a slice of the UMEM; `receive`, `send`.
 //!
@@ -912,8 +912,8 @@ pub(crate) fn rx_queue_count(ifindex: u32) -> Option<(String, u32)> {
 }
 
 /// Checks the queue list against the interface: non-empty, no duplicates, each below the
-/// interface's RX queue count.
-fn check_queues(ifindex: u32, queues: &[u32]) -> Result<()> {
+/// interface's RX queue count. Returns that count, if the driver or sysfs says.
+fn check_queues(ifindex: u32, queues: &[u32]) -> Result<Option<u32>> {
     if queues.is_empty() {
         return Err(Error::InvalidConfig {
             field: "queues",
@@ -933,42 +933,66 @@ fn check_queues(ifindex: u32, queues: &[u32]) -> Result<()> {
             name: format!("ifindex {ifindex}"),
         });
     }
-    if let Some((name, n)) = rx_queue_count(ifindex) {
-        if let Some(q) = queues.iter().find(|&&q| q >= n) {
-            return Err(Error::InvalidConfig {
-                field: "queue",
-                why: format!(
-                    "queue {q} does not exist: `{name}` has {n} RX queue{} (0 to {})",
-                    if n == 1 { "" } else { "s" },
-                    n - 1
-                ),
-            });
-        }
+    let Some((name, n)) = rx_queue_count(ifindex) else {
+        return Ok(None);
+    };
+    if let Some(q) = queues.iter().find(|&&q| q >= n) {
+        return Err(Error::InvalidConfig {
+            field: "queue",
+            why: format!(
+                "queue {q} does not exist: `{name}` has {n} RX queue{} (0 to {})",
+                if n == 1 { "" } else { "s" },
+                n - 1
+            ),
+        });
     }
-    Ok(())
+    Ok(Some(n))
 }
 
-/// Opens one socket per queue of `ifindex`, all sharing one UMEM (`XDP_SHARED_UMEM`); the frames
+/// Checks `cfg` and `queues`, maps a UMEM and opens the sockets ([`open_sockets`]): an
+/// [`XdpPort`] without the program, and without its EBUSY retry.
+///
+/// # Errors
+/// As [`XdpPort::open_filtered`], [`Error::XdpAlreadyAttached`] aside.
+#[cfg(test)]
+pub(crate) fn open_queues(ifindex: u32, queues: &[u32], cfg: &XdpConfig) -> Result<Vec<XskSocket>> {
+    cfg.validate(queues.len())?;
+    check_queues(ifindex, queues)?;
+    let umem = alloc_umem(cfg)?;
+    open_sockets(ifindex, queues, cfg, &umem)
+}
+
+/// Maps the UMEM of `cfg` (`frame_count × frame_size` bytes; `cfg` validated).
+///
+/// # Errors
+/// [`Error::OutOfMemory`] when the memory cannot be mapped.
+fn alloc_umem(cfg: &XdpConfig) -> Result<Arc<Umem>> {
+    let len = cfg.frame_count as usize * cfg.frame_size as usize;
+    let (map, huge) = x::umem_alloc(len)?;
+    Ok(Arc::new(Umem {
+        map,
+        frame_size: cfg.frame_size,
+        huge,
+    }))
+}
+
+/// Opens one socket per queue of `ifindex`, all sharing `umem` (`XDP_SHARED_UMEM`); the frames
 /// are split evenly between them. The first socket registers the UMEM and picks the mode (the
-/// others inherit it).
+/// others inherit it). `cfg` passed [`XdpConfig::validate`] and `queues` [`check_queues`]. On
+/// failure the sockets opened so far close, and `umem` can be used again.
 ///
 /// The sockets receive nothing until an XDP program redirects to them (see [`XdpPort`]).
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for bad sizes, duplicate queues or a queue the interface lacks
-/// (naming the largest); [`Error::Unsupported`] without AF_XDP, or without zero-copy under
-/// [`ZeroCopy::Require`]; [`Error::OutOfMemory`] when the UMEM cannot be mapped or pinned;
-/// [`Error::XdpQueueBusy`] if a queue has a socket already.
-pub(crate) fn open_queues(ifindex: u32, queues: &[u32], cfg: &XdpConfig) -> Result<Vec<XskSocket>> {
-    cfg.validate(queues.len())?;
-    check_queues(ifindex, queues)?;
-    let len = cfg.frame_count as usize * cfg.frame_size as usize;
-    let (map, huge) = x::umem_alloc(len)?;
-    let umem = Arc::new(Umem {
-        map,
-        frame_size: cfg.frame_size,
-        huge,
-    });
+/// [`Error::Unsupported`] without AF_XDP, or without zero-copy under [`ZeroCopy::Require`];
+/// [`Error::OutOfMemory`] when the UMEM cannot be pinned; [`Error::XdpQueueBusy`] if a queue has
+/// a socket already.
+fn open_sockets(
+    ifindex: u32,
+    queues: &[u32],
+    cfg: &XdpConfig,
+    umem: &Arc<Umem>,
+) -> Result<Vec<XskSocket>> {
     let per = cfg.frame_count / queues.len() as u32;
     let (rx, tx) = cfg.split(per);
     let mut socks: Vec<XskSocket> = Vec::with_capacity(queues.len());
@@ -978,7 +1002,7 @@ pub(crate) fn open_queues(ifindex: u32, queues: &[u32], cfg: &XdpConfig) -> Resu
             rx,
             tx,
         };
-        let s = XskSocket::open(ifindex, q, cfg, &umem, share, socks.first())?;
+        let s = XskSocket::open(ifindex, q, cfg, umem, share, socks.first())?;
         socks.push(s);
     }
     Ok(socks)
@@ -1033,14 +1057,17 @@ impl XdpPort {
         XdpPort::open_filtered(ifindex, queues, cfg, mode, replace, None)
     }
 
-    /// Opens sockets on `queues` of `ifindex` ([`open_queues`]), puts each in the XSKMAP at its
+    /// Opens sockets on `queues` of `ifindex` ([`open_sockets`]), puts each in the XSKMAP at its
     /// queue id, and attaches the redirect program in `mode` (`replace`: replace a program that
     /// is already attached instead of failing). With `filter`, the program redirects only the
     /// frames the filter accepts and passes the rest to the kernel stack.
     ///
     /// # Errors
-    /// As [`open_queues`]; [`Error::XdpAlreadyAttached`] when another program is attached and
-    /// `replace` is false, and the other errors of [`XdpAttachment::attach`].
+    /// [`Error::InvalidConfig`] for bad sizes, duplicate queues or a queue the interface lacks
+    /// (naming the largest); [`Error::OutOfMemory`] when the UMEM cannot be mapped; as
+    /// [`open_sockets`] (after a second of [`Error::XdpQueueBusy`]);
+    /// [`Error::XdpAlreadyAttached`] when another program is attached and `replace` is false,
+    /// and the other errors of [`XdpAttachment::attach`].
     pub(crate) fn open_filtered(
         ifindex: u32,
         queues: &[u32],
@@ -1050,9 +1077,8 @@ impl XdpPort {
         filter: Option<&crate::filter::Filter>,
     ) -> Result<XdpPort> {
         cfg.validate(queues.len())?;
-        check_queues(ifindex, queues)?;
-        let slots = rx_queue_count(ifindex)
-            .map(|(_, n)| n)
+        let rx_queues = check_queues(ifindex, queues)?;
+        let slots = rx_queues
             .unwrap_or(0)
             .max(queues.iter().max().map_or(1, |m| m + 1));
         let map = XskMap::new(slots)?;
@@ -1066,11 +1092,15 @@ impl XdpPort {
         // Attach first: a foreign program is reported before any memory is pinned. Frames of
         // queues whose slot is still empty go to the stack (XDP_PASS) meanwhile.
         let attachment = XdpAttachment::attach(&prog, ifindex, mode, replace)?;
+        let umem = alloc_umem(cfg)?;
         // A socket closed just before (a previous run on the same queue) releases the queue
-        // asynchronously in the kernel: bind then fails with EBUSY for a few milliseconds.
+        // asynchronously in the kernel: bind then fails with EBUSY for a few milliseconds. Only
+        // the sockets are opened again; the UMEM is kept. (A queue binds only once the kernel has
+        // released the previous socket's pool on it, driver DMA included, and frame contents
+        // matter only once the kernel publishes them on the new RX ring.)
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
         let sockets = loop {
-            match open_queues(ifindex, queues, cfg) {
+            match open_sockets(ifindex, queues, cfg, &umem) {
                 Err(Error::XdpQueueBusy { .. }) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
