@@ -37,7 +37,6 @@
 //! hot path only masks.
 #![allow(unsafe_code)]
 
-use std::marker::PhantomData;
 use std::mem::{align_of, size_of};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, Ordering};
@@ -161,6 +160,12 @@ impl<T: Copy> RawRing<T> {
         })
     }
 
+    /// Number of entries.
+    #[inline]
+    fn size(&self) -> u32 {
+        self.mask + 1
+    }
+
     #[inline]
     fn producer(&self) -> &AtomicU32 {
         // SAFETY: in bounds and 4-byte aligned (checked in `new`); the memory outlives `self`
@@ -206,7 +211,6 @@ pub(crate) struct RingProd<T, M> {
     /// The producer index last stored (we are its only writer).
     published: u32,
     _mem: M,
-    _t: PhantomData<T>,
 }
 
 // SAFETY: the view holds raw pointers into memory owned by `M`, which moves with it; the ring
@@ -242,14 +246,7 @@ impl<T: Copy, M> RingProd<T, M> {
             cached_cons,
             published,
             _mem: mem,
-            _t: PhantomData,
         })
-    }
-
-    /// Number of entries.
-    #[inline]
-    pub(crate) fn size(&self) -> u32 {
-        self.raw.mask + 1
     }
 
     /// Free slots, re-reading the consumer index only when the cached count is below `want`.
@@ -266,7 +263,7 @@ impl<T: Copy, M> RingProd<T, M> {
             .raw
             .consumer()
             .load(Ordering::Acquire)
-            .wrapping_add(self.size());
+            .wrapping_add(self.raw.size());
         self.cached_cons.wrapping_sub(self.cached_prod)
     }
 
@@ -371,7 +368,6 @@ pub(crate) struct RingCons<T, M> {
     /// The consumer index last stored (we are its only writer).
     released: u32,
     _mem: M,
-    _t: PhantomData<T>,
 }
 
 // SAFETY: as for `RingProd`: the memory owner moves with the view and there is one consumer view.
@@ -405,14 +401,13 @@ impl<T: Copy, M> RingCons<T, M> {
             cached_cons: released,
             released,
             _mem: mem,
-            _t: PhantomData,
         })
     }
 
     /// Number of entries.
     #[inline]
     pub(crate) fn size(&self) -> u32 {
-        self.raw.mask + 1
+        self.raw.size()
     }
 
     /// Entries published and not yet peeked, re-reading the producer index only when the cached
