@@ -1268,39 +1268,33 @@ mod test {
         let d = XdpConfig::default();
         d.validate(1).unwrap();
         d.validate(4).unwrap();
-        let e = XdpConfig {
-            fill_size: 3000,
-            ..d
+        // (change to the defaults, sockets, test of the message)
+        type Case = (fn(&mut XdpConfig), usize, fn(&str) -> bool);
+        let cases: [Case; 5] = [
+            (
+                |c| c.fill_size = 3000,
+                1,
+                |m| m == "invalid fill_size: 3000 is not a power of two; try 4096",
+            ),
+            (|c| c.rx_size = 0, 1, |m| m.starts_with("invalid rx_size")),
+            (|c| c.frame_size = 1000, 1, |m| m.contains("2048 or 4096")),
+            (
+                |c| c.frame_count = 4,
+                4,
+                |m| m.starts_with("invalid frame_count"),
+            ),
+            (
+                |c| c.batch_size = 8192,
+                1,
+                |m| m.starts_with("invalid batch_size"),
+            ),
+        ];
+        for (change, queues, check) in cases {
+            let mut cfg = d;
+            change(&mut cfg);
+            let e = cfg.validate(queues).unwrap_err();
+            assert!(check(&e.to_string()), "{e}");
         }
-        .validate(1)
-        .unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "invalid fill_size: 3000 is not a power of two; try 4096"
-        );
-        let e = XdpConfig { rx_size: 0, ..d }.validate(1).unwrap_err();
-        assert!(e.to_string().starts_with("invalid rx_size"), "{e}");
-        let e = XdpConfig {
-            frame_size: 1000,
-            ..d
-        }
-        .validate(1)
-        .unwrap_err();
-        assert!(e.to_string().contains("2048 or 4096"), "{e}");
-        let e = XdpConfig {
-            frame_count: 4,
-            ..d
-        }
-        .validate(4)
-        .unwrap_err();
-        assert!(e.to_string().starts_with("invalid frame_count"), "{e}");
-        let e = XdpConfig {
-            batch_size: 8192,
-            ..d
-        }
-        .validate(1)
-        .unwrap_err();
-        assert!(e.to_string().starts_with("invalid batch_size"), "{e}");
     }
 
     #[test]
