@@ -199,9 +199,8 @@ impl RecvSocket {
             self.set_timeout(timeout)?;
         }
         let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
-        for h in &mut self.hdrs {
-            h.msg_hdr.msg_controllen = CMSG_CAP;
-        }
+        // Every header enters the call with `msg_controllen == CMSG_CAP`: set in `open`, and
+        // restored below for the headers a call filled (the kernel shrinks it to what it wrote).
         let got = if self.batched {
             // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
             // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
@@ -237,6 +236,7 @@ impl RecvSocket {
         };
         for i in 0..got {
             self.meta[i] = self.finish_one(i);
+            self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
         }
         self.stats.delivered += got as u64;
         Ok(Batch {
