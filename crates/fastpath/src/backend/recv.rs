@@ -362,21 +362,15 @@ impl RecvSocket {
 /// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
 pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
     Ok(match &cfg.filter {
-        Some(f) => Some(
-            f.socket_program_clamped(cfg.snaplen)
-                .map_err(|e| Error::InvalidConfig {
-                    field: "filter",
-                    why: e.message,
-                })?
-                .iter()
-                .map(|i| pk::sock_filter {
-                    code: i.code,
-                    jt: i.jt,
-                    jf: i.jf,
-                    k: i.k,
-                })
-                .collect(),
-        ),
+        Some(f) => {
+            Some(
+                f.socket_program_clamped(cfg.snaplen)
+                    .map_err(|e| Error::InvalidConfig {
+                        field: "filter",
+                        why: e.message,
+                    })?,
+            )
+        }
         None if cfg.snaplen < crate::api::MAX_SNAPLEN => {
             Some(pk::snaplen_filter(cfg.snaplen).to_vec())
         }
@@ -386,7 +380,7 @@ pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>
 
 /// `ret #0`: the program that rejects every packet.
 pub(crate) fn reject_all() -> pk::sock_filter {
-    pk::snaplen_filter(0)[0]
+    crate::filter::Insn::ret(0)
 }
 
 /// Reads and discards whatever is queued on the socket, without waiting.

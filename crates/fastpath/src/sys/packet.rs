@@ -6,6 +6,7 @@
 use std::os::fd::OwnedFd;
 
 use super::{getsockopt, setsockopt};
+use crate::filter::Insn;
 use crate::{Error, Result};
 
 // Socket options at level SOL_PACKET (`<linux/if_packet.h>`). Defined here rather than taken from
@@ -125,15 +126,9 @@ struct packet_mreq {
     mr_address: [u8; 8],
 }
 
-/// `struct sock_filter`: one classic BPF instruction.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct sock_filter {
-    pub(crate) code: u16,
-    pub(crate) jt: u8,
-    pub(crate) jf: u8,
-    pub(crate) k: u32,
-}
+/// `struct sock_filter`: one classic BPF instruction. The filter compiler's [`Insn`] is
+/// `#[repr(C)]` with the same fields in the same order, so programs are attached as they are.
+pub(crate) type sock_filter = Insn;
 
 /// `struct sock_fprog`.
 #[repr(C)]
@@ -224,13 +219,7 @@ pub(crate) fn attach_filter(fd: &OwnedFd, prog: &[sock_filter]) -> Result<()> {
 /// The one-instruction classic BPF program `ret #snaplen`: accept every packet, truncated to
 /// `snaplen` bytes by the kernel before it is copied (libpcap does the same).
 pub(crate) fn snaplen_filter(snaplen: u32) -> [sock_filter; 1] {
-    const BPF_RET_K: u16 = 0x06;
-    [sock_filter {
-        code: BPF_RET_K,
-        jt: 0,
-        jf: 0,
-        k: snaplen,
-    }]
+    [Insn::ret(snaplen)]
 }
 
 #[cfg(test)]
@@ -248,6 +237,9 @@ mod test {
         assert_eq!(size_of::<tpacket_auxdata>(), 20);
         assert_eq!(size_of::<packet_mreq>(), 16);
         assert_eq!(size_of::<sock_filter>(), 8);
+        assert_eq!(std::mem::offset_of!(sock_filter, jt), 2);
+        assert_eq!(std::mem::offset_of!(sock_filter, jf), 3);
+        assert_eq!(std::mem::offset_of!(sock_filter, k), 4);
         assert_eq!(std::mem::offset_of!(tpacket_block_desc, bh1), 8);
         assert_eq!(std::mem::offset_of!(tpacket3_hdr, tp_mac), 24);
     }
