@@ -315,11 +315,7 @@ impl RecvSocket {
         if let Some(a) = aux {
             orig_len = a.tp_len;
             if a.tp_status & pk::TP_STATUS_VLAN_VALID != 0 && len >= 12 {
-                let tpid = if a.tp_status & pk::TP_STATUS_VLAN_TPID_VALID != 0 {
-                    a.tp_vlan_tpid
-                } else {
-                    0x8100
-                };
+                let tpid = pk::vlan_tpid(a.tp_status, a.tp_vlan_tpid);
                 insert_vlan(slot, a.tp_vlan_tci, tpid);
                 start = 0;
                 len = (len + VLAN_TAG_LEN).min(cap);
@@ -404,7 +400,8 @@ fn drain(fd: &OwnedFd) {
 }
 
 /// Puts an 802.1Q tag back after the MAC addresses. `slot` holds the frame at
-/// `VLAN_TAG_LEN..`; afterwards the tagged frame starts at 0.
+/// `VLAN_TAG_LEN..` (at least its 12 bytes of MAC addresses); afterwards the tagged frame starts
+/// at 0. Shared by the recv rungs and the mmap ring.
 pub(crate) fn insert_vlan(slot: &mut [u8], tci: u16, tpid: u16) {
     slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + 12, 0);
     slot[12..14].copy_from_slice(&tpid.to_be_bytes());

@@ -38,6 +38,16 @@ pub(crate) const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 /// stripped tag can be put back in place (`PACKET_RESERVE`, as libpcap does).
 pub(crate) const VLAN_TAG_LEN: usize = 4;
 
+/// The TPID of a VLAN tag the kernel stripped: the one it reports when
+/// `TP_STATUS_VLAN_TPID_VALID` is set, else 802.1Q's `0x8100`.
+pub(crate) fn vlan_tpid(tp_status: u32, tp_vlan_tpid: u16) -> u16 {
+    if tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+        tp_vlan_tpid
+    } else {
+        0x8100
+    }
+}
+
 /// `struct tpacket_req3`: the TPACKET_V3 ring request.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
