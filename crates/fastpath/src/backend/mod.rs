@@ -480,4 +480,15 @@ impl<'b> Iterator for Iter<'b> {
             IterInner::Dpdk(i) => i.next(),
         }
     }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            IterInner::Owned(i) => i.size_hint(),
+            IterInner::Block(i) => i.size_hint(),
+            IterInner::Xdp(i) => i.size_hint(),
+            #[cfg(feature = "dpdk")]
+            IterInner::Dpdk(i) => i.size_hint(),
+        }
+    }
 }
