@@ -261,13 +261,7 @@ impl RecvSocket {
                     ifindex: self.ifindex,
                 }),
             }),
-            Some(libc::ENETDOWN) => Err(Error::InterfaceDown {
-                name: String::new(),
-            }),
-            Some(libc::ENODEV) | Some(libc::ENXIO) => Err(Error::InterfaceGone {
-                name: String::new(),
-            }),
-            _ => Err(Error::Syscall { call, source: err }),
+            _ => Err(sys::interface_io_error(call, err, String::new())),
         }
     }
 

@@ -59,19 +59,21 @@ pub(crate) fn getsockopt<T: Copy>(
     name: libc::c_int,
     call: &'static str,
 ) -> Result<T> {
+    getsockopt_raw(fd.as_raw_fd(), level, name, call)
+}
+
+/// [`getsockopt`] on a descriptor the caller keeps open for the call.
+fn getsockopt_raw<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    call: &'static str,
+) -> Result<T> {
     let mut val = MaybeUninit::<T>::zeroed();
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `val` points to `size_of::<T>()` writable bytes and `len` says so; the kernel writes
     // at most `len` bytes and updates `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            val.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
+    let rc = unsafe { libc::getsockopt(fd, level, name, val.as_mut_ptr().cast(), &mut len) };
     if rc < 0 {
         return Err(errno_error(call));
     }
@@ -92,6 +94,16 @@ pub(crate) fn errno_error(call: &'static str) -> Error {
                 "CAP_NET_RAW"
             },
         },
+        _ => Error::Syscall { call, source: err },
+    }
+}
+
+/// `err`, returned by `call`, as an [`Error`]: [`Error::InterfaceDown`] for `ENETDOWN`,
+/// [`Error::InterfaceGone`] for `ENODEV`/`ENXIO` (both naming `name`), else [`Error::Syscall`].
+pub(crate) fn interface_io_error(call: &'static str, err: io::Error, name: String) -> Error {
+    match err.raw_os_error() {
+        Some(libc::ENETDOWN) => Error::InterfaceDown { name },
+        Some(libc::ENODEV) | Some(libc::ENXIO) => Error::InterfaceGone { name },
         _ => Error::Syscall { call, source: err },
     }
 }
@@ -128,19 +140,11 @@ pub(crate) fn bind_all(fd: &OwnedFd, ifindex: u32) -> Result<()> {
         )
     };
     if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::ENODEV) | Some(libc::ENXIO) => Error::InterfaceGone {
-                name: format!("ifindex {ifindex}"),
-            },
-            Some(libc::ENETDOWN) => Error::InterfaceDown {
-                name: format!("ifindex {ifindex}"),
-            },
-            _ => Error::Syscall {
-                call: "bind(AF_PACKET)",
-                source: err,
-            },
-        });
+        return Err(interface_io_error(
+            "bind(AF_PACKET)",
+            io::Error::last_os_error(),
+            format!("ifindex {ifindex}"),
+        ));
     }
     Ok(())
 }
@@ -234,32 +238,14 @@ pub(crate) fn poll_readable(fd: RawFd, timeout: Option<Duration>) -> Result<bool
 
 /// Reads and clears `SO_ERROR`, mapping `ENETDOWN`/`ENODEV` to a named error.
 fn socket_error(fd: RawFd) -> Error {
-    let mut val: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `val` is a writable c_int and `len` says so.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut val as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Error::last_os("getsockopt(SO_ERROR)");
-    }
-    match val {
-        libc::ENETDOWN => Error::InterfaceDown {
-            name: String::new(),
-        },
-        libc::ENODEV | libc::ENXIO => Error::InterfaceGone {
-            name: String::new(),
-        },
-        e => Error::Syscall {
-            call: "poll",
-            source: io::Error::from_raw_os_error(e),
-        },
+    match getsockopt_raw::<libc::c_int>(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ERROR,
+        "getsockopt(SO_ERROR)",
+    ) {
+        Ok(e) => interface_io_error("poll", io::Error::from_raw_os_error(e), String::new()),
+        Err(e) => e,
     }
 }
 
