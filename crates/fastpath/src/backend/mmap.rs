@@ -55,11 +55,7 @@ impl MmapSocket {
             }
         }
         let fd = sys::packet_socket()?;
-        if !sys::interface_is_up(&fd, &cfg.interface)? {
-            return Err(Error::InterfaceDown {
-                name: cfg.interface.clone(),
-            });
-        }
+        sys::ensure_up(&fd, &cfg.interface)?;
         sys::setsockopt(
             &fd,
             libc::SOL_PACKET,

@@ -308,11 +308,7 @@ pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
     let ifindex = sys::ifindex(&cfg.interface)?;
     let probe = sys::packet_socket();
     if let Ok(fd) = &probe {
-        if !sys::interface_is_up(fd, &cfg.interface)? {
-            return Err(Error::InterfaceDown {
-                name: cfg.interface.clone(),
-            });
-        }
+        sys::ensure_up(fd, &cfg.interface)?;
     }
     // With a filter, frames it rejects stay with the kernel stack: nothing is taken wholesale.
     if !cfg.take && cfg.filter.is_none() {

@@ -62,11 +62,7 @@ unsafe impl Send for RecvSocket {}
 impl RecvSocket {
     pub(crate) fn open(cfg: &Config, ifindex: u32) -> Result<Self> {
         let fd = sys::packet_socket()?;
-        if !sys::interface_is_up(&fd, &cfg.interface)? {
-            return Err(Error::InterfaceDown {
-                name: cfg.interface.clone(),
-            });
-        }
+        sys::ensure_up(&fd, &cfg.interface)?;
         let one: libc::c_int = 1;
         // The kernel charges each queued skb its truesize (~4 KiB for XDP-built ones): size the
         // buffer for bursts. SO_RCVBUFFORCE ignores rmem_max (needs CAP_NET_ADMIN); fall back.

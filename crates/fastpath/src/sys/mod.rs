@@ -204,6 +204,16 @@ pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
     Ok(flags as libc::c_int & libc::IFF_UP != 0)
 }
 
+/// [`Error::InterfaceDown`] unless interface `name` is up (asked through `fd`, any socket).
+pub(crate) fn ensure_up(fd: &OwnedFd, name: &str) -> Result<()> {
+    if !interface_is_up(fd, name)? {
+        return Err(Error::InterfaceDown {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// `poll(&{fd, POLLIN}, 1, timeout)`—waits until `fd` is readable. Returns `Ok(false)` on timeout
 /// or when a signal interrupted the wait (the caller re-checks its stop condition either way).
 pub(crate) fn poll_readable(fd: RawFd, timeout: Option<Duration>) -> Result<bool> {

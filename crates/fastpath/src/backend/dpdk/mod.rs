@@ -169,11 +169,7 @@ impl KernelIface {
     fn check(name: &str) -> Result<KernelIface> {
         sys::ifindex(name)?;
         let probe = sys::packet_socket()?;
-        if !sys::interface_is_up(&probe, name)? {
-            return Err(Error::InterfaceDown {
-                name: name.to_owned(),
-            });
-        }
+        sys::ensure_up(&probe, name)?;
         Ok(KernelIface {
             name: name.to_owned(),
             probe,
