@@ -68,7 +68,6 @@ pub(super) fn open_receivers(cfg: &Config, queues: &[u32]) -> Result<Vec<Receive
             inner: Inner::Dpdk(q),
             backend: Backend::Dpdk,
             interface: cfg.interface.clone(),
-            fanout_group: None,
         })
         .collect())
 }
