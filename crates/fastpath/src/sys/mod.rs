@@ -268,10 +268,18 @@ pub(crate) fn realtime_ns() -> u64 {
 
 /// Bytes of memory the kernel reports as available (`MemAvailable` in `/proc/meminfo`).
 pub(crate) fn mem_available() -> Option<u64> {
+    Some(meminfo("MemAvailable")? * 1024)
+}
+
+/// The number on the `key:` line of `/proc/meminfo`: kB for sizes, a count for `HugePages_*`.
+pub(crate) fn meminfo(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The system page size.

@@ -75,12 +75,6 @@ pub(super) fn open_receivers(cfg: &Config, queues: &[u32]) -> Result<Vec<Receive
 fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
     cfg.validate()?;
     let d = &cfg.dpdk;
-    if !(64..=16384).contains(&d.ring_size) {
-        return Err(Error::InvalidConfig {
-            field: "ring size",
-            why: format!("{} is out of range (64 to 16384)", d.ring_size),
-        });
-    }
     let mut sorted = queues.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -662,16 +656,12 @@ impl DpdkQueue {
     pub(crate) fn stats(&mut self) -> Result<Stats> {
         if let Some(st) = self.port.counters() {
             let q = usize::from(self.queue);
+            let port_drops = st.imissed + st.ierrors + st.rx_nombuf;
             let (rx, drops) = if self.port.nb_q == 1 {
-                (st.ipackets, st.imissed + st.ierrors + st.rx_nombuf)
+                (st.ipackets, port_drops)
             } else {
                 let rx = st.q_ipackets.get(q).copied().unwrap_or(0);
-                let drops = if q == 0 {
-                    st.imissed + st.ierrors + st.rx_nombuf
-                } else {
-                    0
-                };
-                (rx, drops)
+                (rx, if q == 0 { port_drops } else { 0 })
             };
             self.last.received = rx + drops;
             self.last.dropped = drops;
