@@ -176,14 +176,21 @@ pub(crate) fn ifindex(name: &str) -> Result<u32> {
     Ok(idx)
 }
 
-/// `ioctl(fd, SIOCGIFFLAGS)`—whether the interface is administratively up (`IFF_UP`).
-pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
+/// An all-zero `ifreq` naming interface `name` (checked by [`ifname_cstring`], so the name and
+/// its NUL fit `ifr_name`).
+fn ifreq_for(name: &str) -> Result<libc::ifreq> {
     let c = ifname_cstring(name)?;
-    // SAFETY: ifreq is a plain C struct/union of integers and bytes; all-zero is valid.
+    // SAFETY: ifreq is a plain C struct/union of integers, bytes and pointers; all-zero is valid.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in ifr.ifr_name.iter_mut().zip(c.as_bytes()) {
         *dst = *src as libc::c_char;
     }
+    Ok(ifr)
+}
+
+/// `ioctl(fd, SIOCGIFFLAGS)`—whether the interface is administratively up (`IFF_UP`).
+pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
+    let mut ifr = ifreq_for(name)?;
     // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail); SIOCGIFFLAGS
     // writes only `ifr_ifru.ifru_flags` inside it.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) };
@@ -293,7 +300,8 @@ pub(crate) fn page_size() -> usize {
     }
 }
 
-/// An owned shared mapping of a kernel object (a packet ring, a UMEM): unmapped on drop.
+/// An owned memory mapping (a packet ring shared with the kernel, anonymous memory for a UMEM):
+/// unmapped on drop.
 ///
 /// Owning the mapping separately from any view over it lets views borrow it, so no view can
 /// outlive the memory (io-uring's `MemoryMap` follows the same split).
@@ -315,30 +323,48 @@ impl Mmap {
         offset: i64,
         what: &'static str,
     ) -> Result<Self> {
+        Self::map(
+            len,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
+            offset,
+        )
+        .map_err(|err| {
+            if err.raw_os_error() == Some(libc::ENOMEM) {
+                return Error::OutOfMemory {
+                    what,
+                    asked: len as u64,
+                    why: "mmap failed; ask for a smaller ring".into(),
+                };
+            }
+            Error::Syscall {
+                call: "mmap",
+                source: err,
+            }
+        })
+    }
+
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|flags, -1, 0)`: private
+    /// zeroed memory; `flags` adds e.g. `MAP_POPULATE`, `MAP_HUGETLB`.
+    pub(crate) fn anonymous(len: usize, flags: libc::c_int) -> io::Result<Self> {
+        Self::map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags, -1, 0)
+    }
+
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, flags, fd, offset)`, or the `errno` it failed with.
+    fn map(len: usize, flags: libc::c_int, fd: RawFd, offset: i64) -> io::Result<Self> {
         // SAFETY: a fresh mapping at a kernel-chosen address: no existing memory is affected.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd.as_raw_fd(),
+                flags,
+                fd,
                 offset,
             )
         };
         if p == libc::MAP_FAILED {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::ENOMEM) {
-                return Err(Error::OutOfMemory {
-                    what,
-                    asked: len as u64,
-                    why: "mmap failed; ask for a smaller ring".into(),
-                });
-            }
-            return Err(Error::Syscall {
-                call: "mmap",
-                source: err,
-            });
+            return Err(io::Error::last_os_error());
         }
         let addr = NonNull::new(p.cast::<u8>()).expect("mmap never returns NULL on success");
         Ok(Mmap { addr, len })
