@@ -423,6 +423,13 @@ impl Config {
                 why: "a TPACKET_V3 ring holds at most 4 GiB; use fewer or smaller blocks".into(),
             });
         }
+        let d = &self.dpdk;
+        if !(64..=16384).contains(&d.ring_size) {
+            return Err(Error::InvalidConfig {
+                field: "ring size",
+                why: format!("{} is out of range (64 to 16384)", d.ring_size),
+            });
+        }
         Ok(())
     }
 }

@@ -34,7 +34,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use crate::{Error, Result};
+use crate::{Error, Result, MAX_SNAPLEN};
 
 /// Classic pcap magic with nanosecond timestamps, as written in the file's byte order.
 const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
@@ -42,9 +42,6 @@ const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
 /// `LINKTYPE_ETHERNET`: frames start with an Ethernet II header.
 const LINKTYPE_ETHERNET: u16 = 1;
-/// libpcap's `MAXIMUM_SNAPLEN`: the largest snaplen tcpdump accepts for Ethernet, and our default
-/// (the same value as the crate's `MAX_SNAPLEN`).
-const MAX_SNAPLEN: u32 = 262_144;
 /// Nanoseconds per second.
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -376,11 +373,9 @@ pub struct PcapWriter<W: Write = File> {
     path: String,
     enc: Encoder,
     buf: Vec<u8>,
-    /// End offset in `buf` of each packet record encoded there, so that a write that fails
-    /// part-way keeps every record that reached the file whole.
+    /// End offset in `buf` of each packet record encoded there (one per buffered packet), so
+    /// that a write that fails part-way keeps every record that reached the file whole.
     ends: Vec<usize>,
-    /// Packets encoded in `buf`.
-    buffered: u64,
     /// Packets complete in the output after the last successful flush.
     written: u64,
     /// Output length after the last successful flush: a record boundary.
@@ -399,7 +394,7 @@ impl<W: Write> fmt::Debug for PcapWriter<W> {
             .field("format", &self.enc.format())
             .field("regular_file", &self.file_ops.is_some())
             .field("written", &self.written)
-            .field("buffered", &self.buffered)
+            .field("buffered", &self.packets_buffered())
             .field("committed_bytes", &self.committed)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
@@ -475,7 +470,6 @@ impl<W: Write> PcapWriter<W> {
             path,
             buf: Vec::new(),
             ends: Vec::new(),
-            buffered: 0,
             written: 0,
             committed: 0,
             flush_bytes: DEFAULT_FLUSH_BYTES,
@@ -536,7 +530,6 @@ impl<W: Write> PcapWriter<W> {
         self.enc
             .packet(&mut self.buf, ts_ns, orig_len, data, ifindex);
         self.ends.push(self.buf.len());
-        self.buffered += 1;
         if self.buf.len() >= self.flush_bytes {
             self.flush()?;
         }
@@ -577,10 +570,9 @@ impl<W: Write> PcapWriter<W> {
         match res {
             Ok(()) => {
                 self.committed += self.buf.len() as u64;
-                self.written += self.buffered;
+                self.written += self.packets_buffered();
                 self.buf.clear();
                 self.ends.clear();
-                self.buffered = 0;
                 Ok(())
             }
             Err(source) => {
@@ -622,7 +614,7 @@ impl<W: Write> PcapWriter<W> {
 
     /// Packets encoded but not yet written out.
     pub fn packets_buffered(&self) -> u64 {
-        self.buffered
+        self.ends.len() as u64
     }
 
     fn check_failed(&self) -> Result<()> {
@@ -645,7 +637,6 @@ impl<W: Write> PcapWriter<W> {
         });
         self.buf.clear();
         self.ends.clear();
-        self.buffered = 0;
         let enospc = source.raw_os_error() == Some(libc::ENOSPC);
         let note = match &self.file_ops {
             Some(ops) => match (ops.truncate)(&mut self.out, self.committed) {
@@ -1483,6 +1474,7 @@ mod test {
     impl TempDir {
         fn new(tag: &str) -> Self {
             static COUNTER: AtomicU32 = AtomicU32::new(0);
+            // Relaxed: only uniqueness matters.
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let path = std::env::temp_dir()
                 .join(format!("fastpath-pcap-{tag}-{}-{n}", std::process::id()));

@@ -14,7 +14,8 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::{recv::fanout_mode, Batch, BatchInner};
+use super::recv::{fanout_mode, insert_vlan};
+use super::{Batch, BatchInner};
 use crate::api::{Capabilities, Config, Packet, Stats};
 use crate::ring::tpacket::{BlockIdx, BlockRing, OwnedBlock};
 use crate::sys::packet::{self as pk, tpacket3_hdr, VLAN_TAG_LEN};
@@ -54,11 +55,7 @@ impl MmapSocket {
             }
         }
         let fd = sys::packet_socket()?;
-        if !sys::interface_is_up(&fd, &cfg.interface)? {
-            return Err(Error::InterfaceDown {
-                name: cfg.interface.clone(),
-            });
-        }
+        sys::ensure_up(&fd, &cfg.interface)?;
         sys::setsockopt(
             &fd,
             libc::SOL_PACKET,
@@ -261,6 +258,7 @@ impl<'b> Iterator for BlockIter<'b> {
         if h.tp_status & pk::TP_STATUS_VLAN_VALID != 0
             && h.tp_mac as usize >= TPACKET3_HDRLEN + VLAN_TAG_LEN
             && h.tp_snaplen >= 12
+            && off + h.tp_mac as usize + 12 <= blk.len
         {
             restore_vlan(blk, off, &mut h);
             // SAFETY: as for the read above; we own the block, and no slice handed out so far
@@ -302,23 +300,20 @@ impl<'b> Iterator for BlockIter<'b> {
 
 /// Moves the MAC addresses 4 bytes back into the reserved headroom and writes the tag the kernel
 /// stripped (`tp_vlan_tci`/`tp_vlan_tpid`) after them; updates the header to match.
+///
+/// The caller checked that `[mac - 4, mac + 12)` lies inside the block, after this packet's
+/// header and `sockaddr_ll` (`tp_mac ≥ TPACKET3_HDRLEN + 4`, the space `PACKET_RESERVE`
+/// guarantees), and that the packet holds at least the 12 bytes of MAC addresses.
 fn restore_vlan(blk: OwnedBlock, off: usize, h: &mut tpacket3_hdr) {
     let mac = off + h.tp_mac as usize;
-    let tpid = if h.tp_status & pk::TP_STATUS_VLAN_TPID_VALID != 0 {
-        h.tp_vlan_tpid
-    } else {
-        0x8100
+    // SAFETY: the range is inside the block, which user space owns until the batch drops (see
+    // above). No other reference covers it: slices handed out so far are of earlier packets,
+    // which end before this packet's header, and this packet's slice is made after the fix-up.
+    let frame = unsafe {
+        std::slice::from_raw_parts_mut(blk.base.wrapping_add(mac - VLAN_TAG_LEN), VLAN_TAG_LEN + 12)
     };
-    let mut tag = [0u8; VLAN_TAG_LEN];
-    tag[..2].copy_from_slice(&tpid.to_be_bytes());
-    tag[2..].copy_from_slice(&(h.tp_vlan_tci as u16).to_be_bytes());
-    let dst = blk.base.wrapping_add(mac - VLAN_TAG_LEN);
-    // SAFETY: [mac-4, mac+12) lies inside the owned block: mac-4 ≥ the end of this packet's
-    // header + sockaddr_ll (checked by the caller: tp_mac ≥ TPACKET3_HDRLEN + 4, the space
-    // PACKET_RESERVE guarantees) and the captured data holds ≥ 12 bytes. `copy` allows overlap.
-    unsafe { std::ptr::copy(blk.base.wrapping_add(mac), dst, 12) };
-    // SAFETY: [mac+8, mac+12) is inside the same owned region as above; no slice covers it yet.
-    unsafe { std::ptr::copy_nonoverlapping(tag.as_ptr(), dst.wrapping_add(12), VLAN_TAG_LEN) };
+    let tpid = pk::vlan_tpid(h.tp_status, h.tp_vlan_tpid);
+    insert_vlan(frame, h.tp_vlan_tci as u16, tpid);
     h.tp_mac -= VLAN_TAG_LEN as u16;
     h.tp_snaplen += VLAN_TAG_LEN as u32;
     h.tp_len += VLAN_TAG_LEN as u32;

@@ -47,7 +47,6 @@ pub struct Receiver {
     backend: Backend,
     interface: String,
     ifindex: u32,
-    fanout_group: Option<u16>,
 }
 
 #[derive(Debug)]
@@ -72,18 +71,14 @@ impl Receiver {
     pub fn open(cfg: &Config) -> Result<Self> {
         cfg.validate()?;
         let ifindex;
-        let (inner, fanout_group) = match cfg.backend {
+        let inner = match cfg.backend {
             Backend::Recv | Backend::RecvBatch => {
                 ifindex = sys::ifindex(&cfg.interface)?;
-                let s = recv::RecvSocket::open(cfg, ifindex)?;
-                let g = s.fanout_group;
-                (Inner::Recv(s), g)
+                Inner::Recv(recv::RecvSocket::open(cfg, ifindex)?)
             }
             Backend::Mmap => {
                 ifindex = sys::ifindex(&cfg.interface)?;
-                let s = mmap::MmapSocket::open(cfg, ifindex)?;
-                let g = s.fanout_group;
-                (Inner::Mmap(s), g)
+                Inner::Mmap(mmap::MmapSocket::open(cfg, ifindex)?)
             }
             Backend::Xdp => {
                 let mut all = open_queues(cfg, &[cfg.queue])?;
@@ -108,7 +103,6 @@ impl Receiver {
             backend: cfg.backend,
             interface: cfg.interface.clone(),
             ifindex,
-            fanout_group,
         })
     }
 
@@ -249,7 +243,14 @@ impl Receiver {
 
     /// The fanout group this socket joined, if [`Config::fanout`] was set.
     pub fn fanout_group(&self) -> Option<u16> {
-        self.fanout_group
+        match &self.inner {
+            Inner::Recv(s) => s.fanout_group,
+            Inner::Mmap(s) => s.fanout_group,
+            // AF_XDP queues and DPDK spread packets without a PACKET_FANOUT group.
+            Inner::Xdp(_) => None,
+            #[cfg(feature = "dpdk")]
+            Inner::Dpdk(_) => None,
+        }
     }
 }
 
@@ -308,11 +309,7 @@ pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
     let ifindex = sys::ifindex(&cfg.interface)?;
     let probe = sys::packet_socket();
     if let Ok(fd) = &probe {
-        if !sys::interface_is_up(fd, &cfg.interface)? {
-            return Err(Error::InterfaceDown {
-                name: cfg.interface.clone(),
-            });
-        }
+        sys::ensure_up(fd, &cfg.interface)?;
     }
     // With a filter, frames it rejects stay with the kernel stack: nothing is taken wholesale.
     if !cfg.take && cfg.filter.is_none() {
@@ -343,7 +340,6 @@ pub fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
             backend: Backend::Xdp,
             interface: cfg.interface.clone(),
             ifindex,
-            fanout_group: None,
         })
         .collect())
 }
@@ -378,7 +374,7 @@ pub fn open_fanout(cfg: &Config, n: usize, mode: crate::FanoutMode) -> Result<Ve
     }
     let first = Receiver::open(&cfg.clone().fanout(mode, None))?;
     let group = first
-        .fanout_group
+        .fanout_group()
         .expect("a socket opened with fanout reports its group");
     let mut all = Vec::with_capacity(n);
     all.push(first);
@@ -478,6 +474,17 @@ impl<'b> Iterator for Iter<'b> {
             IterInner::Xdp(i) => i.next(),
             #[cfg(feature = "dpdk")]
             IterInner::Dpdk(i) => i.next(),
+        }
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.inner {
+            IterInner::Owned(i) => i.size_hint(),
+            IterInner::Block(i) => i.size_hint(),
+            IterInner::Xdp(i) => i.size_hint(),
+            #[cfg(feature = "dpdk")]
+            IterInner::Dpdk(i) => i.size_hint(),
         }
     }
 }

@@ -62,11 +62,7 @@ unsafe impl Send for RecvSocket {}
 impl RecvSocket {
     pub(crate) fn open(cfg: &Config, ifindex: u32) -> Result<Self> {
         let fd = sys::packet_socket()?;
-        if !sys::interface_is_up(&fd, &cfg.interface)? {
-            return Err(Error::InterfaceDown {
-                name: cfg.interface.clone(),
-            });
-        }
+        sys::ensure_up(&fd, &cfg.interface)?;
         let one: libc::c_int = 1;
         // The kernel charges each queued skb its truesize (~4 KiB for XDP-built ones): size the
         // buffer for bursts. SO_RCVBUFFORCE ignores rmem_max (needs CAP_NET_ADMIN); fall back.
@@ -199,9 +195,8 @@ impl RecvSocket {
             self.set_timeout(timeout)?;
         }
         let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
-        for h in &mut self.hdrs {
-            h.msg_hdr.msg_controllen = CMSG_CAP;
-        }
+        // Every header enters the call with `msg_controllen == CMSG_CAP`: set in `open`, and
+        // restored below for the headers a call filled (the kernel shrinks it to what it wrote).
         let got = if self.batched {
             // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
             // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
@@ -237,6 +232,7 @@ impl RecvSocket {
         };
         for i in 0..got {
             self.meta[i] = self.finish_one(i);
+            self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
         }
         self.stats.delivered += got as u64;
         Ok(Batch {
@@ -261,13 +257,7 @@ impl RecvSocket {
                     ifindex: self.ifindex,
                 }),
             }),
-            Some(libc::ENETDOWN) => Err(Error::InterfaceDown {
-                name: String::new(),
-            }),
-            Some(libc::ENODEV) | Some(libc::ENXIO) => Err(Error::InterfaceGone {
-                name: String::new(),
-            }),
-            _ => Err(Error::Syscall { call, source: err }),
+            _ => Err(sys::interface_io_error(call, err, String::new())),
         }
     }
 
@@ -315,11 +305,7 @@ impl RecvSocket {
         if let Some(a) = aux {
             orig_len = a.tp_len;
             if a.tp_status & pk::TP_STATUS_VLAN_VALID != 0 && len >= 12 {
-                let tpid = if a.tp_status & pk::TP_STATUS_VLAN_TPID_VALID != 0 {
-                    a.tp_vlan_tpid
-                } else {
-                    0x8100
-                };
+                let tpid = pk::vlan_tpid(a.tp_status, a.tp_vlan_tpid);
                 insert_vlan(slot, a.tp_vlan_tci, tpid);
                 start = 0;
                 len = (len + VLAN_TAG_LEN).min(cap);
@@ -362,21 +348,15 @@ impl RecvSocket {
 /// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
 pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
     Ok(match &cfg.filter {
-        Some(f) => Some(
-            f.socket_program_clamped(cfg.snaplen)
-                .map_err(|e| Error::InvalidConfig {
-                    field: "filter",
-                    why: e.message,
-                })?
-                .iter()
-                .map(|i| pk::sock_filter {
-                    code: i.code,
-                    jt: i.jt,
-                    jf: i.jf,
-                    k: i.k,
-                })
-                .collect(),
-        ),
+        Some(f) => {
+            Some(
+                f.socket_program_clamped(cfg.snaplen)
+                    .map_err(|e| Error::InvalidConfig {
+                        field: "filter",
+                        why: e.message,
+                    })?,
+            )
+        }
         None if cfg.snaplen < crate::api::MAX_SNAPLEN => {
             Some(pk::snaplen_filter(cfg.snaplen).to_vec())
         }
@@ -386,7 +366,7 @@ pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>
 
 /// `ret #0`: the program that rejects every packet.
 pub(crate) fn reject_all() -> pk::sock_filter {
-    pk::snaplen_filter(0)[0]
+    crate::filter::Insn::ret(0)
 }
 
 /// Reads and discards whatever is queued on the socket, without waiting.
@@ -410,7 +390,8 @@ fn drain(fd: &OwnedFd) {
 }
 
 /// Puts an 802.1Q tag back after the MAC addresses. `slot` holds the frame at
-/// `VLAN_TAG_LEN..`; afterwards the tagged frame starts at 0.
+/// `VLAN_TAG_LEN..` (at least its 12 bytes of MAC addresses); afterwards the tagged frame starts
+/// at 0. Shared by the recv rungs and the mmap ring.
 pub(crate) fn insert_vlan(slot: &mut [u8], tci: u16, tpid: u16) {
     slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + 12, 0);
     slot[12..14].copy_from_slice(&tpid.to_be_bytes());

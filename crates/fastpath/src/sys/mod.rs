@@ -59,19 +59,21 @@ pub(crate) fn getsockopt<T: Copy>(
     name: libc::c_int,
     call: &'static str,
 ) -> Result<T> {
+    getsockopt_raw(fd.as_raw_fd(), level, name, call)
+}
+
+/// [`getsockopt`] on a descriptor the caller keeps open for the call.
+fn getsockopt_raw<T: Copy>(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    call: &'static str,
+) -> Result<T> {
     let mut val = MaybeUninit::<T>::zeroed();
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: `val` points to `size_of::<T>()` writable bytes and `len` says so; the kernel writes
     // at most `len` bytes and updates `len`.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            val.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
+    let rc = unsafe { libc::getsockopt(fd, level, name, val.as_mut_ptr().cast(), &mut len) };
     if rc < 0 {
         return Err(errno_error(call));
     }
@@ -92,6 +94,16 @@ pub(crate) fn errno_error(call: &'static str) -> Error {
                 "CAP_NET_RAW"
             },
         },
+        _ => Error::Syscall { call, source: err },
+    }
+}
+
+/// `err`, returned by `call`, as an [`Error`]: [`Error::InterfaceDown`] for `ENETDOWN`,
+/// [`Error::InterfaceGone`] for `ENODEV`/`ENXIO` (both naming `name`), else [`Error::Syscall`].
+pub(crate) fn interface_io_error(call: &'static str, err: io::Error, name: String) -> Error {
+    match err.raw_os_error() {
+        Some(libc::ENETDOWN) => Error::InterfaceDown { name },
+        Some(libc::ENODEV) | Some(libc::ENXIO) => Error::InterfaceGone { name },
         _ => Error::Syscall { call, source: err },
     }
 }
@@ -128,19 +140,11 @@ pub(crate) fn bind_all(fd: &OwnedFd, ifindex: u32) -> Result<()> {
         )
     };
     if rc < 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::ENODEV) | Some(libc::ENXIO) => Error::InterfaceGone {
-                name: format!("ifindex {ifindex}"),
-            },
-            Some(libc::ENETDOWN) => Error::InterfaceDown {
-                name: format!("ifindex {ifindex}"),
-            },
-            _ => Error::Syscall {
-                call: "bind(AF_PACKET)",
-                source: err,
-            },
-        });
+        return Err(interface_io_error(
+            "bind(AF_PACKET)",
+            io::Error::last_os_error(),
+            format!("ifindex {ifindex}"),
+        ));
     }
     Ok(())
 }
@@ -172,14 +176,21 @@ pub(crate) fn ifindex(name: &str) -> Result<u32> {
     Ok(idx)
 }
 
-/// `ioctl(fd, SIOCGIFFLAGS)`—whether the interface is administratively up (`IFF_UP`).
-pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
+/// An all-zero `ifreq` naming interface `name` (checked by [`ifname_cstring`], so the name and
+/// its NUL fit `ifr_name`).
+fn ifreq_for(name: &str) -> Result<libc::ifreq> {
     let c = ifname_cstring(name)?;
-    // SAFETY: ifreq is a plain C struct/union of integers and bytes; all-zero is valid.
+    // SAFETY: ifreq is a plain C struct/union of integers, bytes and pointers; all-zero is valid.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in ifr.ifr_name.iter_mut().zip(c.as_bytes()) {
         *dst = *src as libc::c_char;
     }
+    Ok(ifr)
+}
+
+/// `ioctl(fd, SIOCGIFFLAGS)`—whether the interface is administratively up (`IFF_UP`).
+pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
+    let mut ifr = ifreq_for(name)?;
     // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail); SIOCGIFFLAGS
     // writes only `ifr_ifru.ifru_flags` inside it.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFFLAGS, &mut ifr) };
@@ -198,6 +209,16 @@ pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
     // SAFETY: after a successful SIOCGIFFLAGS the kernel has set the `ifru_flags` member.
     let flags = unsafe { ifr.ifr_ifru.ifru_flags };
     Ok(flags as libc::c_int & libc::IFF_UP != 0)
+}
+
+/// [`Error::InterfaceDown`] unless interface `name` is up (asked through `fd`, any socket).
+pub(crate) fn ensure_up(fd: &OwnedFd, name: &str) -> Result<()> {
+    if !interface_is_up(fd, name)? {
+        return Err(Error::InterfaceDown {
+            name: name.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// `poll(&{fd, POLLIN}, 1, timeout)`—waits until `fd` is readable. Returns `Ok(false)` on timeout
@@ -234,32 +255,14 @@ pub(crate) fn poll_readable(fd: RawFd, timeout: Option<Duration>) -> Result<bool
 
 /// Reads and clears `SO_ERROR`, mapping `ENETDOWN`/`ENODEV` to a named error.
 fn socket_error(fd: RawFd) -> Error {
-    let mut val: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `val` is a writable c_int and `len` says so.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_ERROR,
-            (&mut val as *mut libc::c_int).cast(),
-            &mut len,
-        )
-    };
-    if rc < 0 {
-        return Error::last_os("getsockopt(SO_ERROR)");
-    }
-    match val {
-        libc::ENETDOWN => Error::InterfaceDown {
-            name: String::new(),
-        },
-        libc::ENODEV | libc::ENXIO => Error::InterfaceGone {
-            name: String::new(),
-        },
-        e => Error::Syscall {
-            call: "poll",
-            source: io::Error::from_raw_os_error(e),
-        },
+    match getsockopt_raw::<libc::c_int>(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_ERROR,
+        "getsockopt(SO_ERROR)",
+    ) {
+        Ok(e) => interface_io_error("poll", io::Error::from_raw_os_error(e), String::new()),
+        Err(e) => e,
     }
 }
 
@@ -272,10 +275,18 @@ pub(crate) fn realtime_ns() -> u64 {
 
 /// Bytes of memory the kernel reports as available (`MemAvailable` in `/proc/meminfo`).
 pub(crate) fn mem_available() -> Option<u64> {
+    Some(meminfo("MemAvailable")? * 1024)
+}
+
+/// The number on the `key:` line of `/proc/meminfo`: kB for sizes, a count for `HugePages_*`.
+pub(crate) fn meminfo(key: &str) -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    s.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// The system page size.
@@ -289,7 +300,8 @@ pub(crate) fn page_size() -> usize {
     }
 }
 
-/// An owned shared mapping of a kernel object (a packet ring, a UMEM): unmapped on drop.
+/// An owned memory mapping (a packet ring shared with the kernel, anonymous memory for a UMEM):
+/// unmapped on drop.
 ///
 /// Owning the mapping separately from any view over it lets views borrow it, so no view can
 /// outlive the memory (io-uring's `MemoryMap` follows the same split).
@@ -311,30 +323,48 @@ impl Mmap {
         offset: i64,
         what: &'static str,
     ) -> Result<Self> {
+        Self::map(
+            len,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
+            offset,
+        )
+        .map_err(|err| {
+            if err.raw_os_error() == Some(libc::ENOMEM) {
+                return Error::OutOfMemory {
+                    what,
+                    asked: len as u64,
+                    why: "mmap failed; ask for a smaller ring".into(),
+                };
+            }
+            Error::Syscall {
+                call: "mmap",
+                source: err,
+            }
+        })
+    }
+
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|flags, -1, 0)`: private
+    /// zeroed memory; `flags` adds e.g. `MAP_POPULATE`, `MAP_HUGETLB`.
+    pub(crate) fn anonymous(len: usize, flags: libc::c_int) -> io::Result<Self> {
+        Self::map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | flags, -1, 0)
+    }
+
+    /// `mmap(NULL, len, PROT_READ|PROT_WRITE, flags, fd, offset)`, or the `errno` it failed with.
+    fn map(len: usize, flags: libc::c_int, fd: RawFd, offset: i64) -> io::Result<Self> {
         // SAFETY: a fresh mapping at a kernel-chosen address: no existing memory is affected.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
                 libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd.as_raw_fd(),
+                flags,
+                fd,
                 offset,
             )
         };
         if p == libc::MAP_FAILED {
-            let err = io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::ENOMEM) {
-                return Err(Error::OutOfMemory {
-                    what,
-                    asked: len as u64,
-                    why: "mmap failed; ask for a smaller ring".into(),
-                });
-            }
-            return Err(Error::Syscall {
-                call: "mmap",
-                source: err,
-            });
+            return Err(io::Error::last_os_error());
         }
         let addr = NonNull::new(p.cast::<u8>()).expect("mmap never returns NULL on success");
         Ok(Mmap { addr, len })

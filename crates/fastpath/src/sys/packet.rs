@@ -6,6 +6,7 @@
 use std::os::fd::OwnedFd;
 
 use super::{getsockopt, setsockopt};
+use crate::filter::Insn;
 use crate::{Error, Result};
 
 // Socket options at level SOL_PACKET (`<linux/if_packet.h>`). Defined here rather than taken from
@@ -36,6 +37,16 @@ pub(crate) const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 /// Bytes of an 802.1Q tag; also the headroom fastpath reserves in front of every frame so a
 /// stripped tag can be put back in place (`PACKET_RESERVE`, as libpcap does).
 pub(crate) const VLAN_TAG_LEN: usize = 4;
+
+/// The TPID of a VLAN tag the kernel stripped: the one it reports when
+/// `TP_STATUS_VLAN_TPID_VALID` is set, else 802.1Q's `0x8100`.
+pub(crate) fn vlan_tpid(tp_status: u32, tp_vlan_tpid: u16) -> u16 {
+    if tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+        tp_vlan_tpid
+    } else {
+        0x8100
+    }
+}
 
 /// `struct tpacket_req3`: the TPACKET_V3 ring request.
 #[repr(C)]
@@ -125,15 +136,9 @@ struct packet_mreq {
     mr_address: [u8; 8],
 }
 
-/// `struct sock_filter`: one classic BPF instruction.
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct sock_filter {
-    pub(crate) code: u16,
-    pub(crate) jt: u8,
-    pub(crate) jf: u8,
-    pub(crate) k: u32,
-}
+/// `struct sock_filter`: one classic BPF instruction. The filter compiler's [`Insn`] is
+/// `#[repr(C)]` with the same fields in the same order, so programs are attached as they are.
+pub(crate) type sock_filter = Insn;
 
 /// `struct sock_fprog`.
 #[repr(C)]
@@ -224,13 +229,7 @@ pub(crate) fn attach_filter(fd: &OwnedFd, prog: &[sock_filter]) -> Result<()> {
 /// The one-instruction classic BPF program `ret #snaplen`: accept every packet, truncated to
 /// `snaplen` bytes by the kernel before it is copied (libpcap does the same).
 pub(crate) fn snaplen_filter(snaplen: u32) -> [sock_filter; 1] {
-    const BPF_RET_K: u16 = 0x06;
-    [sock_filter {
-        code: BPF_RET_K,
-        jt: 0,
-        jf: 0,
-        k: snaplen,
-    }]
+    [Insn::ret(snaplen)]
 }
 
 #[cfg(test)]
@@ -248,6 +247,9 @@ mod test {
         assert_eq!(size_of::<tpacket_auxdata>(), 20);
         assert_eq!(size_of::<packet_mreq>(), 16);
         assert_eq!(size_of::<sock_filter>(), 8);
+        assert_eq!(std::mem::offset_of!(sock_filter, jt), 2);
+        assert_eq!(std::mem::offset_of!(sock_filter, jf), 3);
+        assert_eq!(std::mem::offset_of!(sock_filter, k), 4);
         assert_eq!(std::mem::offset_of!(tpacket_block_desc, bh1), 8);
         assert_eq!(std::mem::offset_of!(tpacket3_hdr, tp_mac), 24);
     }

@@ -15,7 +15,6 @@
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::ptr::NonNull;
 
 use super::{errno_error, Mmap};
 use crate::{Error, Result};
@@ -279,9 +278,7 @@ pub(crate) fn rx_queue_count_ethtool(ifname: &str) -> Option<u32> {
         combined_count: u32,
     }
     const ETHTOOL_GCHANNELS: u32 = 0x3c;
-    if ifname.is_empty() || ifname.len() >= super::IFNAMSIZ {
-        return None;
-    }
+    let mut ifr = super::ifreq_for(ifname).ok()?;
     // SAFETY: plain syscall with integer arguments.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
@@ -293,13 +290,8 @@ pub(crate) fn rx_queue_count_ethtool(ifname: &str) -> Option<u32> {
         cmd: ETHTOOL_GCHANNELS,
         ..Default::default()
     };
-    // SAFETY: ifreq is a plain C struct/union of integers, bytes and pointers; all-zero is valid.
-    let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in ifr.ifr_name.iter_mut().zip(ifname.as_bytes()) {
-        *dst = *src as libc::c_char;
-    }
     ifr.ifr_ifru.ifru_data = (&mut ch as *mut ethtool_channels).cast();
-    // SAFETY: `ifr` names a NUL-terminated interface (zeroed tail, length checked) and points
+    // SAFETY: `ifr` names a NUL-terminated interface (ifreq_for checked the length) and points
     // `ifru_data` at a live, writable ethtool_channels, which is what ETHTOOL_GCHANNELS reads
     // (cmd) and writes (the counts); both outlive the call.
     let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr) };
@@ -342,42 +334,19 @@ pub(crate) fn ifname(ifindex: u32) -> Option<String> {
 /// Returns the mapping and whether it is backed by huge pages.
 pub(crate) fn umem_alloc(len: usize) -> Result<(Mmap, bool)> {
     const HUGE: usize = 2 << 20;
-    let base = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE;
     if len & (HUGE - 1) == 0 {
-        if let Some(addr) = anon_map(len, base | libc::MAP_HUGETLB) {
-            return Ok((Mmap { addr, len }, true));
+        if let Ok(map) = Mmap::anonymous(len, libc::MAP_POPULATE | libc::MAP_HUGETLB) {
+            return Ok((map, true));
         }
     }
-    match anon_map(len, base) {
-        Some(addr) => Ok((Mmap { addr, len }, false)),
-        None => Err(Error::OutOfMemory {
+    match Mmap::anonymous(len, libc::MAP_POPULATE) {
+        Ok(map) => Ok((map, false)),
+        Err(e) => Err(Error::OutOfMemory {
             what: "AF_XDP UMEM",
             asked: len as u64,
-            why: format!(
-                "mmap of anonymous memory failed ({}); lower frame_count or frame_size",
-                io::Error::last_os_error()
-            ),
+            why: format!("mmap of anonymous memory failed ({e}); lower frame_count or frame_size"),
         }),
     }
-}
-
-fn anon_map(len: usize, flags: libc::c_int) -> Option<NonNull<u8>> {
-    // SAFETY: a fresh anonymous mapping at a kernel-chosen address: no existing memory is
-    // affected.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            -1,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return None;
-    }
-    NonNull::new(p.cast::<u8>())
 }
 
 #[cfg(test)]

@@ -347,18 +347,8 @@ fn init_now(dev: &Device, user: &[String]) -> std::result::Result<(), EalFailure
 
 /// Bytes of reserved, free huge pages (`HugePages_Free` × `Hugepagesize`).
 fn huge_pages_free() -> u64 {
-    let Ok(s) = std::fs::read_to_string("/proc/meminfo") else {
-        return 0;
-    };
-    let field = |k: &str| -> Option<u64> {
-        s.lines()
-            .find(|l| l.starts_with(k))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
-    field("HugePages_Free:").unwrap_or(0) * field("Hugepagesize:").unwrap_or(0) * 1024
+    let field = |k| crate::sys::meminfo(k).unwrap_or(0);
+    field("HugePages_Free") * field("Hugepagesize") * 1024
 }
 
 /// The CPUs the calling thread may run on (`sched_getaffinity`).

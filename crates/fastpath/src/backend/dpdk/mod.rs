@@ -68,7 +68,6 @@ pub(super) fn open_receivers(cfg: &Config, queues: &[u32]) -> Result<Vec<Receive
             inner: Inner::Dpdk(q),
             backend: Backend::Dpdk,
             interface: cfg.interface.clone(),
-            fanout_group: None,
         })
         .collect())
 }
@@ -76,12 +75,6 @@ pub(super) fn open_receivers(cfg: &Config, queues: &[u32]) -> Result<Vec<Receive
 fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
     cfg.validate()?;
     let d = &cfg.dpdk;
-    if !(64..=16384).contains(&d.ring_size) {
-        return Err(Error::InvalidConfig {
-            field: "ring size",
-            why: format!("{} is out of range (64 to 16384)", d.ring_size),
-        });
-    }
     let mut sorted = queues.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -104,6 +97,12 @@ fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
     };
     eal::init(&dev, &d.eal_args)?;
     eal::ensure_lcore();
+    // Everything that can fail per queue is made before any queue is claimed, so a failure
+    // leaves no queue claimed (and no port started for nobody).
+    let wakes = queues
+        .iter()
+        .map(|_| wake_fd())
+        .collect::<Result<Vec<_>>>()?;
 
     let mut reg = ports();
     let existing = reg
@@ -134,11 +133,9 @@ fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
                 Some(true) => format!("queue {q} of `{}` is already in use", cfg.interface),
                 Some(false) => continue,
             };
-            let free_port = claimed.iter().all(|c| !c);
             drop(claimed);
-            if free_port {
-                port.shutdown(&mut reg);
-            }
+            // Shuts down a port opened just now for these queues (nothing else claimed).
+            port.release(&mut reg, &[]);
             return Err(Error::InvalidConfig {
                 field: "queue",
                 why,
@@ -149,10 +146,11 @@ fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
         }
     }
     drop(reg);
-    queues
+    Ok(queues
         .iter()
-        .map(|&q| DpdkQueue::new(Arc::clone(&port), q as u16, cfg))
-        .collect()
+        .zip(wakes)
+        .map(|(&q, wake)| DpdkQueue::new(Arc::clone(&port), q as u16, cfg, wake))
+        .collect())
 }
 
 /// The kernel interface a net_af_packet / net_af_xdp device opens, checked before the EAL
@@ -169,11 +167,7 @@ impl KernelIface {
     fn check(name: &str) -> Result<KernelIface> {
         sys::ifindex(name)?;
         let probe = sys::packet_socket()?;
-        if !sys::interface_is_up(&probe, name)? {
-            return Err(Error::InterfaceDown {
-                name: name.to_owned(),
-            });
-        }
+        sys::ensure_up(&probe, name)?;
         Ok(KernelIface {
             name: name.to_owned(),
             probe,
@@ -277,7 +271,7 @@ impl Port {
         };
         let detach = !matches!(dev, Device::Port(_));
         if rc != 0 {
-            release(id, detach);
+            stop_port(id, detach);
             // SAFETY: the port using the pool is closed (or stopped with its queues released by
             // the failed setup); nothing else holds mbufs of this fresh pool.
             unsafe { ffi::rte_mempool_free(pool.as_ptr()) };
@@ -307,11 +301,27 @@ impl Port {
         })
     }
 
+    /// Hands `queues` back and shuts the port down if no handle holds a queue any more. Called
+    /// with the PORTS lock held (`reg`), and not with the `claimed` lock.
+    fn release(self: &Arc<Self>, reg: &mut Vec<Arc<Port>>, queues: &[u16]) {
+        let mut claimed = self.claimed.lock().unwrap_or_else(|e| e.into_inner());
+        for &q in queues {
+            if let Some(c) = claimed.get_mut(usize::from(q)) {
+                *c = false;
+            }
+        }
+        let last = claimed.iter().all(|c| !c);
+        drop(claimed);
+        if last {
+            self.shutdown(reg);
+        }
+    }
+
     /// Stops the port, detaches it if fastpath attached it, frees the pool, and removes the port
     /// from the registry. Called with the PORTS lock held, when no handle holds a queue.
     fn shutdown(self: &Arc<Self>, reg: &mut Vec<Arc<Port>>) {
         reg.retain(|p| !Arc::ptr_eq(p, self));
-        release(self.id, self.detach);
+        stop_port(self.id, self.detach);
         if self.detach {
             // SAFETY: the port is closed: its queues (and the mbufs they held) are released,
             // and no handle (so no batch) is left; nothing uses the pool any more.
@@ -332,7 +342,7 @@ impl Port {
 }
 
 /// Stops the port and, if `detach`, closes it and removes its device (so it can be probed again).
-fn release(id: u16, detach: bool) {
+fn stop_port(id: u16, detach: bool) {
     // SAFETY: the PORTS lock is held and no handle uses the port; an invalid id is refused.
     let rc = unsafe { ffi::fp_port_release(id, c_int::from(detach)) };
     if rc != 0 {
@@ -457,16 +467,10 @@ pub(crate) struct DpdkQueue {
 unsafe impl Send for DpdkQueue {}
 
 impl DpdkQueue {
-    fn new(port: Arc<Port>, queue: u16, cfg: &Config) -> Result<DpdkQueue> {
+    /// The handle on `queue`, already claimed on `port`; `wake` comes from [`wake_fd`].
+    fn new(port: Arc<Port>, queue: u16, cfg: &Config, wake: OwnedFd) -> DpdkQueue {
         let burst = cfg.batch_size;
-        // SAFETY: plain syscall, integer arguments.
-        let fd = unsafe { libc::eventfd(1, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(Error::last_os("eventfd"));
-        }
-        // SAFETY: `fd` was just returned by eventfd(2) and is owned by nobody else.
-        let wake = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(DpdkQueue {
+        DpdkQueue {
             port,
             queue,
             snaplen: cfg.snaplen,
@@ -480,7 +484,7 @@ impl DpdkQueue {
             wake,
             filter: cfg.filter.clone(),
             rejected: vec![std::ptr::null_mut(); burst].into_boxed_slice(),
-        })
+        }
     }
 
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
@@ -667,16 +671,12 @@ impl DpdkQueue {
     pub(crate) fn stats(&mut self) -> Result<Stats> {
         if let Some(st) = self.port.counters() {
             let q = usize::from(self.queue);
+            let port_drops = st.imissed + st.ierrors + st.rx_nombuf;
             let (rx, drops) = if self.port.nb_q == 1 {
-                (st.ipackets, st.imissed + st.ierrors + st.rx_nombuf)
+                (st.ipackets, port_drops)
             } else {
                 let rx = st.q_ipackets.get(q).copied().unwrap_or(0);
-                let drops = if q == 0 {
-                    st.imissed + st.ierrors + st.rx_nombuf
-                } else {
-                    0
-                };
-                (rx, drops)
+                (rx, if q == 0 { port_drops } else { 0 })
             };
             self.last.received = rx + drops;
             self.last.dropped = drops;
@@ -702,17 +702,19 @@ impl DpdkQueue {
 
 impl Drop for DpdkQueue {
     fn drop(&mut self) {
-        let mut reg = ports();
-        let mut claimed = self.port.claimed.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = claimed.get_mut(usize::from(self.queue)) {
-            *c = false;
-        }
-        let last = claimed.iter().all(|c| !c);
-        drop(claimed);
-        if last {
-            self.port.shutdown(&mut reg);
-        }
+        self.port.release(&mut ports(), &[self.queue]);
     }
+}
+
+/// An eventfd that is always readable: what [`DpdkQueue::fd`] hands out to wait on.
+fn wake_fd() -> Result<OwnedFd> {
+    // SAFETY: plain syscall, integer arguments.
+    let fd = unsafe { libc::eventfd(1, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if fd < 0 {
+        return Err(Error::last_os("eventfd"));
+    }
+    // SAFETY: `fd` was just returned by eventfd(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// One burst of mbufs lent to the caller; freed in bulk when the batch drops.
