@@ -12,19 +12,8 @@ use fastpath_testutil::{
     assert_frames_eq, frame_seq, is_root, require, udp_frame, NetNs, RawSender, Veth, DST_MAC,
 };
 
-fn collect(rx: &mut Receiver, n: usize, limit: Duration) -> Vec<(Vec<u8>, u32, Option<u32>)> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    while got.len() < n && Instant::now() < deadline {
-        let batch = rx.recv(Some(Duration::from_millis(20))).expect("recv");
-        for p in &batch {
-            if frame_seq(p.data()).is_some() {
-                got.push((p.data().to_vec(), p.orig_len(), p.queue()));
-            }
-        }
-    }
-    got
-}
+mod common;
+use common::collect;
 
 fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
     (0..n)
@@ -60,11 +49,11 @@ fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
             let sent = frames(300, &veth);
             RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
             let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
-            let data: Vec<&[u8]> = got.iter().map(|g| g.0.as_slice()).collect();
+            let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
             assert_frames_eq(&data, &sent);
             for (g, s) in got.iter().zip(&sent) {
-                assert_eq!(g.1 as usize, s.len(), "round {round}: orig_len");
-                assert_eq!(g.2, Some(0), "queue");
+                assert_eq!(g.orig_len as usize, s.len(), "round {round}: orig_len");
+                assert_eq!(g.queue, Some(0), "queue");
             }
         }
         let st = rx.stats().unwrap();
@@ -96,8 +85,8 @@ fn xdp_snaplen_multi_queue_and_tx() {
         let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
         assert_eq!(got.len(), sent.len());
         for (g, s) in got.iter().zip(&sent) {
-            assert_eq!(g.0, &s[..s.len().min(64)]);
-            assert_eq!(g.1 as usize, s.len());
+            assert_eq!(g.data, &s[..s.len().min(64)]);
+            assert_eq!(g.orig_len as usize, s.len());
         }
     }
 
@@ -114,9 +103,13 @@ fn xdp_snaplen_multi_queue_and_tx() {
         let deadline = Instant::now() + Duration::from_secs(5);
         while seen.len() < sent.len() && Instant::now() < deadline {
             for rx in &mut rxs {
-                for (data, _, q) in collect(rx, 1, Duration::from_millis(10)) {
-                    let seq = frame_seq(&data).unwrap();
-                    assert_eq!(data, sent[seq as usize], "byte-exact on queue {q:?}");
+                for g in collect(rx, 1, Duration::from_millis(10)) {
+                    let seq = frame_seq(&g.data).unwrap();
+                    assert_eq!(
+                        g.data, sent[seq as usize],
+                        "byte-exact on queue {:?}",
+                        g.queue
+                    );
                     assert!(seen.insert(seq), "frame {seq} twice");
                 }
             }
@@ -147,7 +140,10 @@ fn xdp_snaplen_multi_queue_and_tx() {
             tx.flush().unwrap();
         }
         while tx.flush().unwrap() > 0 && Instant::now() < deadline {}
-        let got: Vec<Vec<u8>> = collect_any(&mut rx, sent.len());
+        let got: Vec<Vec<u8>> = collect(&mut rx, sent.len(), Duration::from_secs(5))
+            .into_iter()
+            .map(|g| g.data)
+            .collect();
         assert_frames_eq(&got, &sent);
         let err = Receiver::open(&Config::new(&veth.b).backend(Backend::Mmap))
             .unwrap()
@@ -155,19 +151,6 @@ fn xdp_snaplen_multi_queue_and_tx() {
             .unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     }
-}
-
-fn collect_any(rx: &mut Receiver, n: usize) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut got = Vec::new();
-    while got.len() < n && Instant::now() < deadline {
-        for p in &rx.recv(Some(Duration::from_millis(20))).unwrap() {
-            if frame_seq(p.data()).is_some() {
-                got.push(p.data().to_vec());
-            }
-        }
-    }
-    got
 }
 
 #[test]
