@@ -34,7 +34,8 @@ mod sys;
 
 pub use compare::{assert_frames_eq, diff_frames};
 pub use frame::{
-    frame_seq, udp_frame, vlan_frame, DST_IP, DST_MAC, DST_PORT, MAGIC, MIN_LEN, SRC_IP, SRC_MAC,
+    frame_seq, udp_frame, udp_frames, vlan_frame, DST_IP, DST_MAC, DST_PORT, MAGIC, MIN_LEN,
+    SRC_IP, SRC_MAC,
 };
 pub use netns::{NetNs, Veth, VethOptions};
 pub use raw::{RawReceiver, RawSender, RecvStats};

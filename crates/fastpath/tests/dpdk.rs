@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use fastpath::{Backend, Config, DpdkConfig, Error, Receiver};
 use fastpath_testutil::{
-    assert_frames_eq, is_root, require, udp_frame, NetNs, RawReceiver, RawSender, Veth, DST_MAC,
+    assert_frames_eq, is_root, require, udp_frame, udp_frames, NetNs, RawReceiver, RawSender, Veth,
+    DST_MAC,
 };
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -40,13 +41,6 @@ fn dpdk_cfg(dev: &str) -> Config {
 mod common;
 use common::{collect, wait_error};
 
-fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
-    // Sizes sweep 60..=1514.
-    (0..n)
-        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, veth.a_mac))
-        .collect()
-}
-
 #[test]
 fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
     require!(is_root(), "needs root for network namespaces and DPDK");
@@ -59,7 +53,7 @@ fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
     assert!(caps.zero_copy && caps.tx);
     assert_eq!(rx.queue(), Some(0));
 
-    let sent = frames(300, &veth);
+    let sent = udp_frames(300, veth.a_mac);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
     let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
@@ -76,7 +70,7 @@ fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
     // Snapshot length: cut, original length kept.
     drop(rx);
     let mut rx = Receiver::open(&dpdk_cfg(&vdev(0, &veth.b)).snaplen(64)).expect("reopen");
-    let sent = frames(20, &veth);
+    let sent = udp_frames(20, veth.a_mac);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
     assert_eq!(got.len(), sent.len());
@@ -130,7 +124,7 @@ fn one_eal_serves_several_devices_and_reopens() {
     );
 
     for (rx, v) in [(&mut r1, &v1), (&mut r2, &v2)] {
-        let sent = frames(50, v);
+        let sent = udp_frames(50, v.a_mac);
         RawSender::new(&v.a).unwrap().send_all(&sent).unwrap();
         let got = collect(rx, sent.len(), Duration::from_secs(5));
         let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
@@ -140,7 +134,7 @@ fn one_eal_serves_several_devices_and_reopens() {
     // Dropping the last handle detaches the device; it can be attached again at once.
     drop(r1);
     let mut r1 = Receiver::open(&dpdk_cfg(&vdev(0, &v1.b))).expect("reopen");
-    let sent = frames(30, &v1);
+    let sent = udp_frames(30, v1.a_mac);
     RawSender::new(&v1.a).unwrap().send_all(&sent).unwrap();
     let got = collect(&mut r1, sent.len(), Duration::from_secs(5));
     assert_eq!(
@@ -188,7 +182,7 @@ fn faults_are_named() {
 
     // The interface disappears while capturing: a named error, counters kept.
     let mut rx = Receiver::open(&dpdk_cfg(&vdev(0, &veth.b))).expect("open");
-    let sent = frames(10, &veth);
+    let sent = udp_frames(10, veth.a_mac);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     assert_eq!(collect(&mut rx, 10, Duration::from_secs(5)).len(), 10);
     let before = rx.stats().unwrap();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use fastpath::{Backend, Config, Error, FanoutMode, MmapConfig, Receiver};
 use fastpath_testutil::{
-    assert_frames_eq, frame_seq, is_root, require, udp_frame, vlan_frame, NetNs, RawSender, Veth,
-    DST_MAC,
+    assert_frames_eq, frame_seq, is_root, require, udp_frame, udp_frames, vlan_frame, NetNs,
+    RawSender, Veth, DST_MAC,
 };
 
 mod common;
@@ -23,13 +23,6 @@ fn setup() -> (NetNs, Veth) {
     (ns, veth)
 }
 
-fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
-    // Sizes sweep 60..=1514 so block packing and slot boundaries are exercised.
-    (0..n)
-        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, veth.a_mac))
-        .collect()
-}
-
 #[test]
 fn every_backend_delivers_the_frames_byte_exact_in_order() {
     require!(is_root(), "needs root for network namespaces and AF_PACKET");
@@ -37,7 +30,7 @@ fn every_backend_delivers_the_frames_byte_exact_in_order() {
     for backend in AF_PACKET_BACKENDS {
         let mut rx = Receiver::open(&Config::new(&veth.b).backend(backend)).expect("open");
         assert_eq!(rx.backend(), backend);
-        let sent = frames(300, &veth);
+        let sent = udp_frames(300, veth.a_mac);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
         let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
         let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
@@ -167,7 +160,7 @@ fn fanout_spreads_one_interface_over_several_sockets() {
         let mut rxs = fastpath::open_fanout(&cfg, 2, FanoutMode::Lb).unwrap();
         let group = rxs[0].fanout_group().unwrap();
         assert_eq!(rxs[1].fanout_group(), Some(group));
-        let sent = frames(200, &veth);
+        let sent = udp_frames(200, veth.a_mac);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
         let mut seen = BTreeSet::new();
         let mut per_socket = Vec::new();

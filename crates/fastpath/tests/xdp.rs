@@ -9,17 +9,11 @@ use std::time::{Duration, Instant};
 use fastpath::bpf::{attached, Mode};
 use fastpath::{Backend, Config, Error, Receiver, XdpConfig, ZeroCopy};
 use fastpath_testutil::{
-    assert_frames_eq, frame_seq, is_root, require, udp_frame, NetNs, RawSender, Veth, DST_MAC,
+    assert_frames_eq, frame_seq, is_root, require, udp_frame, udp_frames, NetNs, RawSender, DST_MAC,
 };
 
 mod common;
 use common::collect;
-
-fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, veth.a_mac))
-        .collect()
-}
 
 fn nothing_attached(ifindex: u32) -> bool {
     attached(ifindex).unwrap().is_empty()
@@ -46,7 +40,7 @@ fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
         );
         for round in 0..2 {
             // Two rounds: frames handed back through the fill ring are reused correctly.
-            let sent = frames(300, &veth);
+            let sent = udp_frames(300, veth.a_mac);
             RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
             let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
             let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
@@ -80,7 +74,7 @@ fn xdp_snaplen_multi_queue_and_tx() {
     {
         let mut rx =
             Receiver::open(&Config::new(&one.b).backend(Backend::Xdp).snaplen(64)).unwrap();
-        let sent = frames(50, &one);
+        let sent = udp_frames(50, one.a_mac);
         RawSender::new(&one.a).unwrap().send_all(&sent).unwrap();
         let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
         assert_eq!(got.len(), sent.len());
@@ -97,7 +91,7 @@ fn xdp_snaplen_multi_queue_and_tx() {
         let mut rxs = fastpath::open_queues(&cfg, &[0, 1]).unwrap();
         assert_eq!(rxs[0].queue(), Some(0));
         assert_eq!(rxs[1].queue(), Some(1));
-        let sent = frames(300, &veth);
+        let sent = udp_frames(300, veth.a_mac);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
         let mut seen = BTreeSet::new();
         let deadline = Instant::now() + Duration::from_secs(5);
