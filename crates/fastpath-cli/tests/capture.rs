@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fastpath::pcap::{read_records, Format};
 use fastpath_testutil::{
     assert_frames_eq, frame_seq, have_cmd, is_root, require, udp_frame, vlan_frame, NetNs,
-    RawSender, Veth, DST_MAC,
+    RawSender, TempDir, Veth, DST_MAC,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
@@ -105,42 +105,10 @@ impl Capture {
     }
 }
 
-fn setup() -> (NetNs, Veth, tempdir::TempDir) {
+fn setup() -> (NetNs, Veth, TempDir) {
     let ns = NetNs::new("fpc");
     let veth = ns.veth_pair("fpa", "fpb");
-    (ns, veth, tempdir::TempDir::new())
-}
-
-/// A minimal temporary directory (removed on drop), to keep dev-dependencies at zero.
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    static N: AtomicU32 = AtomicU32::new(0);
-
-    pub(crate) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new() -> TempDir {
-            let p = std::env::temp_dir().join(format!(
-                "fastpath-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    (ns, veth, TempDir::new("fastpath-test"))
 }
 
 fn sent_frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {

@@ -31,6 +31,7 @@ mod netns;
 mod raw;
 mod require;
 mod sys;
+mod tempdir;
 
 pub use compare::{assert_frames_eq, diff_frames};
 pub use frame::{
@@ -42,3 +43,4 @@ pub use raw::{RawReceiver, RawSender, RecvStats};
 #[doc(hidden)]
 pub use require::__require_failed;
 pub use require::{have_cmd, is_root, REQUIRE_PRIV_ENV};
+pub use tempdir::TempDir;

@@ -20,7 +20,7 @@
 use std::process::Command;
 
 use fastpath::filter::{cbpf, Filter};
-use fastpath_testutil::{have_cmd, is_root, require};
+use fastpath_testutil::{have_cmd, is_root, require, TempDir};
 
 mod common;
 use common::collect_quiet;
@@ -696,9 +696,8 @@ fn end_to_end_against_tcpdump_read() {
         .into_iter()
         .filter(|p| !p.data.is_empty())
         .collect();
-    let dir = std::env::temp_dir().join(format!("fastpath-filter-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("corpus.pcap");
+    let dir = TempDir::new("fastpath-filter");
+    let file = dir.path().join("corpus.pcap");
     write_pcap(&file, &pkts);
     let exprs = [
         "udp and dst port 53",
@@ -737,7 +736,6 @@ fn end_to_end_against_tcpdump_read() {
         assert_eq!(ours, got_theirs, "'{expr}': packets matched differ");
         checked += pkts.len();
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!("compared {checked} verdicts with tcpdump -r");
 }
 
