@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fastpath::pcap::{read_records, Format};
 use fastpath_testutil::{
     assert_frames_eq, frame_seq, have_cmd, is_root, require, udp_frame, vlan_frame, NetNs,
-    RawSender, Veth, DST_MAC,
+    RawSender, TempDir, Veth, DST_MAC,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
@@ -105,42 +105,10 @@ impl Capture {
     }
 }
 
-fn setup() -> (NetNs, Veth, tempdir::TempDir) {
+fn setup() -> (NetNs, Veth, TempDir) {
     let ns = NetNs::new("fpc");
     let veth = ns.veth_pair("fpa", "fpb");
-    (ns, veth, tempdir::TempDir::new())
-}
-
-/// A minimal temporary directory (removed on drop), to keep dev-dependencies at zero.
-mod tempdir {
-    use std::path::{Path, PathBuf};
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    static N: AtomicU32 = AtomicU32::new(0);
-
-    pub(crate) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new() -> TempDir {
-            let p = std::env::temp_dir().join(format!(
-                "fastpath-test-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            std::fs::create_dir_all(&p).unwrap();
-            TempDir(p)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    (ns, veth, TempDir::new("fastpath-test"))
 }
 
 fn sent_frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
@@ -152,6 +120,11 @@ fn sent_frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
 fn read_file(path: &Path) -> (Format, Vec<fastpath::pcap::Record>) {
     let bytes = std::fs::read(path).unwrap();
     read_records(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The bytes of each record, for [`assert_frames_eq`].
+fn record_data(recs: &[fastpath::pcap::Record]) -> Vec<&[u8]> {
+    recs.iter().map(|r| r.data.as_slice()).collect()
 }
 
 fn summary_count(stderr: &str, what: &str) -> u64 {
@@ -199,7 +172,7 @@ fn capture_writes_complete_files_that_read_back_byte_exact() {
                     Format::Pcapng
                 }
             );
-            let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+            let data = record_data(&recs);
             assert_frames_eq(&data, &sent);
             for (r, s) in recs.iter().zip(&sent) {
                 assert_eq!(r.orig_len as usize, s.len());
@@ -263,7 +236,7 @@ fn filters_keep_what_tcpdump_r_keeps() {
         let (code, err) = cap.finish();
         assert_eq!(code, 0, "{backend}: {err}");
         let (_, recs) = read_file(&file);
-        let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+        let data = record_data(&recs);
         assert_frames_eq(&data, &want);
         if have_cmd("tcpdump") {
             let out = Command::new("tcpdump")
@@ -302,7 +275,7 @@ fn filters_keep_what_tcpdump_r_keeps() {
         let (code, err) = cap.finish();
         assert_eq!(code, 0, "--bpf-file: {err}");
         let (_, recs) = read_file(&file);
-        let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+        let data = record_data(&recs);
         let want: Vec<Vec<u8>> = sent.iter().skip(1).step_by(3).cloned().collect();
         assert_frames_eq(&data, &want);
     }
@@ -393,7 +366,7 @@ fn ctrl_c_and_sigterm_leave_a_complete_file_and_a_summary() {
             let (code, err) = cap.finish();
             assert_eq!(code, 0, "{err}");
             let (_, recs) = read_file(&file);
-            let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+            let data = record_data(&recs);
             assert_frames_eq(&data, &sent);
             assert_eq!(summary_count(&err, "packets captured"), 70, "{err}");
             assert_eq!(
@@ -434,7 +407,7 @@ fn write_to_stdout_streams_a_valid_capture() {
     assert_eq!(code, 0, "{err}");
     let (fmt, recs) = read_records(&bytes).unwrap();
     assert_eq!(fmt, Format::Pcapng);
-    let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+    let data = record_data(&recs);
     assert_frames_eq(&data, &sent);
 }
 
@@ -635,7 +608,7 @@ fn disk_full_stops_with_a_valid_file() {
             "the summary matches the file: {err}"
         );
         assert!(kept > 10, "{err}");
-        let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+        let data = record_data(&recs);
         assert_frames_eq(&data, &sent[..recs.len()]);
         std::fs::remove_file(&file).unwrap();
     }
@@ -711,6 +684,6 @@ fn dpdk_capture_writes_the_frames_byte_exact() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(summary_count(&err, "packets captured"), 50, "{err}");
     let (_, recs) = read_file(&file);
-    let data: Vec<&[u8]> = recs.iter().map(|r| r.data.as_slice()).collect();
+    let data = record_data(&recs);
     assert_frames_eq(&data, &sent);
 }

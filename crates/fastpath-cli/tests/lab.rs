@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use fastpath_testutil::{have_cmd, is_root, require};
+use fastpath_testutil::{have_cmd, is_root, require, TempDir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_fastpath");
 
@@ -22,10 +22,9 @@ fn lab_namespaces() -> Vec<String> {
 #[test]
 fn quick_lab_writes_json_and_leaves_nothing_behind() {
     require!(is_root() && have_cmd("ip"), "needs root and `ip`");
-    let dir = std::env::temp_dir().join(format!("fastpath-lab-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join("lab.json");
-    let svg = dir.join("lab.svg");
+    let dir = TempDir::new("fastpath-lab-test");
+    let json = dir.path().join("lab.json");
+    let svg = dir.path().join("lab.svg");
     let child = Command::new(BIN)
         .args(["lab", "--quick", "--json"])
         .arg(&json)
@@ -106,7 +105,6 @@ fn quick_lab_writes_json_and_leaves_nothing_behind() {
         !links.contains("fplg0") && !links.contains("fplr0"),
         "{links}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

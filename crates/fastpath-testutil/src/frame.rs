@@ -57,6 +57,24 @@ pub fn udp_frame(seq: u32, len: usize, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Ve
     build(seq, len, None, dst_mac, src_mac)
 }
 
+/// `n` frames built by [`udp_frame`] to [`DST_MAC`] from `src_mac`, sequence
+/// numbers `0..n`, lengths sweeping 60..=1514 (`60 + seq * 97 % 1455`) so
+/// block packing and slot boundaries are exercised.
+///
+/// # Examples
+///
+/// ```
+/// use fastpath_testutil::{frame_seq, udp_frames, SRC_MAC};
+/// let fs = udp_frames(3, SRC_MAC);
+/// assert_eq!(fs.iter().map(Vec::len).collect::<Vec<_>>(), [60, 157, 254]);
+/// assert_eq!(frame_seq(&fs[2]), Some(2));
+/// ```
+pub fn udp_frames(n: u32, src_mac: [u8; 6]) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, src_mac))
+        .collect()
+}
+
 /// Like [`udp_frame`] with an 802.1Q tag (PCP 0, DEI 0, `vid`) after the
 /// MAC addresses; the whole frame, tag included, is `len` bytes.
 ///

@@ -31,13 +31,16 @@ mod netns;
 mod raw;
 mod require;
 mod sys;
+mod tempdir;
 
 pub use compare::{assert_frames_eq, diff_frames};
 pub use frame::{
-    frame_seq, udp_frame, vlan_frame, DST_IP, DST_MAC, DST_PORT, MAGIC, MIN_LEN, SRC_IP, SRC_MAC,
+    frame_seq, udp_frame, udp_frames, vlan_frame, DST_IP, DST_MAC, DST_PORT, MAGIC, MIN_LEN,
+    SRC_IP, SRC_MAC,
 };
 pub use netns::{NetNs, Veth, VethOptions};
 pub use raw::{RawReceiver, RawSender, RecvStats};
 #[doc(hidden)]
 pub use require::__require_failed;
 pub use require::{have_cmd, is_root, REQUIRE_PRIV_ENV};
+pub use tempdir::TempDir;

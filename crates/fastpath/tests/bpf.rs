@@ -19,7 +19,7 @@ use fastpath::bpf::{
 };
 use fastpath::Error;
 use fastpath_testutil::{
-    assert_frames_eq, have_cmd, is_root, require, udp_frame, NetNs, RawReceiver, DST_MAC,
+    assert_frames_eq, have_cmd, is_root, require, udp_frame, NetNs, RawReceiver, DST_MAC, SRC_MAC,
 };
 
 /// Skip (or, in CI, fail) unless we can load BPF programs and make namespaces.
@@ -34,7 +34,7 @@ macro_rules! require_bpf {
 }
 
 fn frame64() -> Vec<u8> {
-    udp_frame(1, 64, DST_MAC, [0x02, 0, 0, 0, 0, 0x01])
+    udp_frame(1, 64, DST_MAC, SRC_MAC)
 }
 
 /// Program ids attached to `ifname` as `ip -d link show` reports them (independent of our own

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use fastpath::{Backend, Config, DpdkConfig, Error, Receiver};
 use fastpath_testutil::{
-    assert_frames_eq, frame_seq, is_root, require, udp_frame, NetNs, RawReceiver, RawSender, Veth,
+    assert_frames_eq, is_root, require, udp_frame, udp_frames, NetNs, RawReceiver, RawSender, Veth,
     DST_MAC,
 };
 
@@ -38,28 +38,8 @@ fn dpdk_cfg(dev: &str) -> Config {
     Config::new(dev).backend(Backend::Dpdk)
 }
 
-/// Test frames (by their magic) received until `n` arrived or `limit` passed:
-/// (bytes, orig_len, queue).
-fn collect(rx: &mut Receiver, n: usize, limit: Duration) -> Vec<(Vec<u8>, u32, Option<u32>)> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    while got.len() < n && Instant::now() < deadline {
-        let batch = rx.recv(Some(Duration::from_millis(20))).expect("recv");
-        for p in &batch {
-            if frame_seq(p.data()).is_some() {
-                got.push((p.data().to_vec(), p.orig_len(), p.queue()));
-            }
-        }
-    }
-    got
-}
-
-fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
-    // Sizes sweep 60..=1514.
-    (0..n)
-        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, veth.a_mac))
-        .collect()
-}
+mod common;
+use common::{collect, wait_error};
 
 #[test]
 fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
@@ -73,14 +53,14 @@ fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
     assert!(caps.zero_copy && caps.tx);
     assert_eq!(rx.queue(), Some(0));
 
-    let sent = frames(300, &veth);
+    let sent = udp_frames(300, veth.a_mac);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
-    let data: Vec<&[u8]> = got.iter().map(|g| g.0.as_slice()).collect();
+    let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
     assert_frames_eq(&data, &sent);
     for (g, s) in got.iter().zip(&sent) {
-        assert_eq!(g.1 as usize, s.len(), "orig_len");
-        assert_eq!(g.2, Some(0), "queue");
+        assert_eq!(g.orig_len as usize, s.len(), "orig_len");
+        assert_eq!(g.queue, Some(0), "queue");
     }
     let st = rx.stats().unwrap();
     assert!(st.received >= sent.len() as u64, "{st:?}");
@@ -90,13 +70,13 @@ fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
     // Snapshot length: cut, original length kept.
     drop(rx);
     let mut rx = Receiver::open(&dpdk_cfg(&vdev(0, &veth.b)).snaplen(64)).expect("reopen");
-    let sent = frames(20, &veth);
+    let sent = udp_frames(20, veth.a_mac);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
     assert_eq!(got.len(), sent.len());
     for (g, s) in got.iter().zip(&sent) {
-        assert_eq!(g.0, &s[..s.len().min(64)]);
-        assert_eq!(g.1 as usize, s.len());
+        assert_eq!(g.data, &s[..s.len().min(64)]);
+        assert_eq!(g.orig_len as usize, s.len());
     }
 }
 
@@ -144,17 +124,17 @@ fn one_eal_serves_several_devices_and_reopens() {
     );
 
     for (rx, v) in [(&mut r1, &v1), (&mut r2, &v2)] {
-        let sent = frames(50, v);
+        let sent = udp_frames(50, v.a_mac);
         RawSender::new(&v.a).unwrap().send_all(&sent).unwrap();
         let got = collect(rx, sent.len(), Duration::from_secs(5));
-        let data: Vec<&[u8]> = got.iter().map(|g| g.0.as_slice()).collect();
+        let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
         assert_frames_eq(&data, &sent);
     }
 
     // Dropping the last handle detaches the device; it can be attached again at once.
     drop(r1);
     let mut r1 = Receiver::open(&dpdk_cfg(&vdev(0, &v1.b))).expect("reopen");
-    let sent = frames(30, &v1);
+    let sent = udp_frames(30, v1.a_mac);
     RawSender::new(&v1.a).unwrap().send_all(&sent).unwrap();
     let got = collect(&mut r1, sent.len(), Duration::from_secs(5));
     assert_eq!(
@@ -162,7 +142,7 @@ fn one_eal_serves_several_devices_and_reopens() {
         sent.len(),
         "after reopen, nothing stale and nothing lost"
     );
-    let data: Vec<&[u8]> = got.iter().map(|g| g.0.as_slice()).collect();
+    let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
     assert_frames_eq(&data, &sent);
 }
 
@@ -202,18 +182,18 @@ fn faults_are_named() {
 
     // The interface disappears while capturing: a named error, counters kept.
     let mut rx = Receiver::open(&dpdk_cfg(&vdev(0, &veth.b))).expect("open");
-    let sent = frames(10, &veth);
+    let sent = udp_frames(10, veth.a_mac);
     RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
     assert_eq!(collect(&mut rx, 10, Duration::from_secs(5)).len(), 10);
     let before = rx.stats().unwrap();
     ns.set_down(&veth.b).unwrap();
-    let e = wait_error(&mut rx);
+    let e = wait_error(&mut rx, Duration::from_secs(2)).expect("no error within 2 s");
     assert!(
         matches!(&e, Error::InterfaceDown { name } if *name == veth.b),
         "{e}"
     );
     ns.ip(&["link", "del", "dev", &veth.b]).unwrap();
-    let e = wait_error(&mut rx);
+    let e = wait_error(&mut rx, Duration::from_secs(2)).expect("no error within 2 s");
     assert!(
         matches!(&e, Error::InterfaceGone { name } if *name == veth.b),
         "{e}"
@@ -223,14 +203,4 @@ fn faults_are_named() {
         after.delivered >= 10 && after.received >= before.received,
         "{after:?}"
     );
-}
-
-fn wait_error(rx: &mut Receiver) -> Error {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        if let Err(e) = rx.recv(Some(Duration::from_millis(20))) {
-            return e;
-        }
-    }
-    panic!("no error within 2 s");
 }

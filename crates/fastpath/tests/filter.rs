@@ -18,10 +18,12 @@
 //!   through the kernel; every rung delivers exactly the frames the interpreter accepts (root).
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use fastpath::filter::{cbpf, Filter};
-use fastpath_testutil::{have_cmd, is_root, require};
+use fastpath_testutil::{have_cmd, is_root, require, TempDir};
+
+mod common;
+use common::collect_quiet;
 
 // ---------------------------------------------------------------------------------------------
 // A small packet builder.
@@ -694,9 +696,8 @@ fn end_to_end_against_tcpdump_read() {
         .into_iter()
         .filter(|p| !p.data.is_empty())
         .collect();
-    let dir = std::env::temp_dir().join(format!("fastpath-filter-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("corpus.pcap");
+    let dir = TempDir::new("fastpath-filter");
+    let file = dir.path().join("corpus.pcap");
     write_pcap(&file, &pkts);
     let exprs = [
         "udp and dst port 53",
@@ -735,7 +736,6 @@ fn end_to_end_against_tcpdump_read() {
         assert_eq!(ours, got_theirs, "'{expr}': packets matched differ");
         checked += pkts.len();
     }
-    let _ = std::fs::remove_dir_all(&dir);
     eprintln!("compared {checked} verdicts with tcpdump -r");
 }
 
@@ -991,29 +991,6 @@ fn only_matching_frames_arrive_on_every_rung() {
     }
 }
 
-/// Receives until `want` frames arrived and one more quiet round passed, or 3 s.
-fn collect_quiet(rx: &mut fastpath::Receiver, want: usize) -> Vec<Vec<u8>> {
-    let mut got: Vec<Vec<u8>> = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut full_once = false;
-    while Instant::now() < deadline {
-        let batch = rx.recv(Some(Duration::from_millis(50))).unwrap();
-        let n = batch.len();
-        for p in &batch {
-            got.push(p.data().to_vec());
-        }
-        drop(batch);
-        if got.len() >= want {
-            // One more quiet round, so a stray frame would show up.
-            if full_once && n == 0 {
-                break;
-            }
-            full_once = true;
-        }
-    }
-    got
-}
-
 /// Tagged traffic through the kernel: Linux moves the outer 802.1Q/802.1ad tag out of the
 /// frame before socket filters run (the AF_PACKET rungs), XDP sees it in place. Every rung must
 /// hand out exactly the frames the interpreter accepts on the frames as sent, tags in place.
@@ -1197,6 +1174,7 @@ fn dpdk_on_veth(
 #[test]
 fn dpdk_hands_out_only_matching_packets() {
     use fastpath_testutil::{frame_seq, udp_frame, RawSender};
+    use std::time::{Duration, Instant};
     require!(
         is_root() && have_cmd("ip"),
         "needs root for network namespaces and DPDK"
@@ -1263,14 +1241,7 @@ fn dpdk_filters_tagged_frames() {
         .filter(|f| filter.matches(f, f.len() as u32))
         .collect();
     assert_eq!(want.len(), 2);
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while Instant::now() < deadline {
-        let batch = rx.recv(Some(Duration::from_millis(20))).unwrap();
-        for p in &batch {
-            got.push(p.data().to_vec());
-        }
-    }
+    let got = collect_quiet(&mut rx, want.len());
     let got: Vec<&Vec<u8>> = got.iter().collect();
     assert_eq!(got, want);
 }

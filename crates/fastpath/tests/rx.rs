@@ -8,51 +8,19 @@ use std::time::{Duration, Instant};
 
 use fastpath::{Backend, Config, Error, FanoutMode, MmapConfig, Receiver};
 use fastpath_testutil::{
-    assert_frames_eq, frame_seq, is_root, require, udp_frame, vlan_frame, NetNs, RawSender, Veth,
-    DST_MAC,
+    assert_frames_eq, frame_seq, is_root, require, udp_frame, udp_frames, vlan_frame, NetNs,
+    RawSender, Veth, DST_MAC,
 };
 
-const AF_PACKET_BACKENDS: [Backend; 3] = [Backend::Recv, Backend::RecvBatch, Backend::Mmap];
+mod common;
+use common::{collect, wait_error};
 
-/// One received test frame: bytes, original length, timestamp, ifindex.
-struct Got {
-    data: Vec<u8>,
-    orig_len: u32,
-    ts_ns: u64,
-    ifindex: u32,
-}
+const AF_PACKET_BACKENDS: [Backend; 3] = [Backend::Recv, Backend::RecvBatch, Backend::Mmap];
 
 fn setup() -> (NetNs, Veth) {
     let ns = NetNs::new("fpt");
     let veth = ns.veth_pair("fpa", "fpb");
     (ns, veth)
-}
-
-/// Receives until `n` test frames (recognised by their magic) arrived or `limit` passed.
-fn collect(rx: &mut Receiver, n: usize, limit: Duration) -> Vec<Got> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    while got.len() < n && Instant::now() < deadline {
-        let batch = rx.recv(Some(Duration::from_millis(20))).expect("recv");
-        for p in &batch {
-            if frame_seq(p.data()).is_some() {
-                got.push(Got {
-                    data: p.data().to_vec(),
-                    orig_len: p.orig_len(),
-                    ts_ns: p.timestamp_ns(),
-                    ifindex: p.ifindex(),
-                });
-            }
-        }
-    }
-    got
-}
-
-fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
-    // Sizes sweep 60..=1514 so block packing and slot boundaries are exercised.
-    (0..n)
-        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, veth.a_mac))
-        .collect()
 }
 
 #[test]
@@ -62,7 +30,7 @@ fn every_backend_delivers_the_frames_byte_exact_in_order() {
     for backend in AF_PACKET_BACKENDS {
         let mut rx = Receiver::open(&Config::new(&veth.b).backend(backend)).expect("open");
         assert_eq!(rx.backend(), backend);
-        let sent = frames(300, &veth);
+        let sent = udp_frames(300, veth.a_mac);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
         let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
         let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
@@ -192,7 +160,7 @@ fn fanout_spreads_one_interface_over_several_sockets() {
         let mut rxs = fastpath::open_fanout(&cfg, 2, FanoutMode::Lb).unwrap();
         let group = rxs[0].fanout_group().unwrap();
         assert_eq!(rxs[1].fanout_group(), Some(group));
-        let sent = frames(200, &veth);
+        let sent = udp_frames(200, veth.a_mac);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
         let mut seen = BTreeSet::new();
         let mut per_socket = Vec::new();
@@ -313,14 +281,8 @@ fn removing_the_interface_while_capturing_is_a_clear_error() {
         let veth2 = ns.veth_pair("fpc", "fpd");
         let mut rx = Receiver::open(&Config::new(&veth2.b).backend(backend)).unwrap();
         ns.ip(&["link", "del", &veth2.a]).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let err = loop {
-            match rx.recv(Some(Duration::from_millis(20))) {
-                Err(e) => break e,
-                Ok(_) if Instant::now() > deadline => panic!("{backend}: no error after removal"),
-                Ok(_) => {}
-            }
-        };
+        let err = wait_error(&mut rx, Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("{backend}: no error after removal"));
         assert!(
             matches!(err, Error::InterfaceGone { .. }),
             "{backend}: {err}"
@@ -333,14 +295,8 @@ fn removing_the_interface_while_capturing_is_a_clear_error() {
     for backend in AF_PACKET_BACKENDS {
         let mut rx = Receiver::open(&Config::new(&veth.b).backend(backend)).unwrap();
         ns.set_down(&veth.b).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(3);
-        let err = loop {
-            match rx.recv(Some(Duration::from_millis(20))) {
-                Err(e) => break e,
-                Ok(_) if Instant::now() > deadline => panic!("{backend}: no error after down"),
-                Ok(_) => {}
-            }
-        };
+        let err = wait_error(&mut rx, Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("{backend}: no error after down"));
         assert!(
             matches!(err, Error::InterfaceDown { .. }),
             "{backend}: {err}"

@@ -9,28 +9,11 @@ use std::time::{Duration, Instant};
 use fastpath::bpf::{attached, Mode};
 use fastpath::{Backend, Config, Error, Receiver, XdpConfig, ZeroCopy};
 use fastpath_testutil::{
-    assert_frames_eq, frame_seq, is_root, require, udp_frame, NetNs, RawSender, Veth, DST_MAC,
+    assert_frames_eq, frame_seq, is_root, require, udp_frame, udp_frames, NetNs, RawSender, DST_MAC,
 };
 
-fn collect(rx: &mut Receiver, n: usize, limit: Duration) -> Vec<(Vec<u8>, u32, Option<u32>)> {
-    let deadline = Instant::now() + limit;
-    let mut got = Vec::new();
-    while got.len() < n && Instant::now() < deadline {
-        let batch = rx.recv(Some(Duration::from_millis(20))).expect("recv");
-        for p in &batch {
-            if frame_seq(p.data()).is_some() {
-                got.push((p.data().to_vec(), p.orig_len(), p.queue()));
-            }
-        }
-    }
-    got
-}
-
-fn frames(n: u32, veth: &Veth) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|s| udp_frame(s, 60 + (s as usize * 97) % 1455, DST_MAC, veth.a_mac))
-        .collect()
-}
+mod common;
+use common::collect;
 
 fn nothing_attached(ifindex: u32) -> bool {
     attached(ifindex).unwrap().is_empty()
@@ -57,14 +40,14 @@ fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
         );
         for round in 0..2 {
             // Two rounds: frames handed back through the fill ring are reused correctly.
-            let sent = frames(300, &veth);
+            let sent = udp_frames(300, veth.a_mac);
             RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
             let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
-            let data: Vec<&[u8]> = got.iter().map(|g| g.0.as_slice()).collect();
+            let data: Vec<&[u8]> = got.iter().map(|g| g.data.as_slice()).collect();
             assert_frames_eq(&data, &sent);
             for (g, s) in got.iter().zip(&sent) {
-                assert_eq!(g.1 as usize, s.len(), "round {round}: orig_len");
-                assert_eq!(g.2, Some(0), "queue");
+                assert_eq!(g.orig_len as usize, s.len(), "round {round}: orig_len");
+                assert_eq!(g.queue, Some(0), "queue");
             }
         }
         let st = rx.stats().unwrap();
@@ -91,13 +74,13 @@ fn xdp_snaplen_multi_queue_and_tx() {
     {
         let mut rx =
             Receiver::open(&Config::new(&one.b).backend(Backend::Xdp).snaplen(64)).unwrap();
-        let sent = frames(50, &one);
+        let sent = udp_frames(50, one.a_mac);
         RawSender::new(&one.a).unwrap().send_all(&sent).unwrap();
         let got = collect(&mut rx, sent.len(), Duration::from_secs(5));
         assert_eq!(got.len(), sent.len());
         for (g, s) in got.iter().zip(&sent) {
-            assert_eq!(g.0, &s[..s.len().min(64)]);
-            assert_eq!(g.1 as usize, s.len());
+            assert_eq!(g.data, &s[..s.len().min(64)]);
+            assert_eq!(g.orig_len as usize, s.len());
         }
     }
 
@@ -108,15 +91,19 @@ fn xdp_snaplen_multi_queue_and_tx() {
         let mut rxs = fastpath::open_queues(&cfg, &[0, 1]).unwrap();
         assert_eq!(rxs[0].queue(), Some(0));
         assert_eq!(rxs[1].queue(), Some(1));
-        let sent = frames(300, &veth);
+        let sent = udp_frames(300, veth.a_mac);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
         let mut seen = BTreeSet::new();
         let deadline = Instant::now() + Duration::from_secs(5);
         while seen.len() < sent.len() && Instant::now() < deadline {
             for rx in &mut rxs {
-                for (data, _, q) in collect(rx, 1, Duration::from_millis(10)) {
-                    let seq = frame_seq(&data).unwrap();
-                    assert_eq!(data, sent[seq as usize], "byte-exact on queue {q:?}");
+                for g in collect(rx, 1, Duration::from_millis(10)) {
+                    let seq = frame_seq(&g.data).unwrap();
+                    assert_eq!(
+                        g.data, sent[seq as usize],
+                        "byte-exact on queue {:?}",
+                        g.queue
+                    );
                     assert!(seen.insert(seq), "frame {seq} twice");
                 }
             }
@@ -147,7 +134,10 @@ fn xdp_snaplen_multi_queue_and_tx() {
             tx.flush().unwrap();
         }
         while tx.flush().unwrap() > 0 && Instant::now() < deadline {}
-        let got: Vec<Vec<u8>> = collect_any(&mut rx, sent.len());
+        let got: Vec<Vec<u8>> = collect(&mut rx, sent.len(), Duration::from_secs(5))
+            .into_iter()
+            .map(|g| g.data)
+            .collect();
         assert_frames_eq(&got, &sent);
         let err = Receiver::open(&Config::new(&veth.b).backend(Backend::Mmap))
             .unwrap()
@@ -155,19 +145,6 @@ fn xdp_snaplen_multi_queue_and_tx() {
             .unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err}");
     }
-}
-
-fn collect_any(rx: &mut Receiver, n: usize) -> Vec<Vec<u8>> {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut got = Vec::new();
-    while got.len() < n && Instant::now() < deadline {
-        for p in &rx.recv(Some(Duration::from_millis(20))).unwrap() {
-            if frame_seq(p.data()).is_some() {
-                got.push(p.data().to_vec());
-            }
-        }
-    }
-    got
 }
 
 #[test]
