@@ -218,7 +218,7 @@ fn restore_vlan(p: &mut Program, kfunc: u32) {
     p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -8));
     p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 12));
     p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -6));
-    p.push(Insn::new(0x04 | 0xd0 | 0x08, Reg::R5 as u8, 0, 0, 16)); // be16(r5)
+    p.push(Insn::to_be(Reg::R5, 16));
     p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 14));
     p.bind(done);
     p.push(Insn::mov64_reg(Reg::R1, Reg::R6));

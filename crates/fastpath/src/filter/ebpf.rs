@@ -29,11 +29,6 @@ fn mem_off(k: u32) -> i16 {
     MEM + 4 * (k.min(15) as i16)
 }
 
-/// `dst = be{16,32}(dst)` (`BPF_ALU | BPF_END | BPF_TO_BE`).
-fn to_be(dst: Reg, bits: i32) -> Insn {
-    Insn::new(0x04 | 0xd0 | 0x08, dst as u8, 0, 0, bits)
-}
-
 /// Loads `size` packet bytes at the offset in `r2` into `dst` (host order), rejecting when the
 /// helper fails.
 fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
@@ -50,7 +45,7 @@ fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
     p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), reject);
     p.push(Insn::ldx_mem(sz, dst, Reg::R10, BUF));
     if n > 1 {
-        p.push(to_be(dst, n * 8));
+        p.push(Insn::to_be(dst, n * 8));
     }
 }
 
