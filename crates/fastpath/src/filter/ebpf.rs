@@ -29,13 +29,14 @@ fn mem_off(k: u32) -> i16 {
     MEM + 4 * (k.min(15) as i16)
 }
 
-/// Loads `size` packet bytes at the offset in `r2` into `dst` (host order), rejecting when the
-/// helper fails.
-fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
-    let (n, sz) = match size {
-        cbpf::BPF_W => (4, Size::W),
-        cbpf::BPF_H => (2, Size::H),
-        _ => (1, Size::B),
+/// Loads the packet bytes of load `code` ([`cbpf::load_size`]) at the offset in `r2` into `dst`
+/// (host order), rejecting when the helper fails.
+fn load_r2(p: &mut Program, dst: Reg, code: u16, reject: Label) {
+    let n = cbpf::load_size(code) as i32;
+    let sz = match n {
+        4 => Size::W,
+        2 => Size::H,
+        _ => Size::B,
     };
     p.push(Insn::mov64_reg(Reg::R1, CTX));
     p.push(Insn::mov64_reg(Reg::R3, Reg::R10));
@@ -62,8 +63,8 @@ fn vlan_ancillary(k: u32) -> bool {
 /// division by a zero X, an operation eBPF lacks).
 fn may_fail(i: CInsn) -> bool {
     match i.code {
-        0x20 | 0x28 | 0x30 if vlan_ancillary(i.k) => false,
-        0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1 => true,
+        c if cbpf::is_abs_load(c) && vlan_ancillary(i.k) => false,
+        c if cbpf::is_packet_load(c) => true,
         c if c & 0x07 == cbpf::BPF_ALU => {
             alu(c).is_none()
                 || (c & cbpf::BPF_X != 0 && matches!(c & 0xf0, cbpf::BPF_DIV | cbpf::BPF_MOD))
@@ -161,7 +162,7 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
                     p.jump_to(reject);
                 } else {
                     p.push(Insn::mov32_imm(Reg::R2, kimm));
-                    load_r2(p, A, i.code & 0x18, reject);
+                    load_r2(p, A, i.code, reject);
                 }
             }
             // ld/ldh/ldb [x + k]
@@ -172,16 +173,16 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
                     p.push(Insn::mov32_reg(Reg::R2, X));
                     p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, kimm));
                     p.jump_if(JmpOp::Gt, Reg::R2, Src::Imm(0x7fff_ffff), reject);
-                    load_r2(p, A, i.code & 0x18, reject);
+                    load_r2(p, A, i.code, reject);
                 }
             }
             // ldxb 4*([k]&0xf)
             0xb1 => {
-                if k >= 0xffff_f000 {
+                if k >= cbpf::SKF_AD_OFF {
                     p.jump_to(reject);
                 } else {
                     p.push(Insn::mov32_imm(Reg::R2, kimm));
-                    load_r2(p, X, cbpf::BPF_B, reject);
+                    load_r2(p, X, i.code, reject);
                     p.push(Insn::alu32_imm(AluOp::And, X, 0xf));
                     p.push(Insn::alu32_imm(AluOp::Lsh, X, 2));
                 }

@@ -720,7 +720,7 @@ pub(crate) fn compile(e: &Expr, snaplen: u32) -> Result<Vec<Insn>, GenError> {
     // say so explicitly: the kernel reads such offsets as negative ones (`SKF_NET_OFF`,
     // `SKF_LL_OFF`, ancillary fields) and would go on. Same instruction count, same jumps.
     for i in &mut prog {
-        if matches!(i.code, 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1) && i.k >= 1 << 31 {
+        if is_packet_load(i.code) && i.k >= 1 << 31 {
             *i = Insn::ret(0);
         }
     }

@@ -171,7 +171,7 @@ fn decide(fact: Fact, code: u16, k: u32) -> Option<bool> {
 /// Whether `ld{,h,b} [k]` reads the same value each time in one run: packet bytes and the
 /// metadata ancillary loads, not `random` or `xor_x` (which computes `A ^= X`).
 fn pure_abs(k: u32) -> bool {
-    k < SKF_AD_OFF || !matches!(k - SKF_AD_OFF, 40 | 56)
+    k < SKF_AD_OFF || !matches!(k - SKF_AD_OFF, SKF_AD_ALU_XOR_X | SKF_AD_RANDOM)
 }
 
 /// The register an instruction loads with a value that depends only on the packet and `k`,
@@ -219,7 +219,7 @@ fn reads_a(i: Insn) -> bool {
         BPF_RET => i.code & 0x18 == BPF_A,
         BPF_MISC => i.code == BPF_MISC | BPF_TAX,
         // `ld [xor_x]` computes A ^ X.
-        BPF_LD => matches!(i.code, 0x20 | 0x28 | 0x30) && i.k == SKF_AD_OFF + 40,
+        BPF_LD => is_abs_load(i.code) && i.k == SKF_AD_OFF + SKF_AD_ALU_XOR_X,
         _ => false,
     }
 }
@@ -522,7 +522,7 @@ mod tests {
 
     #[test]
     fn random_and_xor_are_not_reloads() {
-        let r = SKF_AD_OFF + 56;
+        let r = SKF_AD_OFF + SKF_AD_RANDOM;
         let p = vec![
             Insn::stmt(BPF_LD | BPF_W | BPF_ABS, r),
             Insn::stmt(BPF_LD | BPF_W | BPF_ABS, r),

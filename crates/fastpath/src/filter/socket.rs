@@ -45,14 +45,6 @@ fn jeq(k: u32, jt: Label, jf: Label) -> Slot {
     }
 }
 
-fn size_of(code: u16) -> u32 {
-    match code & 0x18 {
-        BPF_W => 4,
-        BPF_H => 2,
-        _ => 1,
-    }
-}
-
 /// Two scratch words the original program leaves alone.
 #[derive(Clone, Copy)]
 struct Scratch {
@@ -117,7 +109,7 @@ impl Rewriter {
 
     /// `ld{,h,b} [v]` on the delivered frame.
     fn load_abs(&mut self, code: u16, v: u32) -> Result<(), GenError> {
-        let size = size_of(code);
+        let size = load_size(code);
         if v >= TAG_END {
             self.l.slots.push(stmt(code, v - 4));
         } else if v.saturating_add(size) <= TAG {
@@ -141,7 +133,7 @@ impl Rewriter {
             return Ok(());
         }
         // The offset is known only now: branch on it.
-        let size = size_of(code);
+        let size = load_size(code);
         let sc = self.scratch()?;
         let end: Label = self.l.label();
         let past = self.l.label();
@@ -254,7 +246,7 @@ impl Rewriter {
 /// from 12 on, or the length.
 fn reads_past_macs(prog: &[Insn]) -> bool {
     prog.iter().any(|i| match i.code {
-        0x20 | 0x28 | 0x30 => i.k.saturating_add(size_of(i.code)) > TAG,
+        0x20 | 0x28 | 0x30 => i.k.saturating_add(load_size(i.code)) > TAG,
         0x40 | 0x48 | 0x50 | 0x80 | 0x81 => true,
         0xb1 => i.k >= TAG,
         _ => false,
@@ -264,7 +256,7 @@ fn reads_past_macs(prog: &[Insn]) -> bool {
 /// Whether `prog` reads ancillary fields: it is then already written for a socket.
 fn reads_ancillary(prog: &[Insn]) -> bool {
     prog.iter()
-        .any(|i| matches!(i.code, 0x20 | 0x28 | 0x30) && i.k >= SKF_AD_OFF)
+        .any(|i| is_abs_load(i.code) && i.k >= SKF_AD_OFF)
 }
 
 /// `prog` (checked, written for frames with their tags in the bytes) as an AF_PACKET socket
@@ -279,15 +271,9 @@ pub(crate) fn for_socket(prog: &[Insn]) -> Result<Vec<Insn>, GenError> {
         return Ok(prog.to_vec());
     }
     let mut used = [false; BPF_MEMWORDS as usize];
-    for i in prog {
-        let class = i.code & 0x07;
-        let mem = class == BPF_ST
-            || class == BPF_STX
-            || ((class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM);
-        if mem {
-            if let Some(u) = used.get_mut(i.k as usize) {
-                *u = true;
-            }
+    for &i in prog {
+        if let Some(u) = mem_index(i).and_then(|k| used.get_mut(k as usize)) {
+            *u = true;
         }
     }
     let mut free = (0..BPF_MEMWORDS).rev().filter(|&m| !used[m as usize]);
