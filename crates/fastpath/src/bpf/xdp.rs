@@ -732,17 +732,6 @@ fn already_attached(state: &LinkXdp, mode: Mode, id: u32) -> Error {
     }
 }
 
-/// The errno inside `e`, if it carries one.
-fn errno_of(e: &Error) -> Option<i32> {
-    match e {
-        Error::Syscall { source, .. } | Error::NetlinkRefused { source, .. } => {
-            source.raw_os_error()
-        }
-        Error::NotPermitted { .. } => Some(libc::EPERM),
-        _ => None,
-    }
-}
-
 /// Detach program `id` (mode `mode`) from the interface, whoever attached it: through netlink
 /// if it was attached that way, else by finding its `bpf_link` and detaching that
 /// (`BPF_LINK_DETACH`, as `bpftool link detach` does; the owner's fd then points to a dead link).
@@ -751,7 +740,7 @@ fn remove_existing(state: &LinkXdp, mode: Mode, id: u32) -> Result<()> {
     match by_netlink {
         Ok(()) => return Ok(()),
         // "Can't replace active BPF XDP link": a link owns the hook.
-        Err(ref e) if errno_of(e) == Some(libc::EBUSY) => {}
+        Err(ref e) if e.raw_os_error() == Some(libc::EBUSY) => {}
         Err(e) => return Err(e),
     }
     let mut next = 0;
