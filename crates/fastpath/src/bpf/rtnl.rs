@@ -2,7 +2,7 @@
 //! and the legacy attach/detach (`RTM_SETLINK`, `IFLA_XDP_FD`) for kernels without XDP links.
 //!
 //! Message building and parsing are sans-IO functions over byte slices (unit tested with literal
-//! bytes); only [`transact`] and [`if_nametoindex`] touch the kernel. Requests go to the network
+//! bytes); only [`transact`] touches the kernel. Requests go to the network
 //! namespace of the calling thread (a fresh socket per request).
 //!
 //! Constants keep their UAPI names (`linux/netlink.h`, `linux/rtnetlink.h`, `linux/if_link.h`);
@@ -13,7 +13,6 @@
 //! - <https://docs.kernel.org/userspace-api/netlink/intro.html>
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -404,31 +403,6 @@ pub(crate) fn nl_error(call: &'static str, errno: i32, extack: String) -> Error 
             source,
             detail: extack,
         },
-    }
-}
-
-/// `if_nametoindex(name)`—The index of interface `name` in the calling thread's namespace.
-///
-/// # References
-/// - <https://man7.org/linux/man-pages/man3/if_nametoindex.3.html>
-pub(crate) fn if_nametoindex(name: &str) -> Result<u32> {
-    let no_such = || Error::NoSuchInterface {
-        name: name.to_owned(),
-    };
-    let c = CString::new(name).map_err(|_| no_such())?;
-    // SAFETY: `c` is a live NUL-terminated string; if_nametoindex only reads it.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx != 0 {
-        return Ok(idx);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENODEV) {
-        Err(no_such())
-    } else {
-        Err(Error::Syscall {
-            call: "if_nametoindex",
-            source: e,
-        })
     }
 }
 

@@ -717,9 +717,9 @@ pub fn attached(ifindex: u32) -> Result<Vec<AttachedProgram>> {
 /// `if_nametoindex(name)`—The index of interface `name` in the calling thread's namespace.
 ///
 /// # Errors
-/// [`Error::NoSuchInterface`].
+/// [`Error::NoSuchInterface`]; [`Error::InvalidConfig`] for a name no interface can have.
 pub fn ifindex(name: &str) -> Result<u32> {
-    rtnl::if_nametoindex(name)
+    crate::sys::ifindex(name)
 }
 
 fn already_attached(state: &LinkXdp, mode: Mode, id: u32) -> Error {
