@@ -16,6 +16,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::sys::lossy_until_nul;
 use crate::{Error, Result};
 
 // linux/netlink.h
@@ -224,11 +225,7 @@ fn parse_error(body: &[u8], flags: u16) -> Result<Reply> {
         if let Some(tlvs) = body.get(4 + echoed..) {
             for (ty, payload) in attrs(tlvs) {
                 if ty == NLMSGERR_ATTR_MSG {
-                    let end = payload
-                        .iter()
-                        .position(|&c| c == 0)
-                        .unwrap_or(payload.len());
-                    extack = String::from_utf8_lossy(&payload[..end]).into_owned();
+                    extack = lossy_until_nul(payload);
                 }
             }
         }
@@ -250,11 +247,7 @@ fn parse_newlink(body: &[u8]) -> Result<LinkXdp> {
     for (ty, payload) in attrs(&body[IFINFOMSG_LEN..]) {
         match ty {
             IFLA_IFNAME => {
-                let end = payload
-                    .iter()
-                    .position(|&c| c == 0)
-                    .unwrap_or(payload.len());
-                link.ifname = String::from_utf8_lossy(&payload[..end]).into_owned();
+                link.ifname = lossy_until_nul(payload);
             }
             IFLA_XDP => {
                 for (xty, x) in attrs(payload) {

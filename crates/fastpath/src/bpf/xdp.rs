@@ -694,7 +694,7 @@ fn programs_of(state: &LinkXdp) -> Vec<(Mode, u32)> {
 fn prog_name(id: u32) -> Option<String> {
     let fd = sys::prog_get_fd_by_id(id).ok()?;
     let info = sys::prog_info(fd.as_fd()).ok()?;
-    Some(sys::name_from_field(&info.name))
+    Some(sys::lossy_until_nul(&info.name))
 }
 
 /// The XDP programs attached to interface `ifindex` (in the calling thread's namespace), one per
