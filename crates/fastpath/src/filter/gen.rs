@@ -421,20 +421,8 @@ impl ArithGen {
                 }
                 let base = match proto {
                     Proto::Ether => Base::Abs(0),
-                    Proto::Ip => {
-                        self.check(ethertype(off, 0x0800));
-                        Base::Abs(off.net)
-                    }
-                    Proto::Ip6 => {
-                        self.check(ethertype(off, 0x86dd));
-                        Base::Abs(off.net)
-                    }
-                    Proto::Arp => {
-                        self.check(ethertype(off, 0x0806));
-                        Base::Abs(off.net)
-                    }
-                    Proto::Rarp => {
-                        self.check(ethertype(off, 0x8035));
+                    Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => {
+                        self.check(ethertype(off, proto.ethertype().unwrap_or(0)));
                         Base::Abs(off.net)
                     }
                     Proto::Icmp6 => {
@@ -704,10 +692,7 @@ pub(crate) fn compile(e: &Expr, snaplen: u32) -> Result<Vec<Insn>, GenError> {
         Cond::Const(false) => return Ok(vec![Insn::ret(0)]),
         _ => {}
     }
-    let mut l = Layout {
-        slots: Vec::new(),
-        labels: Vec::new(),
-    };
+    let mut l = Layout::default();
     let accept = l.label();
     let reject = l.label();
     l.gen(&c, accept, reject);
