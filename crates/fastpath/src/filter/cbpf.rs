@@ -177,6 +177,21 @@ pub(crate) fn mem_index(i: Insn) -> Option<u32> {
     mem.then_some(i.k)
 }
 
+/// Where control can go after instruction `i` at `pc`: the `ja` target, the `jt` then `jf`
+/// targets of a conditional jump, nowhere after a return, else `pc + 1`. Not checked against
+/// the program's length.
+pub(crate) fn successors(i: Insn, pc: usize) -> impl Iterator<Item = usize> {
+    let next = pc.saturating_add(1);
+    let to = |skip: usize| next.saturating_add(skip);
+    let (a, b) = match i.code {
+        c if c == BPF_JMP | BPF_JA => (Some(to(i.k as usize)), None),
+        c if c & 0x07 == BPF_JMP => (Some(to(usize::from(i.jt))), Some(to(usize::from(i.jf)))),
+        c if c & 0x07 == BPF_RET => (None, None),
+        _ => (Some(next), None),
+    };
+    a.into_iter().chain(b)
+}
+
 /// A VLAN tag the kernel moved out of the frame into the packet's metadata (what the
 /// ancillary loads `vlanp`, `vlan_tci` and `vlan_tpid` read; see [`run_with_vlan`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -384,6 +399,30 @@ pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
 /// of the frame (`pkt` and `wirelen` then exclude the tag's 4 bytes): the ancillary loads
 /// `vlanp`, `vlan_tci` and `vlan_tpid` read `vlan`.
 pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanTag>) -> u32 {
+    exec(prog, pkt, wirelen, vlan, |_, _| {})
+}
+
+/// [`run_with_vlan`], calling `on_load(code, offset)` before each load from the packet or its
+/// metadata, `offset` being where it reads (`x + k` without wrapping for `[x + k]`).
+#[cfg(test)]
+pub(crate) fn run_traced(
+    prog: &[Insn],
+    pkt: &[u8],
+    wirelen: u32,
+    vlan: Option<VlanTag>,
+    on_load: impl FnMut(u16, u64),
+) -> u32 {
+    exec(prog, pkt, wirelen, vlan, on_load)
+}
+
+#[inline]
+fn exec(
+    prog: &[Insn],
+    pkt: &[u8],
+    wirelen: u32,
+    vlan: Option<VlanTag>,
+    mut on_load: impl FnMut(u16, u64),
+) -> u32 {
     let mut a: u32 = 0;
     let mut x: u32 = 0;
     let mut mem = [0u32; BPF_MEMWORDS as usize];
@@ -391,6 +430,10 @@ pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanT
     // Every instruction moves pc forward by at least one, so this terminates.
     while let Some(&i) = prog.get(pc) {
         pc += 1;
+        if is_packet_load(i.code) {
+            let x = if i.code & 0xe0 == BPF_IND { x } else { 0 };
+            on_load(i.code, u64::from(x) + u64::from(i.k));
+        }
         match i.code {
             // BPF_LD
             0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match i.k - SKF_AD_OFF {
