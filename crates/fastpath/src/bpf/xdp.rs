@@ -154,21 +154,36 @@ pub fn filtered_redirect_insns(
     xsks: i32,
     filter: &crate::filter::Filter,
 ) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
-    let mut p = super::insn::Program::new();
+    // r6 holds the context (see filter::ebpf); the redirect expects it in r1.
+    let mut on_accept = vec![Insn::mov64_reg(Reg::R1, Reg::R6)];
+    on_accept.extend(redirect_insns(xsks));
+    behind_filter(filter, on_accept, returning(XdpAction::Pass))
+}
+
+/// `filter` translated to eBPF, then `on_accept` where it accepts and `on_reject` where it
+/// rejects (each only if some path gets there: the verifier refuses unreachable code).
+fn behind_filter(
+    filter: &crate::filter::Filter,
+    on_accept: Vec<Insn>,
+    on_reject: Vec<Insn>,
+) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
+    let mut p = Program::new();
     let (accept, reject) = (p.label(), p.label());
     let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
     if exits.accept {
         p.bind(accept);
-        // r6 holds the context (see filter::ebpf); the redirect expects it in r1.
-        p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
-        p.extend(redirect_insns(xsks));
+        p.extend(on_accept);
     }
     if exits.reject {
         p.bind(reject);
-        p.push(Insn::mov64_imm(Reg::R0, XdpAction::Pass as i32));
-        p.push(Insn::exit());
+        p.extend(on_reject);
     }
     p.finish()
+}
+
+/// `return action`.
+fn returning(action: XdpAction) -> Vec<Insn> {
+    vec![Insn::mov64_imm(Reg::R0, action as i32), Insn::exit()]
 }
 
 /// `bpf_xdp_adjust_head`.
@@ -253,20 +268,7 @@ pub fn filter_action_insns(
     on_match: XdpAction,
     on_miss: XdpAction,
 ) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
-    let mut p = super::insn::Program::new();
-    let (accept, reject) = (p.label(), p.label());
-    let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
-    if exits.accept {
-        p.bind(accept);
-        p.push(Insn::mov64_imm(Reg::R0, on_match as i32));
-        p.push(Insn::exit());
-    }
-    if exits.reject {
-        p.bind(reject);
-        p.push(Insn::mov64_imm(Reg::R0, on_miss as i32));
-        p.push(Insn::exit());
-    }
-    p.finish()
+    behind_filter(filter, returning(on_match), returning(on_miss))
 }
 
 /// `BPF_MAP_TYPE_XSKMAP`: RX queue index to AF_XDP socket, read by the redirect program.
