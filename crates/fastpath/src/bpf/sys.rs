@@ -506,24 +506,6 @@ const LOG_START: usize = 64 * 1024;
 /// The kernel caps `log_size` at `UINT_MAX >> 2`; 16 MiB is plenty for our programs.
 const LOG_MAX: usize = 16 * 1024 * 1024;
 
-/// `bpf(BPF_PROG_LOAD)`—Loads an XDP program (`expected_attach_type = BPF_XDP`, license GPL).
-///
-/// The first attempt runs without a verifier log (fast path). If it fails, the load is retried
-/// with `log_level = 1` and the verifier's log is returned inside
-/// [`Error::VerifierRejected`].
-pub(crate) fn prog_load_xdp(name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
-    prog_load(
-        &LoadSpec {
-            prog_type: BPF_PROG_TYPE_XDP,
-            expected_attach_type: BPF_XDP,
-            prog_flags: 0,
-            prog_ifindex: 0,
-        },
-        name,
-        insns,
-    )
-}
-
 /// What kind of program [`prog_load`] loads.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LoadSpec {
@@ -534,7 +516,21 @@ pub(crate) struct LoadSpec {
     pub(crate) prog_ifindex: u32,
 }
 
-/// `bpf(BPF_PROG_LOAD)` of any program type, license GPL; errors as [`prog_load_xdp`].
+impl LoadSpec {
+    /// An XDP program (`expected_attach_type = BPF_XDP`), not bound to a device.
+    pub(crate) const XDP: LoadSpec = LoadSpec {
+        prog_type: BPF_PROG_TYPE_XDP,
+        expected_attach_type: BPF_XDP,
+        prog_flags: 0,
+        prog_ifindex: 0,
+    };
+}
+
+/// `bpf(BPF_PROG_LOAD)` of any program type, license GPL.
+///
+/// The first attempt runs without a verifier log (fast path). If it fails, the load is retried
+/// with `log_level = 1` and the verifier's log is returned inside
+/// [`Error::VerifierRejected`].
 pub(crate) fn prog_load(spec: &LoadSpec, name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
     let prog_name = obj_name("program name", name)?;
     let insn_cnt = u32::try_from(insns.len()).map_err(|_| Error::InvalidConfig {

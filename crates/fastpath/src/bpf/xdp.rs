@@ -357,13 +357,18 @@ impl XdpProgram {
     /// [`Error::VerifierRejected`] with the verifier log; [`Error::NotPermitted`] without
     /// `CAP_BPF`/`CAP_NET_ADMIN`; [`Error::InvalidConfig`] for a bad name.
     pub fn load(name: &'static str, insns: &[Insn]) -> Result<XdpProgram> {
-        let fd = sys::prog_load_xdp(name, insns)?;
+        let fd = sys::prog_load(&sys::LoadSpec::XDP, name, insns)?;
+        XdpProgram::loaded(fd, name, false)
+    }
+
+    /// The program behind `fd`, just loaded as `name`.
+    fn loaded(fd: OwnedFd, name: &'static str, restores_vlan: bool) -> Result<XdpProgram> {
         let id = sys::prog_info(fd.as_fd())?.id;
         Ok(XdpProgram {
             fd,
             id,
             name,
-            restores_vlan: false,
+            restores_vlan,
         })
     }
 
@@ -385,10 +390,9 @@ impl XdpProgram {
         if let Some(kfunc) = super::btf::rx_vlan_tag_kfunc() {
             let insns = vlan_redirect_insns(fd, filter, kfunc)?;
             let spec = sys::LoadSpec {
-                prog_type: sys::BPF_PROG_TYPE_XDP,
-                expected_attach_type: sys::BPF_XDP,
                 prog_flags: sys::BPF_F_XDP_DEV_BOUND_ONLY,
                 prog_ifindex: ifindex,
+                ..sys::LoadSpec::XDP
             };
             // The same names as the programs without the tag restore: the role is the same.
             let name = if filter.is_some() {
@@ -397,15 +401,7 @@ impl XdpProgram {
                 "fastpath_redir"
             };
             match sys::prog_load(&spec, name, &insns) {
-                Ok(fd) => {
-                    let id = sys::prog_info(fd.as_fd())?.id;
-                    return Ok(XdpProgram {
-                        fd,
-                        id,
-                        name,
-                        restores_vlan: true,
-                    });
-                }
+                Ok(fd) => return XdpProgram::loaded(fd, name, true),
                 // A verifier rejection is a bug of ours: say so rather than hide it.
                 Err(e @ Error::VerifierRejected { .. }) => return Err(e),
                 // The driver cannot bind programs (or an older kernel): go without.
