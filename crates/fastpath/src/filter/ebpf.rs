@@ -126,20 +126,10 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
         if !live[pc] {
             continue;
         }
-        let i = prog[pc];
-        let mut mark = |to: usize| {
+        for to in cbpf::successors(prog[pc], pc) {
             if let Some(l) = live.get_mut(to) {
                 *l = true;
             }
-        };
-        match i.code {
-            0x06 | 0x16 => {}
-            0x05 => mark(pc + 1 + i.k as usize),
-            c if c & 0x07 == cbpf::BPF_JMP => {
-                mark(pc + 1 + usize::from(i.jt));
-                mark(pc + 1 + usize::from(i.jf));
-            }
-            _ => mark(pc + 1),
         }
     }
     for (pc, i) in prog.iter().enumerate() {

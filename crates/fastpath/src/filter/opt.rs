@@ -236,13 +236,7 @@ fn a_live(prog: &[Insn]) -> Vec<bool> {
     let mut live = vec![false; n + 1];
     for pc in (0..n).rev() {
         let i = prog[pc];
-        let at = |t: usize| live.get(t).copied().unwrap_or(false);
-        let out = match i.code & 0x07 {
-            BPF_RET => false,
-            BPF_JMP if i.code == BPF_JMP | BPF_JA => at(pc + 1 + i.k as usize),
-            BPF_JMP => at(pc + 1 + usize::from(i.jt)) || at(pc + 1 + usize::from(i.jf)),
-            _ => at(pc + 1),
-        };
+        let out = successors(i, pc).any(|t| live.get(t).copied().unwrap_or(false));
         live[pc] = reads_a(i) || (!writes_a(i) && out);
     }
     live
