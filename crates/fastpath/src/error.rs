@@ -205,10 +205,11 @@ impl Error {
         matches!(self, Error::InvalidConfig { .. })
     }
 
-    /// The raw OS error code, if the error came from a syscall.
+    /// The raw OS error code, if the error came from a syscall (or a refused netlink request).
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Syscall { source, .. }
+            | Error::NetlinkRefused { source, .. }
             | Error::CreateOutput { source, .. }
             | Error::Output { source, .. } => source.raw_os_error(),
             _ => None,

@@ -337,6 +337,12 @@ impl Insn {
         ]
     }
 
+    /// `dst = be{16,32,64}(dst)`: `bits` of `dst` to big-endian (`BPF_ALU | BPF_END |
+    /// BPF_TO_BE`), upper bits zeroed.
+    pub const fn to_be(dst: Reg, bits: i32) -> Insn {
+        Insn::new(0x04 | 0xd0 | 0x08, dst as u8, 0, 0, bits)
+    }
+
     /// `dst = imm` (64-bit, sign-extended).
     pub const fn mov64_imm(dst: Reg, imm: i32) -> Insn {
         Insn::alu64_imm(AluOp::Mov, dst, imm)

@@ -2,7 +2,7 @@
 //! and the legacy attach/detach (`RTM_SETLINK`, `IFLA_XDP_FD`) for kernels without XDP links.
 //!
 //! Message building and parsing are sans-IO functions over byte slices (unit tested with literal
-//! bytes); only [`transact`] and [`if_nametoindex`] touch the kernel. Requests go to the network
+//! bytes); only [`transact`] touches the kernel. Requests go to the network
 //! namespace of the calling thread (a fresh socket per request).
 //!
 //! Constants keep their UAPI names (`linux/netlink.h`, `linux/rtnetlink.h`, `linux/if_link.h`);
@@ -13,10 +13,10 @@
 //! - <https://docs.kernel.org/userspace-api/netlink/intro.html>
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::sys::lossy_until_nul;
 use crate::{Error, Result};
 
 // linux/netlink.h
@@ -225,11 +225,7 @@ fn parse_error(body: &[u8], flags: u16) -> Result<Reply> {
         if let Some(tlvs) = body.get(4 + echoed..) {
             for (ty, payload) in attrs(tlvs) {
                 if ty == NLMSGERR_ATTR_MSG {
-                    let end = payload
-                        .iter()
-                        .position(|&c| c == 0)
-                        .unwrap_or(payload.len());
-                    extack = String::from_utf8_lossy(&payload[..end]).into_owned();
+                    extack = lossy_until_nul(payload);
                 }
             }
         }
@@ -251,11 +247,7 @@ fn parse_newlink(body: &[u8]) -> Result<LinkXdp> {
     for (ty, payload) in attrs(&body[IFINFOMSG_LEN..]) {
         match ty {
             IFLA_IFNAME => {
-                let end = payload
-                    .iter()
-                    .position(|&c| c == 0)
-                    .unwrap_or(payload.len());
-                link.ifname = String::from_utf8_lossy(&payload[..end]).into_owned();
+                link.ifname = lossy_until_nul(payload);
             }
             IFLA_XDP => {
                 for (xty, x) in attrs(payload) {
@@ -404,31 +396,6 @@ pub(crate) fn nl_error(call: &'static str, errno: i32, extack: String) -> Error 
             source,
             detail: extack,
         },
-    }
-}
-
-/// `if_nametoindex(name)`—The index of interface `name` in the calling thread's namespace.
-///
-/// # References
-/// - <https://man7.org/linux/man-pages/man3/if_nametoindex.3.html>
-pub(crate) fn if_nametoindex(name: &str) -> Result<u32> {
-    let no_such = || Error::NoSuchInterface {
-        name: name.to_owned(),
-    };
-    let c = CString::new(name).map_err(|_| no_such())?;
-    // SAFETY: `c` is a live NUL-terminated string; if_nametoindex only reads it.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx != 0 {
-        return Ok(idx);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ENODEV) {
-        Err(no_such())
-    } else {
-        Err(Error::Syscall {
-            call: "if_nametoindex",
-            source: e,
-        })
     }
 }
 

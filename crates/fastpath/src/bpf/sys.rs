@@ -319,10 +319,11 @@ pub(crate) fn obj_name(field: &'static str, name: &str) -> Result<[u8; BPF_OBJ_N
     Ok(out)
 }
 
-/// The name stored in a `[u8; 16]` field, up to the first NUL.
-pub(crate) fn name_from_field(field: &[u8; BPF_OBJ_NAME_LEN]) -> String {
-    let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
-    String::from_utf8_lossy(&field[..end]).into_owned()
+/// The C string in `bytes` (a name field, a log buffer, a netlink string attribute): up to the
+/// first NUL, or all of it without one; invalid UTF-8 replaced.
+pub(crate) fn lossy_until_nul(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// Kinds of BPF map fastpath creates.
@@ -505,24 +506,6 @@ const LOG_START: usize = 64 * 1024;
 /// The kernel caps `log_size` at `UINT_MAX >> 2`; 16 MiB is plenty for our programs.
 const LOG_MAX: usize = 16 * 1024 * 1024;
 
-/// `bpf(BPF_PROG_LOAD)`—Loads an XDP program (`expected_attach_type = BPF_XDP`, license GPL).
-///
-/// The first attempt runs without a verifier log (fast path). If it fails, the load is retried
-/// with `log_level = 1` and the verifier's log is returned inside
-/// [`Error::VerifierRejected`].
-pub(crate) fn prog_load_xdp(name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
-    prog_load(
-        &LoadSpec {
-            prog_type: BPF_PROG_TYPE_XDP,
-            expected_attach_type: BPF_XDP,
-            prog_flags: 0,
-            prog_ifindex: 0,
-        },
-        name,
-        insns,
-    )
-}
-
 /// What kind of program [`prog_load`] loads.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LoadSpec {
@@ -533,7 +516,21 @@ pub(crate) struct LoadSpec {
     pub(crate) prog_ifindex: u32,
 }
 
-/// `bpf(BPF_PROG_LOAD)` of any program type, license GPL; errors as [`prog_load_xdp`].
+impl LoadSpec {
+    /// An XDP program (`expected_attach_type = BPF_XDP`), not bound to a device.
+    pub(crate) const XDP: LoadSpec = LoadSpec {
+        prog_type: BPF_PROG_TYPE_XDP,
+        expected_attach_type: BPF_XDP,
+        prog_flags: 0,
+        prog_ifindex: 0,
+    };
+}
+
+/// `bpf(BPF_PROG_LOAD)` of any program type, license GPL.
+///
+/// The first attempt runs without a verifier log (fast path). If it fails, the load is retried
+/// with `log_level = 1` and the verifier's log is returned inside
+/// [`Error::VerifierRejected`].
 pub(crate) fn prog_load(spec: &LoadSpec, name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
     let prog_name = obj_name("program name", name)?;
     let insn_cnt = u32::try_from(insns.len()).map_err(|_| Error::InvalidConfig {
@@ -584,8 +581,7 @@ pub(crate) fn prog_load(spec: &LoadSpec, name: &'static str, insns: &[Insn]) -> 
                 log = vec![0u8; log.len() * 2];
             }
             Err(_) => {
-                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-                let text = String::from_utf8_lossy(&log[..end]).trim_end().to_owned();
+                let text = lossy_until_nul(&log).trim_end().to_owned();
                 if text.is_empty() {
                     // No verifier involvement (e.g. E2BIG, ENOMEM): report the first error.
                     return Err(bpf_error("bpf(BPF_PROG_LOAD)", NEEDS_BPF, first_err));
@@ -837,7 +833,7 @@ mod test {
         assert!(obj_name("n", "bad-name").is_err());
         let mut f = [0u8; 16];
         f[..4].copy_from_slice(b"xsks");
-        assert_eq!(name_from_field(&f), "xsks");
-        assert_eq!(name_from_field(&[b'a'; 16]), "a".repeat(16));
+        assert_eq!(lossy_until_nul(&f), "xsks");
+        assert_eq!(lossy_until_nul(&[b'a'; 16]), "a".repeat(16));
     }
 }

@@ -154,21 +154,36 @@ pub fn filtered_redirect_insns(
     xsks: i32,
     filter: &crate::filter::Filter,
 ) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
-    let mut p = super::insn::Program::new();
+    // r6 holds the context (see filter::ebpf); the redirect expects it in r1.
+    let mut on_accept = vec![Insn::mov64_reg(Reg::R1, Reg::R6)];
+    on_accept.extend(redirect_insns(xsks));
+    behind_filter(filter, on_accept, returning(XdpAction::Pass))
+}
+
+/// `filter` translated to eBPF, then `on_accept` where it accepts and `on_reject` where it
+/// rejects (each only if some path gets there: the verifier refuses unreachable code).
+fn behind_filter(
+    filter: &crate::filter::Filter,
+    on_accept: Vec<Insn>,
+    on_reject: Vec<Insn>,
+) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
+    let mut p = Program::new();
     let (accept, reject) = (p.label(), p.label());
     let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
     if exits.accept {
         p.bind(accept);
-        // r6 holds the context (see filter::ebpf); the redirect expects it in r1.
-        p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
-        p.extend(redirect_insns(xsks));
+        p.extend(on_accept);
     }
     if exits.reject {
         p.bind(reject);
-        p.push(Insn::mov64_imm(Reg::R0, XdpAction::Pass as i32));
-        p.push(Insn::exit());
+        p.extend(on_reject);
     }
     p.finish()
+}
+
+/// `return action`.
+fn returning(action: XdpAction) -> Vec<Insn> {
+    vec![Insn::mov64_imm(Reg::R0, action as i32), Insn::exit()]
 }
 
 /// `bpf_xdp_adjust_head`.
@@ -218,7 +233,7 @@ fn restore_vlan(p: &mut Program, kfunc: u32) {
     p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -8));
     p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 12));
     p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -6));
-    p.push(Insn::new(0x04 | 0xd0 | 0x08, Reg::R5 as u8, 0, 0, 16)); // be16(r5)
+    p.push(Insn::to_be(Reg::R5, 16));
     p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 14));
     p.bind(done);
     p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
@@ -253,20 +268,7 @@ pub fn filter_action_insns(
     on_match: XdpAction,
     on_miss: XdpAction,
 ) -> std::result::Result<Vec<Insn>, super::insn::AsmError> {
-    let mut p = super::insn::Program::new();
-    let (accept, reject) = (p.label(), p.label());
-    let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
-    if exits.accept {
-        p.bind(accept);
-        p.push(Insn::mov64_imm(Reg::R0, on_match as i32));
-        p.push(Insn::exit());
-    }
-    if exits.reject {
-        p.bind(reject);
-        p.push(Insn::mov64_imm(Reg::R0, on_miss as i32));
-        p.push(Insn::exit());
-    }
-    p.finish()
+    behind_filter(filter, returning(on_match), returning(on_miss))
 }
 
 /// `BPF_MAP_TYPE_XSKMAP`: RX queue index to AF_XDP socket, read by the redirect program.
@@ -355,13 +357,18 @@ impl XdpProgram {
     /// [`Error::VerifierRejected`] with the verifier log; [`Error::NotPermitted`] without
     /// `CAP_BPF`/`CAP_NET_ADMIN`; [`Error::InvalidConfig`] for a bad name.
     pub fn load(name: &'static str, insns: &[Insn]) -> Result<XdpProgram> {
-        let fd = sys::prog_load_xdp(name, insns)?;
+        let fd = sys::prog_load(&sys::LoadSpec::XDP, name, insns)?;
+        XdpProgram::loaded(fd, name, false)
+    }
+
+    /// The program behind `fd`, just loaded as `name`.
+    fn loaded(fd: OwnedFd, name: &'static str, restores_vlan: bool) -> Result<XdpProgram> {
         let id = sys::prog_info(fd.as_fd())?.id;
         Ok(XdpProgram {
             fd,
             id,
             name,
-            restores_vlan: false,
+            restores_vlan,
         })
     }
 
@@ -383,10 +390,9 @@ impl XdpProgram {
         if let Some(kfunc) = super::btf::rx_vlan_tag_kfunc() {
             let insns = vlan_redirect_insns(fd, filter, kfunc)?;
             let spec = sys::LoadSpec {
-                prog_type: sys::BPF_PROG_TYPE_XDP,
-                expected_attach_type: sys::BPF_XDP,
                 prog_flags: sys::BPF_F_XDP_DEV_BOUND_ONLY,
                 prog_ifindex: ifindex,
+                ..sys::LoadSpec::XDP
             };
             // The same names as the programs without the tag restore: the role is the same.
             let name = if filter.is_some() {
@@ -395,15 +401,7 @@ impl XdpProgram {
                 "fastpath_redir"
             };
             match sys::prog_load(&spec, name, &insns) {
-                Ok(fd) => {
-                    let id = sys::prog_info(fd.as_fd())?.id;
-                    return Ok(XdpProgram {
-                        fd,
-                        id,
-                        name,
-                        restores_vlan: true,
-                    });
-                }
+                Ok(fd) => return XdpProgram::loaded(fd, name, true),
                 // A verifier rejection is a bug of ours: say so rather than hide it.
                 Err(e @ Error::VerifierRejected { .. }) => return Err(e),
                 // The driver cannot bind programs (or an older kernel): go without.
@@ -694,7 +692,7 @@ fn programs_of(state: &LinkXdp) -> Vec<(Mode, u32)> {
 fn prog_name(id: u32) -> Option<String> {
     let fd = sys::prog_get_fd_by_id(id).ok()?;
     let info = sys::prog_info(fd.as_fd()).ok()?;
-    Some(sys::name_from_field(&info.name))
+    Some(sys::lossy_until_nul(&info.name))
 }
 
 /// The XDP programs attached to interface `ifindex` (in the calling thread's namespace), one per
@@ -717,9 +715,9 @@ pub fn attached(ifindex: u32) -> Result<Vec<AttachedProgram>> {
 /// `if_nametoindex(name)`—The index of interface `name` in the calling thread's namespace.
 ///
 /// # Errors
-/// [`Error::NoSuchInterface`].
+/// [`Error::NoSuchInterface`]; [`Error::InvalidConfig`] for a name no interface can have.
 pub fn ifindex(name: &str) -> Result<u32> {
-    rtnl::if_nametoindex(name)
+    crate::sys::ifindex(name)
 }
 
 fn already_attached(state: &LinkXdp, mode: Mode, id: u32) -> Error {
@@ -732,17 +730,6 @@ fn already_attached(state: &LinkXdp, mode: Mode, id: u32) -> Error {
     }
 }
 
-/// The errno inside `e`, if it carries one.
-fn errno_of(e: &Error) -> Option<i32> {
-    match e {
-        Error::Syscall { source, .. } | Error::NetlinkRefused { source, .. } => {
-            source.raw_os_error()
-        }
-        Error::NotPermitted { .. } => Some(libc::EPERM),
-        _ => None,
-    }
-}
-
 /// Detach program `id` (mode `mode`) from the interface, whoever attached it: through netlink
 /// if it was attached that way, else by finding its `bpf_link` and detaching that
 /// (`BPF_LINK_DETACH`, as `bpftool link detach` does; the owner's fd then points to a dead link).
@@ -751,7 +738,7 @@ fn remove_existing(state: &LinkXdp, mode: Mode, id: u32) -> Result<()> {
     match by_netlink {
         Ok(()) => return Ok(()),
         // "Can't replace active BPF XDP link": a link owns the hook.
-        Err(ref e) if errno_of(e) == Some(libc::EBUSY) => {}
+        Err(ref e) if e.raw_os_error() == Some(libc::EBUSY) => {}
         Err(e) => return Err(e),
     }
     let mut next = 0;

@@ -107,10 +107,14 @@ pub const BPF_TXA: u16 = 0x80;
 // (`include/uapi/linux/filter.h`). The kernel ignores the load size for them.
 /// `SKF_AD_OFF`: where ancillary offsets start (-0x1000 as `u32`).
 pub const SKF_AD_OFF: u32 = 0xffff_f000;
+/// `SKF_AD_ALU_XOR_X`: not a field: `A ^= X`.
+pub const SKF_AD_ALU_XOR_X: u32 = 40;
 /// `SKF_AD_VLAN_TAG`: the TCI of the VLAN tag the kernel moved out of the frame.
 pub const SKF_AD_VLAN_TAG: u32 = 44;
 /// `SKF_AD_VLAN_TAG_PRESENT`: 1 when the kernel moved a VLAN tag out of the frame.
 pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
+/// `SKF_AD_RANDOM`: a random number, a new one on each load.
+pub const SKF_AD_RANDOM: u32 = 56;
 /// `SKF_AD_VLAN_TPID`: the TPID (0x8100, 0x88a8) of that tag.
 pub const SKF_AD_VLAN_TPID: u32 = 60;
 
@@ -127,11 +131,11 @@ const ANCILLARY: [(u32, &str); 16] = [
     (28, "hatype"),
     (32, "rxhash"),
     (36, "cpuid"),
-    (40, "xor_x"),
+    (SKF_AD_ALU_XOR_X, "xor_x"),
     (SKF_AD_VLAN_TAG, "vlan_tci"),
     (SKF_AD_VLAN_TAG_PRESENT, "vlanp"),
     (52, "poff"),
-    (56, "random"),
+    (SKF_AD_RANDOM, "random"),
     (SKF_AD_VLAN_TPID, "vlan_tpid"),
 ];
 
@@ -146,8 +150,46 @@ fn ancillary(k: u32) -> Option<&'static str> {
 
 /// Whether `code` is an absolute load into A (`ld`, `ldh`, `ldb [k]`): the only loads the
 /// kernel treats `k >= SKF_AD_OFF` as ancillary for.
-fn is_abs_load(code: u16) -> bool {
+pub(crate) fn is_abs_load(code: u16) -> bool {
     matches!(code, 0x20 | 0x28 | 0x30)
+}
+
+/// Whether `code` reads packet bytes: `ld{,h,b} [k]`, `ld{,h,b} [x + k]`, `ldxb 4*([k]&0xf)`.
+pub(crate) fn is_packet_load(code: u16) -> bool {
+    matches!(code, 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1)
+}
+
+/// How many bytes a load with opcode `code` reads (its `BPF_SIZE`: 4, 2 or 1).
+pub(crate) fn load_size(code: u16) -> u32 {
+    match code & 0x18 {
+        BPF_W => 4,
+        BPF_H => 2,
+        _ => 1,
+    }
+}
+
+/// The scratch word `i` stores to or loads from (`st`, `stx`, `ld M[k]`, `ldx M[k]`), if any.
+pub(crate) fn mem_index(i: Insn) -> Option<u32> {
+    let class = i.class();
+    let mem = class == BPF_ST
+        || class == BPF_STX
+        || ((class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM);
+    mem.then_some(i.k)
+}
+
+/// Where control can go after instruction `i` at `pc`: the `ja` target, the `jt` then `jf`
+/// targets of a conditional jump, nowhere after a return, else `pc + 1`. Not checked against
+/// the program's length.
+pub(crate) fn successors(i: Insn, pc: usize) -> impl Iterator<Item = usize> {
+    let next = pc.saturating_add(1);
+    let to = |skip: usize| next.saturating_add(skip);
+    let (a, b) = match i.code {
+        c if c == BPF_JMP | BPF_JA => (Some(to(i.k as usize)), None),
+        c if c & 0x07 == BPF_JMP => (Some(to(usize::from(i.jt))), Some(to(usize::from(i.jf)))),
+        c if c & 0x07 == BPF_RET => (None, None),
+        _ => (Some(next), None),
+    };
+    a.into_iter().chain(b)
 }
 
 /// A VLAN tag the kernel moved out of the frame into the packet's metadata (what the
@@ -300,9 +342,6 @@ pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
         let rest = (n - at - 1) as u64;
         let class = i.class();
         let op = i.code & 0xf0;
-        let mem = class == BPF_ST
-            || class == BPF_STX
-            || ((class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM);
         if class == BPF_JMP && op == BPF_JA && u64::from(i.k) >= rest {
             return Err(CheckError::Jump { at });
         }
@@ -318,7 +357,7 @@ pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
                 return Err(CheckError::Shift { at, k: i.k });
             }
         }
-        if mem && i.k >= BPF_MEMWORDS {
+        if mem_index(*i).is_some_and(|k| k >= BPF_MEMWORDS) {
             return Err(CheckError::Memory { at, k: i.k });
         }
         if is_abs_load(i.code) && i.k >= SKF_AD_OFF && ancillary(i.k).is_none() {
@@ -334,15 +373,11 @@ pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
     Ok(())
 }
 
-/// Reads `size` bytes big-endian at `off`, `None` when they are not all inside `pkt`.
+/// Reads the [`load_size`] bytes of a load with opcode `code` big-endian at `off`, `None` when
+/// they are not all inside `pkt`.
 #[inline]
-fn load(pkt: &[u8], off: u64, size: u16) -> Option<u32> {
-    let len = match size {
-        BPF_W => 4,
-        BPF_H => 2,
-        BPF_B => 1,
-        _ => return None,
-    };
+fn load(pkt: &[u8], off: u64, code: u16) -> Option<u32> {
+    let len = load_size(code) as usize;
     let start = usize::try_from(off).ok()?;
     let b = pkt.get(start..start.checked_add(len)?)?;
     Some(b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)))
@@ -364,6 +399,30 @@ pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
 /// of the frame (`pkt` and `wirelen` then exclude the tag's 4 bytes): the ancillary loads
 /// `vlanp`, `vlan_tci` and `vlan_tpid` read `vlan`.
 pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanTag>) -> u32 {
+    exec(prog, pkt, wirelen, vlan, |_, _| {})
+}
+
+/// [`run_with_vlan`], calling `on_load(code, offset)` before each load from the packet or its
+/// metadata, `offset` being where it reads (`x + k` without wrapping for `[x + k]`).
+#[cfg(test)]
+pub(crate) fn run_traced(
+    prog: &[Insn],
+    pkt: &[u8],
+    wirelen: u32,
+    vlan: Option<VlanTag>,
+    on_load: impl FnMut(u16, u64),
+) -> u32 {
+    exec(prog, pkt, wirelen, vlan, on_load)
+}
+
+#[inline]
+fn exec(
+    prog: &[Insn],
+    pkt: &[u8],
+    wirelen: u32,
+    vlan: Option<VlanTag>,
+    mut on_load: impl FnMut(u16, u64),
+) -> u32 {
     let mut a: u32 = 0;
     let mut x: u32 = 0;
     let mut mem = [0u32; BPF_MEMWORDS as usize];
@@ -371,6 +430,10 @@ pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanT
     // Every instruction moves pc forward by at least one, so this terminates.
     while let Some(&i) = prog.get(pc) {
         pc += 1;
+        if is_packet_load(i.code) {
+            let x = if i.code & 0xe0 == BPF_IND { x } else { 0 };
+            on_load(i.code, u64::from(x) + u64::from(i.k));
+        }
         match i.code {
             // BPF_LD
             0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match i.k - SKF_AD_OFF {
@@ -379,11 +442,11 @@ pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanT
                 SKF_AD_VLAN_TPID => a = vlan.map_or(0, |v| u32::from(v.tpid)),
                 _ => return 0,
             },
-            0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code & 0x18) {
+            0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code) {
                 Some(v) => a = v,
                 None => return 0,
             },
-            0x40 | 0x48 | 0x50 => match load(pkt, u64::from(x) + u64::from(i.k), i.code & 0x18) {
+            0x40 | 0x48 | 0x50 => match load(pkt, u64::from(x) + u64::from(i.k), i.code) {
                 Some(v) => a = v,
                 None => return 0,
             },
@@ -394,7 +457,7 @@ pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanT
             0x01 => x = i.k,
             0x61 => x = mem.get(i.k as usize).copied().unwrap_or(0),
             0x81 => x = wirelen,
-            0xb1 => match load(pkt, u64::from(i.k), BPF_B) {
+            0xb1 => match load(pkt, u64::from(i.k), i.code) {
                 Some(v) => x = (v & 0xf) << 2,
                 None => return 0,
             },

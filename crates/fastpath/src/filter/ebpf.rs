@@ -29,18 +29,14 @@ fn mem_off(k: u32) -> i16 {
     MEM + 4 * (k.min(15) as i16)
 }
 
-/// `dst = be{16,32}(dst)` (`BPF_ALU | BPF_END | BPF_TO_BE`).
-fn to_be(dst: Reg, bits: i32) -> Insn {
-    Insn::new(0x04 | 0xd0 | 0x08, dst as u8, 0, 0, bits)
-}
-
-/// Loads `size` packet bytes at the offset in `r2` into `dst` (host order), rejecting when the
-/// helper fails.
-fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
-    let (n, sz) = match size {
-        cbpf::BPF_W => (4, Size::W),
-        cbpf::BPF_H => (2, Size::H),
-        _ => (1, Size::B),
+/// Loads the packet bytes of load `code` ([`cbpf::load_size`]) at the offset in `r2` into `dst`
+/// (host order), rejecting when the helper fails.
+fn load_r2(p: &mut Program, dst: Reg, code: u16, reject: Label) {
+    let n = cbpf::load_size(code) as i32;
+    let sz = match n {
+        4 => Size::W,
+        2 => Size::H,
+        _ => Size::B,
     };
     p.push(Insn::mov64_reg(Reg::R1, CTX));
     p.push(Insn::mov64_reg(Reg::R3, Reg::R10));
@@ -50,7 +46,7 @@ fn load_r2(p: &mut Program, dst: Reg, size: u16, reject: Label) {
     p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), reject);
     p.push(Insn::ldx_mem(sz, dst, Reg::R10, BUF));
     if n > 1 {
-        p.push(to_be(dst, n * 8));
+        p.push(Insn::to_be(dst, n * 8));
     }
 }
 
@@ -67,8 +63,8 @@ fn vlan_ancillary(k: u32) -> bool {
 /// division by a zero X, an operation eBPF lacks).
 fn may_fail(i: CInsn) -> bool {
     match i.code {
-        0x20 | 0x28 | 0x30 if vlan_ancillary(i.k) => false,
-        0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1 => true,
+        c if cbpf::is_abs_load(c) && vlan_ancillary(i.k) => false,
+        c if cbpf::is_packet_load(c) => true,
         c if c & 0x07 == cbpf::BPF_ALU => {
             alu(c).is_none()
                 || (c & cbpf::BPF_X != 0 && matches!(c & 0xf0, cbpf::BPF_DIV | cbpf::BPF_MOD))
@@ -130,20 +126,10 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
         if !live[pc] {
             continue;
         }
-        let i = prog[pc];
-        let mut mark = |to: usize| {
+        for to in cbpf::successors(prog[pc], pc) {
             if let Some(l) = live.get_mut(to) {
                 *l = true;
             }
-        };
-        match i.code {
-            0x06 | 0x16 => {}
-            0x05 => mark(pc + 1 + i.k as usize),
-            c if c & 0x07 == cbpf::BPF_JMP => {
-                mark(pc + 1 + usize::from(i.jt));
-                mark(pc + 1 + usize::from(i.jf));
-            }
-            _ => mark(pc + 1),
         }
     }
     for (pc, i) in prog.iter().enumerate() {
@@ -166,7 +152,7 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
                     p.jump_to(reject);
                 } else {
                     p.push(Insn::mov32_imm(Reg::R2, kimm));
-                    load_r2(p, A, i.code & 0x18, reject);
+                    load_r2(p, A, i.code, reject);
                 }
             }
             // ld/ldh/ldb [x + k]
@@ -177,16 +163,16 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
                     p.push(Insn::mov32_reg(Reg::R2, X));
                     p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, kimm));
                     p.jump_if(JmpOp::Gt, Reg::R2, Src::Imm(0x7fff_ffff), reject);
-                    load_r2(p, A, i.code & 0x18, reject);
+                    load_r2(p, A, i.code, reject);
                 }
             }
             // ldxb 4*([k]&0xf)
             0xb1 => {
-                if k >= 0xffff_f000 {
+                if k >= cbpf::SKF_AD_OFF {
                     p.jump_to(reject);
                 } else {
                     p.push(Insn::mov32_imm(Reg::R2, kimm));
-                    load_r2(p, X, cbpf::BPF_B, reject);
+                    load_r2(p, X, i.code, reject);
                     p.push(Insn::alu32_imm(AluOp::And, X, 0xf));
                     p.push(Insn::alu32_imm(AluOp::Lsh, X, 2));
                 }

@@ -421,20 +421,8 @@ impl ArithGen {
                 }
                 let base = match proto {
                     Proto::Ether => Base::Abs(0),
-                    Proto::Ip => {
-                        self.check(ethertype(off, 0x0800));
-                        Base::Abs(off.net)
-                    }
-                    Proto::Ip6 => {
-                        self.check(ethertype(off, 0x86dd));
-                        Base::Abs(off.net)
-                    }
-                    Proto::Arp => {
-                        self.check(ethertype(off, 0x0806));
-                        Base::Abs(off.net)
-                    }
-                    Proto::Rarp => {
-                        self.check(ethertype(off, 0x8035));
+                    Proto::Ip | Proto::Ip6 | Proto::Arp | Proto::Rarp => {
+                        self.check(ethertype(off, proto.ethertype().unwrap_or(0)));
                         Base::Abs(off.net)
                     }
                     Proto::Icmp6 => {
@@ -704,10 +692,7 @@ pub(crate) fn compile(e: &Expr, snaplen: u32) -> Result<Vec<Insn>, GenError> {
         Cond::Const(false) => return Ok(vec![Insn::ret(0)]),
         _ => {}
     }
-    let mut l = Layout {
-        slots: Vec::new(),
-        labels: Vec::new(),
-    };
+    let mut l = Layout::default();
     let accept = l.label();
     let reject = l.label();
     l.gen(&c, accept, reject);
@@ -720,7 +705,7 @@ pub(crate) fn compile(e: &Expr, snaplen: u32) -> Result<Vec<Insn>, GenError> {
     // say so explicitly: the kernel reads such offsets as negative ones (`SKF_NET_OFF`,
     // `SKF_LL_OFF`, ancillary fields) and would go on. Same instruction count, same jumps.
     for i in &mut prog {
-        if matches!(i.code, 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1) && i.k >= 1 << 31 {
+        if is_packet_load(i.code) && i.k >= 1 << 31 {
             *i = Insn::ret(0);
         }
     }

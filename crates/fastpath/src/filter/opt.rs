@@ -171,7 +171,7 @@ fn decide(fact: Fact, code: u16, k: u32) -> Option<bool> {
 /// Whether `ld{,h,b} [k]` reads the same value each time in one run: packet bytes and the
 /// metadata ancillary loads, not `random` or `xor_x` (which computes `A ^= X`).
 fn pure_abs(k: u32) -> bool {
-    k < SKF_AD_OFF || !matches!(k - SKF_AD_OFF, 40 | 56)
+    k < SKF_AD_OFF || !matches!(k - SKF_AD_OFF, SKF_AD_ALU_XOR_X | SKF_AD_RANDOM)
 }
 
 /// The register an instruction loads with a value that depends only on the packet and `k`,
@@ -219,7 +219,7 @@ fn reads_a(i: Insn) -> bool {
         BPF_RET => i.code & 0x18 == BPF_A,
         BPF_MISC => i.code == BPF_MISC | BPF_TAX,
         // `ld [xor_x]` computes A ^ X.
-        BPF_LD => matches!(i.code, 0x20 | 0x28 | 0x30) && i.k == SKF_AD_OFF + 40,
+        BPF_LD => is_abs_load(i.code) && i.k == SKF_AD_OFF + SKF_AD_ALU_XOR_X,
         _ => false,
     }
 }
@@ -236,13 +236,7 @@ fn a_live(prog: &[Insn]) -> Vec<bool> {
     let mut live = vec![false; n + 1];
     for pc in (0..n).rev() {
         let i = prog[pc];
-        let at = |t: usize| live.get(t).copied().unwrap_or(false);
-        let out = match i.code & 0x07 {
-            BPF_RET => false,
-            BPF_JMP if i.code == BPF_JMP | BPF_JA => at(pc + 1 + i.k as usize),
-            BPF_JMP => at(pc + 1 + usize::from(i.jt)) || at(pc + 1 + usize::from(i.jf)),
-            _ => at(pc + 1),
-        };
+        let out = successors(i, pc).any(|t| live.get(t).copied().unwrap_or(false));
         live[pc] = reads_a(i) || (!writes_a(i) && out);
     }
     live
@@ -522,7 +516,7 @@ mod tests {
 
     #[test]
     fn random_and_xor_are_not_reloads() {
-        let r = SKF_AD_OFF + 56;
+        let r = SKF_AD_OFF + SKF_AD_RANDOM;
         let p = vec![
             Insn::stmt(BPF_LD | BPF_W | BPF_ABS, r),
             Insn::stmt(BPF_LD | BPF_W | BPF_ABS, r),

@@ -86,6 +86,17 @@ impl Proto {
         }
     }
 
+    /// The EtherType of a network-layer qualifier (`ip`, `ip6`, `arp`, `rarp`).
+    pub(crate) fn ethertype(self) -> Option<u16> {
+        Some(match self {
+            Proto::Ip => 0x0800,
+            Proto::Ip6 => 0x86dd,
+            Proto::Arp => 0x0806,
+            Proto::Rarp => 0x8035,
+            _ => return None,
+        })
+    }
+
     /// The IP protocol number of a transport qualifier.
     pub(crate) fn ip_proto(self) -> Option<u8> {
         Some(match self {
@@ -282,13 +293,7 @@ fn ip_proto_name(w: &str) -> Option<u8> {
 
 /// EtherType names for `ether proto NAME`.
 fn ether_proto_name(w: &str) -> Option<u16> {
-    Some(match w {
-        "ip" => 0x0800,
-        "ip6" => 0x86dd,
-        "arp" => 0x0806,
-        "rarp" => 0x8035,
-        _ => return None,
-    })
+    Proto::from_word(w)?.ethertype()
 }
 
 /// Well-known service names for `port NAME` (no `/etc/services` lookup: the filter compiles
@@ -1034,11 +1039,10 @@ impl Parser<'_> {
 
 /// A protocol name alone as a primitive.
 fn proto_prim(p: Proto, off: Off) -> Prim {
+    if let Some(t) = p.ethertype() {
+        return Prim::EtherType(off, t);
+    }
     match p {
-        Proto::Ip => Prim::EtherType(off, 0x0800),
-        Proto::Ip6 => Prim::EtherType(off, 0x86dd),
-        Proto::Arp => Prim::EtherType(off, 0x0806),
-        Proto::Rarp => Prim::EtherType(off, 0x8035),
         Proto::Icmp | Proto::Igmp => Prim::IpProto {
             off,
             v4: true,
@@ -1049,7 +1053,7 @@ fn proto_prim(p: Proto, off: Off) -> Prim {
             off,
             v4: false,
             v6: true,
-            proto: 58,
+            proto: p.ip_proto().unwrap_or(0),
         },
         _ => Prim::IpProto {
             off,

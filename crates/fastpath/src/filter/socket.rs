@@ -19,6 +19,13 @@
 //!
 //! Loads touching bytes 12 to 15 at an offset known only at run time (`ether[x]`) dispatch on
 //! the offset; none of the protocol primitives produce them.
+//!
+//! Packet offsets from 2 GiB on mean something else to the kernel: it reads them as negative
+//! ones (`SKF_NET_OFF`, `SKF_LL_OFF`, the ancillary fields), and sums `x + k` wrap at 4 GiB.
+//! Such a load fails on any real frame, so the program must reject there. Compiled programs
+//! have no constant offset that large ([`gen`](super::gen) turns those loads into `ret #0`);
+//! here a `[x + k]` load whose `x + k` may reach 2 GiB gets a test that rejects when it does
+//! ([`run`] and the XDP translation reject such loads by themselves).
 
 use super::cbpf::*;
 use super::gen::{GenError, Label, Layout, Slot};
@@ -26,6 +33,8 @@ use super::gen::{GenError, Label, Layout, Slot};
 /// Bytes 12..16 of the frame as the capture delivers it: the tag's TPID and TCI.
 const TAG: u32 = 12;
 const TAG_END: u32 = 16;
+/// Packet offsets from here on are negative ones to the kernel.
+const HUGE: u32 = 1 << 31;
 
 fn anc(n: u32) -> Insn {
     Insn::stmt(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + n)
@@ -45,14 +54,6 @@ fn jeq(k: u32, jt: Label, jf: Label) -> Slot {
     }
 }
 
-fn size_of(code: u16) -> u32 {
-    match code & 0x18 {
-        BPF_W => 4,
-        BPF_H => 2,
-        _ => 1,
-    }
-}
-
 /// Two scratch words the original program leaves alone.
 #[derive(Clone, Copy)]
 struct Scratch {
@@ -65,6 +66,8 @@ struct Scratch {
 struct Rewriter {
     l: Layout,
     scratch: Option<Scratch>,
+    /// The largest value X can hold when each instruction of the program runs.
+    x_max: Vec<u32>,
 }
 
 impl Rewriter {
@@ -117,7 +120,7 @@ impl Rewriter {
 
     /// `ld{,h,b} [v]` on the delivered frame.
     fn load_abs(&mut self, code: u16, v: u32) -> Result<(), GenError> {
-        let size = size_of(code);
+        let size = load_size(code);
         if v >= TAG_END {
             self.l.slots.push(stmt(code, v - 4));
         } else if v.saturating_add(size) <= TAG {
@@ -141,7 +144,7 @@ impl Rewriter {
             return Ok(());
         }
         // The offset is known only now: branch on it.
-        let size = size_of(code);
+        let size = load_size(code);
         let sc = self.scratch()?;
         let end: Label = self.l.label();
         let past = self.l.label();
@@ -204,6 +207,34 @@ impl Rewriter {
         Ok(())
     }
 
+    /// Rejects when `x + k` (without wrapping) reaches [`HUGE`]: where the kernel would read
+    /// `[x + k]` at a negative offset, or at a small one after the sum wrapped. Clobbers A,
+    /// which the load that follows sets.
+    fn guard_ind(&mut self, k: u32) {
+        let bad = self.l.label();
+        let ok = self.l.label();
+        self.l.slots.push(stmt(BPF_MISC | BPF_TXA, 0));
+        let jge = |jt, jf| Slot::Cond {
+            code: BPF_JMP | BPF_JGE | BPF_K,
+            k: HUGE,
+            jt,
+            jf,
+        };
+        if k == 0 {
+            self.l.slots.push(jge(bad, ok));
+        } else {
+            // With x below HUGE, x + k (k is below it too) cannot wrap.
+            let sum = self.l.label();
+            self.l.slots.push(jge(bad, sum));
+            self.l.bind(sum);
+            self.l.slots.push(stmt(BPF_ALU | BPF_ADD | BPF_K, k));
+            self.l.slots.push(jge(bad, ok));
+        }
+        self.l.bind(bad);
+        self.l.slots.push(Slot::Ret(0));
+        self.l.bind(ok);
+    }
+
     /// Appends `prog` with symbolic jumps; rewritten for the delivered frame when `tagged`.
     fn append(&mut self, prog: &[Insn], tagged: bool) -> Result<(), GenError> {
         let at: Vec<Label> = (0..prog.len()).map(|_| self.l.label()).collect();
@@ -216,6 +247,10 @@ impl Rewriter {
         for (pc, &i) in prog.iter().enumerate() {
             self.l.bind(at[pc]);
             let class = i.code & 0x07;
+            let indirect = matches!(i.code, 0x40 | 0x48 | 0x50);
+            if indirect && u64::from(self.x_max[pc]) + u64::from(i.k) >= u64::from(HUGE) {
+                self.guard_ind(i.k);
+            }
             match i.code {
                 c if c == BPF_JMP | BPF_JA => {
                     self.l.slots.push(Slot::Ja(target(pc + 1 + i.k as usize)?));
@@ -254,22 +289,49 @@ impl Rewriter {
 /// from 12 on, or the length.
 fn reads_past_macs(prog: &[Insn]) -> bool {
     prog.iter().any(|i| match i.code {
-        0x20 | 0x28 | 0x30 => i.k.saturating_add(size_of(i.code)) > TAG,
+        0x20 | 0x28 | 0x30 => i.k.saturating_add(load_size(i.code)) > TAG,
         0x40 | 0x48 | 0x50 | 0x80 | 0x81 => true,
         0xb1 => i.k >= TAG,
         _ => false,
     })
 }
 
+/// The largest value X can hold when each instruction of `prog` runs (0 where none runs).
+/// Classic programs jump only forward, so one pass in order sees every way in first.
+fn x_bounds(prog: &[Insn]) -> Vec<u32> {
+    let mut max: Vec<Option<u32>> = vec![None; prog.len()];
+    if let Some(first) = max.first_mut() {
+        *first = Some(0);
+    }
+    for (pc, &i) in prog.iter().enumerate() {
+        let Some(x) = max[pc] else { continue };
+        let after = match i.code {
+            0x01 => i.k,
+            0xb1 => 60,
+            // tax, ldx M[k], ldx #pktlen: anything.
+            0x07 | 0x61 | 0x81 => u32::MAX,
+            _ => x,
+        };
+        for to in successors(i, pc) {
+            if let Some(m) = max.get_mut(to) {
+                *m = Some(m.map_or(after, |m| m.max(after)));
+            }
+        }
+    }
+    max.into_iter().map(|m| m.unwrap_or(0)).collect()
+}
+
 /// Whether `prog` reads ancillary fields: it is then already written for a socket.
 fn reads_ancillary(prog: &[Insn]) -> bool {
     prog.iter()
-        .any(|i| matches!(i.code, 0x20 | 0x28 | 0x30) && i.k >= SKF_AD_OFF)
+        .any(|i| is_abs_load(i.code) && i.k >= SKF_AD_OFF)
 }
 
 /// `prog` (checked, written for frames with their tags in the bytes) as an AF_PACKET socket
-/// filter: the same verdicts on the frames the capture delivers, tags put back. Returned
-/// unchanged when it cannot tell the difference or already reads ancillary fields.
+/// filter: the same verdicts on the frames the capture delivers, tags put back, `[x + k]`
+/// loads that may reach 2 GiB guarded (see [the module docs](self)). Returned unchanged when
+/// it cannot tell the difference (it then has no `[x + k]` load) or already reads ancillary
+/// fields.
 ///
 /// # Errors
 /// The result would exceed [`BPF_MAXINSNS`], or the program leaves fewer than 2 scratch words
@@ -279,15 +341,9 @@ pub(crate) fn for_socket(prog: &[Insn]) -> Result<Vec<Insn>, GenError> {
         return Ok(prog.to_vec());
     }
     let mut used = [false; BPF_MEMWORDS as usize];
-    for i in prog {
-        let class = i.code & 0x07;
-        let mem = class == BPF_ST
-            || class == BPF_STX
-            || ((class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM);
-        if mem {
-            if let Some(u) = used.get_mut(i.k as usize) {
-                *u = true;
-            }
+    for &i in prog {
+        if let Some(u) = mem_index(i).and_then(|k| used.get_mut(k as usize)) {
+            *u = true;
         }
     }
     let mut free = (0..BPF_MEMWORDS).rev().filter(|&m| !used[m as usize]);
@@ -298,6 +354,7 @@ pub(crate) fn for_socket(prog: &[Insn]) -> Result<Vec<Insn>, GenError> {
     let mut r = Rewriter {
         l: Layout::default(),
         scratch,
+        x_max: x_bounds(prog),
     };
     let tagged = r.l.label();
     let plain = r.l.label();
@@ -424,6 +481,41 @@ mod tests {
         assert_eq!(for_socket(&p).unwrap(), p);
         let anc = [Insn::stmt(0x30, SKF_AD_OFF + 48), Insn::stmt(0x16, 0)];
         assert_eq!(for_socket(&anc).unwrap(), anc);
+    }
+
+    /// `[x + k]` is guarded exactly where x + k may reach 2 GiB.
+    #[test]
+    fn indirect_loads_guarded_only_when_they_may_reach_2_gib() {
+        let ind = |ldx: Insn, k: u32| {
+            let p = [ldx, Insn::stmt(0x50, k), Insn::stmt(BPF_RET | BPF_A, 0)];
+            for_socket(&p).unwrap()
+        };
+        let msh = Insn::stmt(BPF_LDX | BPF_B | BPF_MSH, 14);
+        let guarded = |p: &[Insn]| {
+            p.iter()
+                .any(|i| i.code == BPF_JMP | BPF_JGE | BPF_K && i.k == HUGE)
+        };
+        assert!(!guarded(&ind(msh, 20)));
+        assert!(guarded(&ind(msh, HUGE - 60)));
+        assert!(!guarded(&ind(Insn::stmt(BPF_LDX | BPF_IMM, 5), 20)));
+        assert!(guarded(&ind(Insn::stmt(BPF_MISC | BPF_TAX, 0), 20)));
+        // x = 0xfffffff0: x + 20 wraps to 4 in the kernel's 32-bit sum; rejected instead.
+        let p = [
+            Insn::stmt(BPF_LD | BPF_IMM, 0xffff_fff0),
+            Insn::stmt(BPF_MISC | BPF_TAX, 0),
+            Insn::stmt(0x50, 20),
+            Insn::stmt(BPF_RET | BPF_A, 0),
+        ];
+        let sock = for_socket(&p).unwrap();
+        let f = tagged_udp(0x0800, 0x4500);
+        assert_eq!(run(&sock, &f, f.len() as u32), 0, "{}", Listing(&sock));
+        let mut widest = 0;
+        run_traced(&sock, &f, f.len() as u32, None, |code, off| {
+            if code & 0xe0 == BPF_IND {
+                widest = widest.max(off);
+            }
+        });
+        assert!(widest < u64::from(HUGE), "{}", Listing(&sock));
     }
 
     #[test]

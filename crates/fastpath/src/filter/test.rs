@@ -118,12 +118,61 @@ fn huge_offsets_reject_in_every_form() {
         let f = Filter::new(expr).unwrap();
         for p in [f.insns().to_vec(), f.socket_program().unwrap()] {
             let bad = p.iter().find(|i| {
-                matches!(i.code, 0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1)
-                    && i.k >= 1 << 31
-                    && !ours.contains(&i.k)
+                super::cbpf::is_packet_load(i.code) && i.k >= 1 << 31 && !ours.contains(&i.k)
             });
             assert!(bad.is_none(), "'{expr}':\n{}", super::cbpf::Listing(&p));
             assert_eq!(super::cbpf::run(&p, &[0u8; 64], 64), 0, "'{expr}'");
+        }
+    }
+}
+
+/// Run by the interpreter, the socket form of an expression never reads at 2 GiB or more (where
+/// the kernel would read a negative offset, or a small one after `x + k` wrapped) but for its
+/// own VLAN metadata loads, whether the frame's tag is in metadata or not.
+#[test]
+fn socket_form_never_loads_at_2_gib() {
+    use super::cbpf::{
+        is_abs_load, run_traced, VlanTag, SKF_AD_OFF, SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT,
+        SKF_AD_VLAN_TPID,
+    };
+    let ours = [SKF_AD_VLAN_TAG, SKF_AD_VLAN_TAG_PRESENT, SKF_AD_VLAN_TPID].map(|n| SKF_AD_OFF + n);
+    let dns = ipv4(17, 0, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1234, 53));
+    let tag = VlanTag {
+        tpid: 0x8100,
+        tci: 7,
+    };
+    for expr in [
+        "ether[4294963248] = 1",
+        "ether[0x80000000 + ether[0]] = 0",
+        // 0xfffffffa + 14 wraps to 8 in the kernel's 32-bit sum.
+        "ip[0xfffffff8 + ether[6]] = 2",
+        "ip[ip[0] * 0x1000000] = 0",
+        "udp[0x7ffffff0] = 0",
+        "udp[0x7ffffff0 + ether[6]] = 0",
+        "tcp[ether[6] * 0x7fffffff] = 0",
+        "vlan and ip[ether[6] + 0x7fffffe0] = 0",
+        "ip or ether[0xfffff030] = 1",
+        "udp port 53 and ip[ip[0] & 0xf] = 0",
+    ] {
+        let f = Filter::new(expr).unwrap();
+        let sock = f.socket_program().unwrap();
+        for vlan in [None, Some(tag)] {
+            let mut bad = None;
+            let verdict = run_traced(&sock, &dns, dns.len() as u32, vlan, |code, off| {
+                let anc = is_abs_load(code) && ours.iter().any(|&k| u64::from(k) == off);
+                if off >= 1 << 31 && !anc {
+                    bad.get_or_insert(off);
+                }
+            });
+            assert_eq!(
+                bad,
+                None,
+                "'{expr}' {vlan:?}:\n{}",
+                super::cbpf::Listing(&sock)
+            );
+            if !expr.contains(" or ") && !expr.contains("port 53") {
+                assert_eq!(verdict, 0, "'{expr}' {vlan:?}");
+            }
         }
     }
 }
