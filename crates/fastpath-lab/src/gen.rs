@@ -429,11 +429,12 @@ fn run_af_packet(
     stop: &AtomicBool,
     progress: &AtomicU64,
 ) -> Result<GenReport> {
-    const BATCH: usize = 64;
+    const BATCH: usize = sys::PacketTx::MAX_BATCH;
     let tx = sys::PacketTx::open(ifindex).context("opening an AF_PACKET socket for sending")?;
-    // One batch cycles through the flows frame by frame.
-    let batch: Vec<&[u8]> = (0..BATCH)
-        .map(|i| templates[i % templates.len()].as_slice())
+    // One batch cycles through the flows frame by frame; `cycle` holds it twice so that any
+    // rotation of it, up to a whole batch long, is one contiguous sub-slice.
+    let cycle: Vec<&[u8]> = (0..2 * BATCH)
+        .map(|i| templates[(i % BATCH) % templates.len()].as_slice())
         .collect();
     let pacer = Pacer::new(cfg.rate);
     let start = Instant::now();
@@ -451,8 +452,9 @@ fn run_af_packet(
             n = n.min((c - sent) as usize);
         }
         // Rotate so that successive short batches still cycle through the flows.
-        let slice: Vec<&[u8]> = (0..n).map(|i| batch[(off + i) % BATCH]).collect();
-        let k = tx.send(&slice).context("sendmmsg on AF_PACKET")?;
+        let k = tx
+            .send(&cycle[off..off + n])
+            .context("sendmmsg on AF_PACKET")?;
         off = (off + k) % BATCH;
         sent += k as u64;
         progress.fetch_add(k as u64, Ordering::Relaxed);
