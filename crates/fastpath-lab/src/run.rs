@@ -521,10 +521,16 @@ struct Snap {
 
 #[derive(Debug, Default)]
 struct RxCtl {
+    /// Set by the receiver thread once its `Receiver` is open. Release/Acquire: no Rust data travels
+    /// with it, but it orders everything the receiver set up before it (socket open, XDP
+    /// program attached) before what the main thread does on seeing it (layout, generator);
+    /// a one-time flag, so the stronger ordering costs nothing. (A receiver that fails sets
+    /// `failed` and returns without it; the join publishes that.)
     ready: AtomicBool,
     stop: AtomicBool,
     /// Incremented by the main thread to ask for a snapshot; the receiver answers once per
-    /// increment it sees. Release/Acquire: the answer is read under the mutex anyway.
+    /// increment it sees. Relaxed: nothing is published through the counter itself (the
+    /// answer is pushed and read under the `snaps` mutex), it only has to be seen eventually.
     req: AtomicU32,
     snaps: Mutex<Vec<Snap>>,
     failed: Mutex<Option<Outcome>>,
@@ -534,7 +540,7 @@ impl RxCtl {
     /// Asks for a snapshot and waits (up to 2 s) for it.
     fn snapshot(&self) -> Option<Snap> {
         let want = self.snaps.lock().map(|s| s.len()).unwrap_or(0) + 1;
-        self.req.fetch_add(1, Ordering::Release);
+        self.req.fetch_add(1, Ordering::Relaxed);
         let end = Instant::now() + Duration::from_secs(2);
         while Instant::now() < end {
             if let Ok(s) = self.snaps.lock() {
@@ -611,7 +617,7 @@ fn receiver_loop(
             packets += 1;
         }
         drop(batch);
-        let req = ctl.req.load(Ordering::Acquire);
+        let req = ctl.req.load(Ordering::Relaxed);
         if req != seen {
             seen = req;
             let snap = Snap {
