@@ -58,16 +58,6 @@ pub(crate) enum Window {
 }
 
 impl Peer {
-    /// Every peer.
-    pub const ALL: [Peer; 6] = [
-        Peer::Tcpdump,
-        Peer::NetsniffNg,
-        Peer::TestpmdAfPacket,
-        Peer::TestpmdAfXdp,
-        Peer::NetringV3,
-        Peer::NetringXdp,
-    ];
-
     /// Row name.
     pub fn name(self) -> &'static str {
         match self {
@@ -248,7 +238,7 @@ pub fn remove_dpdk_runtime_dir(created_parent: bool) {
 }
 
 /// Whether `name` is an executable on `PATH`.
-pub fn which(name: &str) -> bool {
+fn which(name: &str) -> bool {
     find_on_path(name).is_some()
 }
 
@@ -654,11 +644,6 @@ impl PeerRun {
             );
         }
         Ok(run)
-    }
-
-    /// The peer.
-    pub fn peer(&self) -> Peer {
-        self.peer
     }
 
     fn tail(&self, n: usize) -> String {
