@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fastpath::bpf::Mode;
 use fastpath::pcap::{Format, PcapWriter};
 use fastpath::{Backend, Config, FanoutMode, MmapConfig, Receiver, Stats, XdpConfig, ZeroCopy};
@@ -250,11 +250,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
 
     // Signals first, so a Ctrl-C during setup still ends cleanly.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_flag()?;
 
     let format = if args.format == "pcapng" {
         Format::Pcapng

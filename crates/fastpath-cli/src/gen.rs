@@ -3,11 +3,10 @@
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fastpath_lab::gen::{self, FrameSpec, GenConfig, Method, MethodChoice};
 
 #[derive(Debug, clap::Args)]
@@ -86,11 +85,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         "af-packet" => MethodChoice::Only(Method::AfPacket),
         _ => MethodChoice::Auto,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_flag()?;
     let sent = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let report = thread::scope(|s| {

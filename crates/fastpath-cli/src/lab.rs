@@ -5,8 +5,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -123,11 +122,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if args.install_peers {
         fastpath_lab::install_peers(&mut progress)?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_flag()?;
     let report = fastpath_lab::run(&cfg, &stop, &mut progress)?;
 
     let mut out = std::io::stdout().lock();

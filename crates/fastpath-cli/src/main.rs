@@ -10,6 +10,10 @@ mod lab;
 mod print;
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +63,19 @@ fn main() -> ExitCode {
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// A flag that SIGINT and SIGTERM set: the commands poll it and end cleanly.
+///
+/// # Errors
+/// The handlers could not be installed.
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
 }
 
 /// The error and its causes on one line, skipping a cause whose text the message already holds
