@@ -21,7 +21,7 @@ pub(crate) struct Args {
     #[arg(short = 'c', long = "count", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(long = "duration", value_parser = parse_secs)]
+    #[arg(long = "duration", value_parser = crate::parse_secs)]
     duration: Option<Duration>,
     /// Frame size in bytes as the receiver sees it (FCS excluded), 60 to 1514.
     #[arg(long = "size", default_value_t = 64,
@@ -42,16 +42,6 @@ pub(crate) struct Args {
     /// af-packet.
     #[arg(long = "method", default_value = "auto", value_parser = ["auto", "xdp-live", "af-packet"])]
     method: String,
-}
-
-fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(v > 0.0 && v < 1e9) {
-        return Err(format!("{s} is out of range (more than 0 seconds)"));
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 /// `aa:bb:cc:dd:ee:ff` (or with `-`).

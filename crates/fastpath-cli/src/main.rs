@@ -78,6 +78,20 @@ fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
+/// Clap value parser of a `--duration`: a number of seconds, more than 0 and below 1e9 (about
+/// 31 years), so that it always fits a `Duration`; anything else is a usage error.
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v > 0.0 && v < 1e9) {
+        return Err(format!(
+            "{s} is out of range (more than 0 and less than 1e9 seconds)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
+}
+
 /// The error and its causes on one line, skipping a cause whose text the message already holds
 /// (library errors quote their OS error).
 fn message(err: &anyhow::Error) -> String {
