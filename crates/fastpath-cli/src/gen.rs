@@ -29,7 +29,7 @@ pub(crate) struct Args {
     size: u16,
     /// Number of flows: distinct UDP source ports (1024, 1025, ...), one per live-frames call
     /// or per frame (af-packet), round robin.
-    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64512))]
+    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=i64::from(gen::MAX_FLOWS)))]
     flows: u16,
     /// Destination MAC (default 02:00:00:00:00:02: nobody's, so receivers drop the frames
     /// right after the capture taps).

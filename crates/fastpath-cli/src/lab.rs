@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use fastpath_lab::{LabConfig, Layout, RowSpec};
+use fastpath_lab::{gen, LabConfig, Layout, RowSpec};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -22,7 +22,7 @@ pub(crate) struct Args {
     layout: Option<String>,
     /// Frame sizes in bytes, FCS excluded (default 64,100; --quick: 64).
     #[arg(long = "sizes", value_delimiter = ',',
-          value_parser = clap::value_parser!(u16).range(60..=1514))]
+          value_parser = clap::value_parser!(u16).range(gen::MIN_SIZE as i64..=gen::MAX_SIZE as i64))]
     sizes: Vec<u16>,
     /// Repetitions per row (median, min and max are reported).
     #[arg(long = "reps", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -40,7 +40,7 @@ pub(crate) struct Args {
     #[arg(long = "rate", value_parser = clap::value_parser!(u64).range(1..))]
     rate: Option<u64>,
     /// UDP flows the generator cycles through.
-    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64512))]
+    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=i64::from(gen::MAX_FLOWS)))]
     flows: u16,
     /// Frames per XDP live-frames call of the generator (each call has a fixed cost of ~40 ms;
     /// larger calls are faster but stop later).

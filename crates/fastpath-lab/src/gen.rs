@@ -45,6 +45,8 @@ pub const SRC_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub const DEFAULT_DST_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 /// UDP source port of flow 0; flow `i` uses `BASE_SRC_PORT + i`.
 pub const BASE_SRC_PORT: u16 = 1024;
+/// Most flows: one per UDP source port from [`BASE_SRC_PORT`] up to 65535.
+pub const MAX_FLOWS: u16 = (65_536 - BASE_SRC_PORT as u32) as u16;
 /// UDP destination port (discard).
 pub const DST_PORT: u16 = 9;
 
@@ -83,12 +85,8 @@ impl FrameSpec {
                 self.size
             );
         }
-        if self.flows == 0 || u32::from(self.flows) + u32::from(BASE_SRC_PORT) > 65_536 {
-            bail!(
-                "flows {} is out of range (1 to {})",
-                self.flows,
-                65_536 - u32::from(BASE_SRC_PORT)
-            );
+        if self.flows == 0 || self.flows > MAX_FLOWS {
+            bail!("flows {} is out of range (1 to {MAX_FLOWS})", self.flows);
         }
         Ok(())
     }
