@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fastpath::bpf::Mode;
 use fastpath::pcap::{Format, PcapWriter};
 use fastpath::{Backend, Config, FanoutMode, MmapConfig, Receiver, Stats, XdpConfig, ZeroCopy};
@@ -42,8 +42,8 @@ pub(crate) struct Args {
     #[arg(long = "fanout", default_value = "hash", value_parser = parse_fanout)]
     fanout: FanoutMode,
     /// Stop after this many seconds.
-    #[arg(long = "duration")]
-    duration: Option<f64>,
+    #[arg(long = "duration", value_parser = crate::parse_secs)]
+    duration: Option<Duration>,
     /// Packets per recvmmsg call (recv-batch).
     #[arg(long = "batch", default_value_t = 64)]
     batch: usize,
@@ -189,15 +189,6 @@ pub(crate) fn run(args: Args) -> Result<()> {
         m.block_timeout = Duration::from_millis(args.block_timeout_ms);
         m
     };
-    if let Some(d) = args.duration {
-        if !(d.is_finite() && d > 0.0) {
-            return Err(fastpath::Error::InvalidConfig {
-                field: "duration",
-                why: format!("{d} is not a positive number of seconds"),
-            }
-            .into());
-        }
-    }
     if args.count == Some(0) {
         return Err(fastpath::Error::InvalidConfig {
             field: "count",
@@ -250,11 +241,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
 
     // Signals first, so a Ctrl-C during setup still ends cleanly.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_flag()?;
 
     let format = if args.format == "pcapng" {
         Format::Pcapng
@@ -333,9 +320,8 @@ pub(crate) fn run(args: Args) -> Result<()> {
         stop,
         captured: AtomicU64::new(0),
         limit: args.count.unwrap_or(u64::MAX),
-        deadline: args
-            .duration
-            .map(|d| Instant::now() + Duration::from_secs_f64(d)),
+        // A deadline past what `Instant` can hold is no deadline.
+        deadline: args.duration.and_then(|d| Instant::now().checked_add(d)),
         drops: (0..receivers.len()).map(|_| AtomicU64::new(0)).collect(),
         sink: Mutex::new(sink),
     });

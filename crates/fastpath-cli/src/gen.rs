@@ -3,11 +3,10 @@
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use fastpath_lab::gen::{self, FrameSpec, GenConfig, Method, MethodChoice};
 
 #[derive(Debug, clap::Args)]
@@ -22,7 +21,7 @@ pub(crate) struct Args {
     #[arg(short = 'c', long = "count", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(long = "duration", value_parser = parse_secs)]
+    #[arg(long = "duration", value_parser = crate::parse_secs)]
     duration: Option<Duration>,
     /// Frame size in bytes as the receiver sees it (FCS excluded), 60 to 1514.
     #[arg(long = "size", default_value_t = 64,
@@ -30,7 +29,7 @@ pub(crate) struct Args {
     size: u16,
     /// Number of flows: distinct UDP source ports (1024, 1025, ...), one per live-frames call
     /// or per frame (af-packet), round robin.
-    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64512))]
+    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=i64::from(gen::MAX_FLOWS)))]
     flows: u16,
     /// Destination MAC (default 02:00:00:00:00:02: nobody's, so receivers drop the frames
     /// right after the capture taps).
@@ -43,16 +42,6 @@ pub(crate) struct Args {
     /// af-packet.
     #[arg(long = "method", default_value = "auto", value_parser = ["auto", "xdp-live", "af-packet"])]
     method: String,
-}
-
-fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
-    if !(v > 0.0 && v < 1e9) {
-        return Err(format!("{s} is out of range (more than 0 seconds)"));
-    }
-    Ok(Duration::from_secs_f64(v))
 }
 
 /// `aa:bb:cc:dd:ee:ff` (or with `-`).
@@ -86,11 +75,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
         "af-packet" => MethodChoice::Only(Method::AfPacket),
         _ => MethodChoice::Auto,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_flag()?;
     let sent = AtomicU64::new(0);
     let done = AtomicBool::new(false);
     let report = thread::scope(|s| {

@@ -5,12 +5,11 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use fastpath_lab::{LabConfig, Layout, RowSpec};
+use fastpath_lab::{gen, LabConfig, Layout, RowSpec};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -23,7 +22,7 @@ pub(crate) struct Args {
     layout: Option<String>,
     /// Frame sizes in bytes, FCS excluded (default 64,100; --quick: 64).
     #[arg(long = "sizes", value_delimiter = ',',
-          value_parser = clap::value_parser!(u16).range(60..=1514))]
+          value_parser = clap::value_parser!(u16).range(gen::MIN_SIZE as i64..=gen::MAX_SIZE as i64))]
     sizes: Vec<u16>,
     /// Repetitions per row (median, min and max are reported).
     #[arg(long = "reps", value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -41,7 +40,7 @@ pub(crate) struct Args {
     #[arg(long = "rate", value_parser = clap::value_parser!(u64).range(1..))]
     rate: Option<u64>,
     /// UDP flows the generator cycles through.
-    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64512))]
+    #[arg(long = "flows", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=i64::from(gen::MAX_FLOWS)))]
     flows: u16,
     /// Frames per XDP live-frames call of the generator (each call has a fixed cost of ~40 ms;
     /// larger calls are faster but stop later).
@@ -123,11 +122,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     if args.install_peers {
         fastpath_lab::install_peers(&mut progress)?;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("installing signal handlers")?;
-    }
+    let stop = crate::stop_flag()?;
     let report = fastpath_lab::run(&cfg, &stop, &mut progress)?;
 
     let mut out = std::io::stdout().lock();

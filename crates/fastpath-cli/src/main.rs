@@ -10,6 +10,10 @@ mod lab;
 mod print;
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
 
 use clap::{Parser, Subcommand};
 
@@ -59,6 +63,33 @@ fn main() -> ExitCode {
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }
+}
+
+/// A flag that SIGINT and SIGTERM set: the commands poll it and end cleanly.
+///
+/// # Errors
+/// The handlers could not be installed.
+fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    Ok(stop)
+}
+
+/// Clap value parser of a `--duration`: a number of seconds, more than 0 and below 1e9 (about
+/// 31 years), so that it always fits a `Duration`; anything else is a usage error.
+fn parse_secs(s: &str) -> Result<std::time::Duration, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if !(v > 0.0 && v < 1e9) {
+        return Err(format!(
+            "{s} is out of range (more than 0 and less than 1e9 seconds)"
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(v))
 }
 
 /// The error and its causes on one line, skipping a cause whose text the message already holds

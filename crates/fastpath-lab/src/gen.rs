@@ -45,6 +45,8 @@ pub const SRC_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 pub const DEFAULT_DST_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
 /// UDP source port of flow 0; flow `i` uses `BASE_SRC_PORT + i`.
 pub const BASE_SRC_PORT: u16 = 1024;
+/// Most flows: one per UDP source port from [`BASE_SRC_PORT`] up to 65535.
+pub const MAX_FLOWS: u16 = (65_536 - BASE_SRC_PORT as u32) as u16;
 /// UDP destination port (discard).
 pub const DST_PORT: u16 = 9;
 
@@ -83,12 +85,8 @@ impl FrameSpec {
                 self.size
             );
         }
-        if self.flows == 0 || u32::from(self.flows) + u32::from(BASE_SRC_PORT) > 65_536 {
-            bail!(
-                "flows {} is out of range (1 to {})",
-                self.flows,
-                65_536 - u32::from(BASE_SRC_PORT)
-            );
+        if self.flows == 0 || self.flows > MAX_FLOWS {
+            bail!("flows {} is out of range (1 to {MAX_FLOWS})", self.flows);
         }
         Ok(())
     }
@@ -429,11 +427,12 @@ fn run_af_packet(
     stop: &AtomicBool,
     progress: &AtomicU64,
 ) -> Result<GenReport> {
-    const BATCH: usize = 64;
+    const BATCH: usize = sys::PacketTx::MAX_BATCH;
     let tx = sys::PacketTx::open(ifindex).context("opening an AF_PACKET socket for sending")?;
-    // One batch cycles through the flows frame by frame.
-    let batch: Vec<&[u8]> = (0..BATCH)
-        .map(|i| templates[i % templates.len()].as_slice())
+    // One batch cycles through the flows frame by frame; `cycle` holds it twice so that any
+    // rotation of it, up to a whole batch long, is one contiguous sub-slice.
+    let cycle: Vec<&[u8]> = (0..2 * BATCH)
+        .map(|i| templates[(i % BATCH) % templates.len()].as_slice())
         .collect();
     let pacer = Pacer::new(cfg.rate);
     let start = Instant::now();
@@ -451,8 +450,9 @@ fn run_af_packet(
             n = n.min((c - sent) as usize);
         }
         // Rotate so that successive short batches still cycle through the flows.
-        let slice: Vec<&[u8]> = (0..n).map(|i| batch[(off + i) % BATCH]).collect();
-        let k = tx.send(&slice).context("sendmmsg on AF_PACKET")?;
+        let k = tx
+            .send(&cycle[off..off + n])
+            .context("sendmmsg on AF_PACKET")?;
         off = (off + k) % BATCH;
         sent += k as u64;
         progress.fetch_add(k as u64, Ordering::Relaxed);

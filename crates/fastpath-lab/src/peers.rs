@@ -58,16 +58,6 @@ pub(crate) enum Window {
 }
 
 impl Peer {
-    /// Every peer.
-    pub const ALL: [Peer; 6] = [
-        Peer::Tcpdump,
-        Peer::NetsniffNg,
-        Peer::TestpmdAfPacket,
-        Peer::TestpmdAfXdp,
-        Peer::NetringV3,
-        Peer::NetringXdp,
-    ];
-
     /// Row name.
     pub fn name(self) -> &'static str {
         match self {
@@ -248,7 +238,7 @@ pub fn remove_dpdk_runtime_dir(created_parent: bool) {
 }
 
 /// Whether `name` is an executable on `PATH`.
-pub fn which(name: &str) -> bool {
+fn which(name: &str) -> bool {
     find_on_path(name).is_some()
 }
 
@@ -263,11 +253,11 @@ pub struct PeerCount {
 
 /// Parses tcpdump's `N packets captured, M packets received by filter, K packets dropped by
 /// kernel` (the `SIGUSR1` line) or the three lines it prints at exit.
-pub fn parse_tcpdump(lines: &[String]) -> Option<PeerCount> {
+pub fn parse_tcpdump(lines: &[impl AsRef<str>]) -> Option<PeerCount> {
     let mut captured = None;
     let mut dropped = 0;
     for l in lines {
-        for part in l.trim_start_matches("tcpdump: ").split(',') {
+        for part in l.as_ref().trim_start_matches("tcpdump: ").split(',') {
             let part = part.trim();
             if let Some(n) = part.strip_suffix(" packets captured") {
                 captured = n.trim().parse().ok();
@@ -282,12 +272,14 @@ pub fn parse_tcpdump(lines: &[String]) -> Option<PeerCount> {
 /// Parses netsniff-ng's exit summary (`N  packets incoming (U unread on exit)`,
 /// `P  packets passed filter`, `F  packets failed filter (out of space)`): delivered is the
 /// incoming count minus the unread ones, dropped the "failed filter (out of space)" ones.
-pub fn parse_netsniff(lines: &[String]) -> Option<PeerCount> {
+pub fn parse_netsniff(lines: &[impl AsRef<str>]) -> Option<PeerCount> {
     let mut incoming = None;
     let mut unread = 0u64;
     let mut dropped = 0u64;
     for l in lines {
-        let l = l.trim_matches(|c: char| c == '\r' || c.is_whitespace());
+        let l = l
+            .as_ref()
+            .trim_matches(|c: char| c == '\r' || c.is_whitespace());
         let mut it = l.split_whitespace();
         let Some(n) = it.next().and_then(|n| n.parse::<u64>().ok()) else {
             continue;
@@ -316,9 +308,10 @@ pub fn parse_netsniff(lines: &[String]) -> Option<PeerCount> {
 /// Parses one testpmd periodic statistics block: the cumulative `RX-packets` and
 /// `RX-missed` of port 0 from lines such as
 /// `  RX-packets: 123        RX-missed: 4          RX-bytes:  7872`.
-pub fn parse_testpmd_block(lines: &[String]) -> Option<PeerCount> {
+pub fn parse_testpmd_block(lines: &[impl AsRef<str>]) -> Option<PeerCount> {
     let mut out = None;
     for l in lines {
+        let l = l.as_ref();
         if !l.contains("RX-packets:") {
             continue;
         }
@@ -636,29 +629,25 @@ impl PeerRun {
             origin: Instant::now(),
         };
         let marker = peer.ready_marker();
-        let ready = run.wait_for(|l| l.contains(marker), timeout);
-        if let Ok(i) = ready {
-            run.origin = run.seen[i].0;
+        match run.wait_for(|l| l.contains(marker), timeout) {
+            Ok(i) => {
+                run.origin = run.seen[i].0;
+                Ok(run)
+            }
+            Err(e) => {
+                // DPDK says why in a "Cause:" line; otherwise the last two lines.
+                let tail = run
+                    .seen
+                    .iter()
+                    .find(|(_, l)| l.contains("Cause:"))
+                    .map_or_else(|| run.tail(2), |(_, l)| l.trim().to_owned());
+                run.kill();
+                bail!(
+                    "{} did not start ({e}); its last output: {tail}",
+                    peer.name()
+                );
+            }
         }
-        if let Err(e) = ready {
-            // DPDK says why in a "Cause:" line; otherwise the last two lines.
-            let tail = run
-                .seen
-                .iter()
-                .find(|(_, l)| l.contains("Cause:"))
-                .map_or_else(|| run.tail(2), |(_, l)| l.trim().to_owned());
-            run.kill();
-            bail!(
-                "{} did not start ({e}); its last output: {tail}",
-                peer.name()
-            );
-        }
-        Ok(run)
-    }
-
-    /// The peer.
-    pub fn peer(&self) -> Peer {
-        self.peer
     }
 
     fn tail(&self, n: usize) -> String {
@@ -733,8 +722,8 @@ impl PeerRun {
                 self.signal(libc::SIGUSR1);
                 let i =
                     self.wait_for(|l| l.contains("packets captured"), Duration::from_secs(3))?;
-                let c = parse_tcpdump(&[self.seen[i].1.clone()])
-                    .ok_or_else(|| anyhow!("cannot parse `{}`", self.seen[i].1))?;
+                let line = self.seen[i].1.as_str();
+                let c = parse_tcpdump(&[line]).ok_or_else(|| anyhow!("cannot parse `{line}`"))?;
                 Ok((t, c))
             }
             Window::Periodic => {
@@ -744,9 +733,9 @@ impl PeerRun {
                 }
                 self.wait_for(|l| l.contains("Port statistics"), Duration::from_secs(3))?;
                 let i = self.wait_for(|l| l.contains("RX-packets:"), Duration::from_secs(3))?;
-                let (t, line) = self.seen[i].clone();
-                let c = parse_testpmd_block(std::slice::from_ref(&line))
-                    .ok_or_else(|| anyhow!("cannot parse `{line}`"))?;
+                let (t, line) = (self.seen[i].0, self.seen[i].1.as_str());
+                let c =
+                    parse_testpmd_block(&[line]).ok_or_else(|| anyhow!("cannot parse `{line}`"))?;
                 Ok((t, c))
             }
             Window::AtExit => bail!("{} reports only at exit", self.peer.name()),
@@ -773,7 +762,7 @@ impl PeerRun {
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(300)) {
             self.seen.push(l);
         }
-        let all: Vec<String> = self.seen.iter().map(|(_, l)| l.clone()).collect();
+        let all: Vec<&str> = self.seen.iter().map(|(_, l)| l.as_str()).collect();
         let count = match self.peer {
             Peer::Tcpdump => {
                 // The three exit lines come last.
@@ -786,7 +775,7 @@ impl PeerRun {
                 all.iter()
                     .rev()
                     .find(|l| l.contains("RX-packets:"))
-                    .and_then(|l| parse_testpmd_block(std::slice::from_ref(l)))
+                    .and_then(|l| parse_testpmd_block(&[l]))
             }
             Peer::NetringV3 | Peer::NetringXdp => all
                 .iter()

@@ -96,23 +96,13 @@ pub struct Pps {
 impl Pps {
     /// Summarizes `reps` (all zero for none).
     pub fn of(reps: &[f64]) -> Pps {
+        if reps.is_empty() {
+            return Pps::default();
+        }
         Pps {
             median: median(reps).unwrap_or(0.0),
-            min: reps
-                .iter()
-                .copied()
-                .fold(f64::INFINITY, f64::min)
-                .min(f64::MAX),
+            min: reps.iter().copied().fold(f64::MAX, f64::min),
             max: reps.iter().copied().fold(0.0, f64::max),
-        }
-        .or_zero(reps.is_empty())
-    }
-
-    fn or_zero(self, empty: bool) -> Pps {
-        if empty {
-            Pps::default()
-        } else {
-            self
         }
     }
 }
@@ -351,7 +341,6 @@ impl Report {
             .cpu_ns_per_packet
             .map_or("-".into(), |c| format!("{c:.0}"));
         let status = match (&r.status, &r.note) {
-            (Status::Ok, None) => "ok".to_owned(),
             (s, Some(n)) => format!("{}: {n}", s.label()),
             (s, None) => s.label().to_owned(),
         };

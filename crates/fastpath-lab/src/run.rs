@@ -18,7 +18,7 @@ use crate::gen::{self, FrameSpec, GenConfig, GenReport, Method, MethodChoice};
 use crate::peers::{NetringPeer, Peer, PeerRun, Window};
 use crate::report::{median, Generator, Kind, Machine, Pps, Report, Row, Rung, Status};
 use crate::sys;
-use crate::testbed::{Layout, Testbed, GEN_IF, RX_IF};
+use crate::testbed::{Layout, LinkCounters, Testbed, GEN_IF, RX_IF};
 
 /// One row of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -268,15 +268,13 @@ pub fn run(cfg: &LabConfig, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -
                 continue;
             }
         };
-        report
-            .layouts
-            .push(layout.describe(tb.gen_cpu(), tb.rx_cpu()));
+        let described = layout.describe(tb.gen_cpu(), tb.rx_cpu());
         progress(&format!(
-            "layout {} (netns {} / {}, veth {GEN_IF}/{RX_IF})",
-            layout.describe(tb.gen_cpu(), tb.rx_cpu()),
+            "layout {described} (netns {} / {}, veth {GEN_IF}/{RX_IF})",
             tb.gen_ns(),
             tb.rx_ns()
         ));
+        report.layouts.push(described);
         for &size in &cfg.sizes {
             for &spec in &cfg.rows {
                 let mut row = Row::new(spec.name(), spec.kind(), spec.rung(), layout, size);
@@ -461,7 +459,7 @@ fn with_generator<T>(
     tb: &Testbed,
     size: usize,
     cfg: &LabConfig,
-    f: impl FnOnce(&GenCtl) -> T,
+    f: impl FnOnce() -> T,
 ) -> (T, Result<GenReport>) {
     let ctl = GenCtl {
         stop: AtomicBool::new(false),
@@ -476,7 +474,7 @@ fn with_generator<T>(
                 gen::run(&gcfg, &ctl.stop, &ctl.sent)
             })
             .expect("spawning a thread only fails when the system is out of resources");
-        let out = f(&ctl);
+        let out = f();
         ctl.stop.store(true, Ordering::Relaxed);
         let r = h
             .join()
@@ -492,6 +490,26 @@ fn attach_rx(tb: &Testbed, prog: &XdpProgram) -> Result<XdpAttachment> {
         .context("attaching an XDP program to the receiving veth")
 }
 
+/// Attaches `prog` (just loaded, `name` for the message) as [`attach_rx`] does; a failure to
+/// load or attach is the row's [`Outcome::Failed`]. Detaches when the pair is dropped.
+fn load_attach_rx(
+    tb: &Testbed,
+    prog: fastpath::Result<XdpProgram>,
+    name: &str,
+) -> Result<(XdpAttachment, XdpProgram), Outcome> {
+    let prog = prog.map_err(|e| Outcome::Failed(format!("loading {name}: {e}")))?;
+    let att = attach_rx(tb, &prog).map_err(|e| Outcome::Failed(format!("{e:#}")))?;
+    Ok((att, prog))
+}
+
+/// `rx_dropped` of the receiving veth between two readings; 0 when either is missing.
+fn link_drops(c0: Option<LinkCounters>, c1: Option<LinkCounters>) -> u64 {
+    match (c0, c1) {
+        (Some(x), Some(y)) => y.rx_dropped.saturating_sub(x.rx_dropped),
+        _ => 0,
+    }
+}
+
 /// What the receiver thread records when asked.
 #[derive(Debug, Clone, Copy)]
 struct Snap {
@@ -503,10 +521,16 @@ struct Snap {
 
 #[derive(Debug, Default)]
 struct RxCtl {
+    /// Set by the receiver thread once its `Receiver` is open. Release/Acquire: no Rust data travels
+    /// with it, but it orders everything the receiver set up before it (socket open, XDP
+    /// program attached) before what the main thread does on seeing it (layout, generator);
+    /// a one-time flag, so the stronger ordering costs nothing. (A receiver that fails sets
+    /// `failed` and returns without it; the join publishes that.)
     ready: AtomicBool,
     stop: AtomicBool,
     /// Incremented by the main thread to ask for a snapshot; the receiver answers once per
-    /// increment it sees. Release/Acquire: the answer is read under the mutex anyway.
+    /// increment it sees. Relaxed: nothing is published through the counter itself (the
+    /// answer is pushed and read under the `snaps` mutex), it only has to be seen eventually.
     req: AtomicU32,
     snaps: Mutex<Vec<Snap>>,
     failed: Mutex<Option<Outcome>>,
@@ -516,7 +540,7 @@ impl RxCtl {
     /// Asks for a snapshot and waits (up to 2 s) for it.
     fn snapshot(&self) -> Option<Snap> {
         let want = self.snaps.lock().map(|s| s.len()).unwrap_or(0) + 1;
-        self.req.fetch_add(1, Ordering::Release);
+        self.req.fetch_add(1, Ordering::Relaxed);
         let end = Instant::now() + Duration::from_secs(2);
         while Instant::now() < end {
             if let Ok(s) = self.snaps.lock() {
@@ -593,7 +617,7 @@ fn receiver_loop(
             packets += 1;
         }
         drop(batch);
-        let req = ctl.req.load(Ordering::Acquire);
+        let req = ctl.req.load(Ordering::Relaxed);
         if req != seen {
             seen = req;
             let snap = Snap {
@@ -653,28 +677,19 @@ fn measure_fastpath(
             let _ = finish(&ctl, rxh);
             return (Outcome::Failed(format!("{e:#}")), None);
         }
-        let (win, gr) = with_generator(tb, size, cfg, |g| {
+        let (win, gr) = with_generator(tb, size, cfg, || {
             if !sleep_unless(stop, cfg.warmup) {
                 return Err(Outcome::Interrupted);
             }
-            let (Some(a), c0, g0) = (
-                ctl.snapshot(),
-                tb.rx_counters().ok(),
-                g.sent.load(Ordering::Relaxed),
-            ) else {
+            let (Some(a), c0) = (ctl.snapshot(), tb.rx_counters().ok()) else {
                 return Err(Outcome::Failed("the receiver stopped answering".into()));
             };
             if !sleep_unless(stop, cfg.rep_time) {
                 return Err(Outcome::Interrupted);
             }
-            let (Some(b), c1, g1) = (
-                ctl.snapshot(),
-                tb.rx_counters().ok(),
-                g.sent.load(Ordering::Relaxed),
-            ) else {
+            let (Some(b), c1) = (ctl.snapshot(), tb.rx_counters().ok()) else {
                 return Err(Outcome::Failed("the receiver stopped answering".into()));
             };
-            let _ = (g0, g1);
             Ok((a, b, c0, c1))
         });
         let fin = finish(&ctl, rxh);
@@ -695,14 +710,10 @@ fn measure_fastpath(
             (Some(x), Some(y)) => y.dropped.saturating_sub(x.dropped),
             _ => 0,
         };
-        let link_drops = match (c0, c1) {
-            (Some(x), Some(y)) => y.rx_dropped.saturating_sub(x.rx_dropped),
-            _ => 0,
-        };
         let rep = Rep {
             pps: n as f64 / dt,
             drops,
-            link_drops,
+            link_drops: link_drops(c0, c1),
             gen_pps: gr.rate(),
             cpu_ns: (n > 0).then(|| (b.cpu_ns - a.cpu_ns) as f64 / n as f64),
         };
@@ -716,18 +727,14 @@ fn measure_ceiling(
     cfg: &LabConfig,
     stop: &AtomicBool,
 ) -> (Outcome, Option<GenReport>) {
-    let prog = match XdpProgram::drop() {
-        Ok(p) => p,
-        Err(e) => return (Outcome::Failed(format!("loading XDP_DROP: {e}")), None),
-    };
-    let att = match attach_rx(tb, &prog) {
+    let att = match load_attach_rx(tb, XdpProgram::drop(), "XDP_DROP") {
         Ok(a) => a,
-        Err(e) => return (Outcome::Failed(format!("{e:#}")), None),
+        Err(o) => return (o, None),
     };
     if let Err(e) = tb.apply_layout() {
         return (Outcome::Failed(format!("{e:#}")), None);
     }
-    let (win, gr) = with_generator(tb, size, cfg, |_| {
+    let (win, gr) = with_generator(tb, size, cfg, || {
         if !sleep_unless(stop, cfg.warmup) {
             return Err(Outcome::Interrupted);
         }
@@ -759,7 +766,7 @@ fn measure_ceiling(
     let rep = Rep {
         pps: n as f64 / dt,
         drops: 0,
-        link_drops: c1.rx_dropped.saturating_sub(c0.rx_dropped),
+        link_drops: link_drops(Some(c0), Some(c1)),
         gen_pps: gr.rate(),
         cpu_ns: None,
     };
@@ -775,13 +782,9 @@ fn measure_peer(
     stop: &AtomicBool,
 ) -> (Outcome, Option<GenReport>) {
     let pass = if peer.needs_pass_program() {
-        let prog = match XdpProgram::pass() {
-            Ok(p) => p,
-            Err(e) => return (Outcome::Failed(format!("loading XDP_PASS: {e}")), None),
-        };
-        match attach_rx(tb, &prog) {
-            Ok(a) => Some((a, prog)),
-            Err(e) => return (Outcome::Failed(format!("{e:#}")), None),
+        match load_attach_rx(tb, XdpProgram::pass(), "XDP_PASS") {
+            Ok(a) => Some(a),
+            Err(o) => return (o, None),
         }
     } else {
         None
@@ -796,7 +799,7 @@ fn measure_peer(
         return (Outcome::Failed(format!("{e:#}")), None);
     }
     let window = peer.window();
-    let (win, gr) = with_generator(tb, size, cfg, |_| -> Result<_, Outcome> {
+    let (win, gr) = with_generator(tb, size, cfg, || -> Result<_, Outcome> {
         match window {
             Window::Signal | Window::Periodic => {
                 if !sleep_unless(stop, cfg.warmup) {
@@ -863,10 +866,6 @@ fn measure_peer(
         Ok(w) => w,
         Err(o) => return (o, Some(gr)),
     };
-    let link_drops = match (c0, c1) {
-        (Some(x), Some(y)) => y.rx_dropped.saturating_sub(x.rx_dropped),
-        _ => 0,
-    };
     let (n, drops, dt) = if window == Window::AtExit {
         let Some(last) = last else {
             return (
@@ -889,7 +888,7 @@ fn measure_peer(
     let rep = Rep {
         pps: n as f64 / dt,
         drops,
-        link_drops,
+        link_drops: link_drops(c0, c1),
         gen_pps: gr.rate(),
         cpu_ns: None,
     };

@@ -132,34 +132,39 @@ impl PacketTx {
         Ok(PacketTx { fd })
     }
 
-    /// `sendmmsg(fd, frames)`—Sends each frame as one packet; returns how many were sent.
-    /// `ENOBUFS` (the device queue is full) counts as zero sent.
+    /// Most frames one [`PacketTx::send`] call passes to the kernel.
+    pub(crate) const MAX_BATCH: usize = 64;
+
+    /// `sendmmsg(fd, frames)`—Sends each frame as one packet; returns how many were sent (at
+    /// most [`PacketTx::MAX_BATCH`]: later frames are left for the next call). `ENOBUFS` (the
+    /// device queue is full) counts as zero sent. Allocates nothing: the iovecs and message
+    /// headers live on the stack.
     pub(crate) fn send(&self, frames: &[&[u8]]) -> io::Result<usize> {
-        let mut iov: Vec<libc::iovec> = frames
-            .iter()
-            .map(|f| libc::iovec {
-                iov_base: f.as_ptr() as *mut libc::c_void,
-                iov_len: f.len(),
-            })
-            .collect();
-        let mut msgs: Vec<libc::mmsghdr> = iov
-            .iter_mut()
-            .map(|v| {
-                // SAFETY: all-zero is a valid mmsghdr (null name, no control data).
-                let mut m: libc::mmsghdr = unsafe { mem::zeroed() };
-                m.msg_hdr.msg_iov = v;
-                m.msg_hdr.msg_iovlen = 1;
-                m
-            })
-            .collect();
-        // SAFETY: every msghdr points at one iovec in `iov`, which points into a frame in
-        // `frames`; all of them outlive the call and the kernel only reads the frames. `msgs`
-        // is writable for msg_len.
+        let frames = &frames[..frames.len().min(Self::MAX_BATCH)];
+        let mut iov = [libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        }; Self::MAX_BATCH];
+        for (v, f) in iov.iter_mut().zip(frames) {
+            v.iov_base = f.as_ptr() as *mut libc::c_void;
+            v.iov_len = f.len();
+        }
+        // SAFETY: all-zero is a valid mmsghdr (null name, no iovec, no control data), so an
+        // array of them is too.
+        let mut msgs: [libc::mmsghdr; Self::MAX_BATCH] = unsafe { mem::zeroed() };
+        for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
+            m.msg_hdr.msg_iov = v;
+            m.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: the first `frames.len()` msghdrs each point at one iovec in `iov`, which
+        // points into a frame in `frames`; all of them outlive the call (`iov` and `msgs` are
+        // not moved while the kernel uses them) and the kernel only reads the frames. `msgs`
+        // is writable for msg_len; the count passed is `frames.len()` <= MAX_BATCH.
         let r = unsafe {
             libc::sendmmsg(
                 self.fd.as_raw_fd(),
                 msgs.as_mut_ptr(),
-                msgs.len() as libc::c_uint,
+                frames.len() as libc::c_uint,
                 0,
             )
         };

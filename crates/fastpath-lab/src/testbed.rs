@@ -143,7 +143,6 @@ pub struct Testbed {
     rx_file: File,
     gen_cpu: usize,
     rx_cpu: usize,
-    gen_ifindex: u32,
     rx_ifindex: u32,
     torn_down: bool,
 }
@@ -286,7 +285,6 @@ impl Testbed {
             ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
             ip(&["-n", ns, "link", "set", "dev", ifname, "up"])?;
         }
-        let gen_ifindex = run_in(&gen_file, || Ok(fastpath::bpf::ifindex(GEN_IF)?))?;
         let rx_ifindex = run_in(&rx_file, || Ok(fastpath::bpf::ifindex(RX_IF)?))?;
         let cpus = sys::allowed_cpus();
         let gen_cpu = cpus.first().copied().unwrap_or(0);
@@ -299,7 +297,6 @@ impl Testbed {
             rx_file,
             gen_cpu,
             rx_cpu,
-            gen_ifindex,
             rx_ifindex,
             torn_down: false,
         };
@@ -330,11 +327,6 @@ impl Testbed {
         }
     }
 
-    /// The layout this testbed was built for.
-    pub fn layout(&self) -> Layout {
-        self.layout
-    }
-
     /// The generator namespace's name.
     pub fn gen_ns(&self) -> &str {
         &self.gen_ns
@@ -353,11 +345,6 @@ impl Testbed {
     /// The CPU the receiver (and, one-core, the NAPI kthread) runs on.
     pub fn rx_cpu(&self) -> usize {
         self.rx_cpu
-    }
-
-    /// `fplg0`'s interface index (in the generator namespace).
-    pub fn gen_ifindex(&self) -> u32 {
-        self.gen_ifindex
     }
 
     /// `fplr0`'s interface index (in the receiver namespace).

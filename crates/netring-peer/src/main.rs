@@ -253,27 +253,69 @@ fn run_v3(args: &Args) -> Result<(), String> {
         args.iface,
         cap.ring_len()
     );
-    let mut t = Tally::new(args.seconds);
-    let drops = |cap: &Capture| cap.cumulative_stats().map_or(0, |s| u64::from(s.drops));
-    while t.running() {
-        let n = match cap.next_batch_blocking(POLL) {
-            Ok(Some(batch)) => {
-                let mut n = 0u64;
-                for p in &batch {
-                    t.acc = t.acc.wrapping_add(touch(p.data()));
-                    n += 1;
-                }
-                n
-            }
-            Ok(None) => 0,
-            Err(e) => return Err(format!("receiving: {e}")),
+    receive(&mut cap, args.seconds)
+}
+
+/// Folds every byte of every packet into `acc`; returns the packet count.
+fn touch_all<'a>(packets: impl Iterator<Item = &'a [u8]>, acc: &mut u64) -> u64 {
+    let mut n = 0u64;
+    for data in packets {
+        *acc = acc.wrapping_add(touch(data));
+        n += 1;
+    }
+    n
+}
+
+/// A netring receiver as [`receive`] sees it.
+trait Source {
+    /// Waits up to `timeout` for one batch, folds every byte of it into `acc` and returns how
+    /// many packets it held (0 when none came).
+    fn touch_batch(&mut self, timeout: Duration, acc: &mut u64) -> Result<u64, netring::Error>;
+    /// What the kernel dropped so far.
+    fn drops(&self) -> u64;
+}
+
+impl Source for Capture {
+    fn touch_batch(&mut self, timeout: Duration, acc: &mut u64) -> Result<u64, netring::Error> {
+        let Some(batch) = self.next_batch_blocking(timeout)? else {
+            return Ok(0);
         };
+        Ok(touch_all((&batch).into_iter().map(|p| p.data()), acc))
+    }
+
+    fn drops(&self) -> u64 {
+        self.cumulative_stats().map_or(0, |s| u64::from(s.drops))
+    }
+}
+
+impl Source for XdpSocket {
+    fn touch_batch(&mut self, timeout: Duration, acc: &mut u64) -> Result<u64, netring::Error> {
+        let Some(batch) = self.next_batch_blocking(timeout)? else {
+            return Ok(0);
+        };
+        Ok(touch_all((&batch).into_iter().map(|p| p.data()), acc))
+    }
+
+    fn drops(&self) -> u64 {
+        self.statistics()
+            .map_or(0, |s| s.rx_dropped + s.rx_ring_full)
+    }
+}
+
+/// Receives until `seconds` are up (or SIGINT/SIGTERM), printing a snapshot line on each SIGUSR1 and
+/// the exit line at the end.
+fn receive(rx: &mut impl Source, seconds: Option<Duration>) -> Result<(), String> {
+    let mut t = Tally::new(seconds);
+    while t.running() {
+        let n = rx
+            .touch_batch(POLL, &mut t.acc)
+            .map_err(|e| format!("receiving: {e}"))?;
         t.batch_done(n);
         if SNAPSHOT.swap(false, Ordering::Relaxed) {
-            t.snapshot(drops(&cap));
+            t.snapshot(rx.drops());
         }
     }
-    t.finish(drops(&cap));
+    t.finish(rx.drops());
     Ok(())
 }
 
@@ -350,28 +392,7 @@ fn run_xdp(args: &Args) -> Result<(), String> {
         if args.generic { "generic" } else { "native" },
         xsk.is_zerocopy()
     );
-    let mut t = Tally::new(args.seconds);
-    let drops = |x: &XdpSocket| x.statistics().map_or(0, |s| s.rx_dropped + s.rx_ring_full);
-    while t.running() {
-        let n = match xsk.next_batch_blocking(POLL) {
-            Ok(Some(batch)) => {
-                let mut n = 0u64;
-                for p in &batch {
-                    t.acc = t.acc.wrapping_add(touch(p.data()));
-                    n += 1;
-                }
-                n
-            }
-            Ok(None) => 0,
-            Err(e) => return Err(format!("receiving: {e}")),
-        };
-        t.batch_done(n);
-        if SNAPSHOT.swap(false, Ordering::Relaxed) {
-            t.snapshot(drops(&xsk));
-        }
-    }
-    t.finish(drops(&xsk));
-    Ok(())
+    receive(&mut xsk, args.seconds)
 }
 
 fn main() -> ExitCode {
