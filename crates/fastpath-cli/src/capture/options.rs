@@ -1,0 +1,215 @@
+//! The options of `fastpath capture` and the library [`Config`] they make.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use fastpath::bpf::Mode;
+use fastpath::pcap::Format;
+use fastpath::{Backend, Config, FanoutMode, MmapConfig, XdpConfig, ZeroCopy};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Interface to capture on.
+    #[arg(short = 'i', long = "interface")]
+    pub(super) interface: String,
+    /// Receive path: recv, recv-batch, mmap, xdp (dpdk when built with it).
+    #[arg(short = 'b', long = "backend", default_value = "mmap", value_parser = parse_backend)]
+    pub(super) backend: Backend,
+    /// Stop after writing this many packets.
+    #[arg(short = 'c', long = "count")]
+    pub(super) count: Option<u64>,
+    /// Write packets to FILE (`-` for standard output) instead of printing a line per packet.
+    #[arg(short = 'w', long = "write")]
+    pub(super) write: Option<PathBuf>,
+    /// Capture at most this many bytes of each packet.
+    #[arg(short = 's', long = "snaplen", default_value_t = fastpath::MAX_SNAPLEN)]
+    pub(super) snaplen: u32,
+    /// Output file format.
+    #[arg(long = "format", default_value = "pcap", value_parser = ["pcap", "pcapng"])]
+    format: String,
+    /// Receive with N sockets in one PACKET_FANOUT group, each on its own thread.
+    #[arg(long = "threads", default_value_t = 1)]
+    pub(super) threads: usize,
+    /// How the fanout group spreads packets: hash, lb, cpu or qm.
+    #[arg(long = "fanout", default_value = "hash", value_parser = parse_fanout)]
+    pub(super) fanout: FanoutMode,
+    /// Stop after this many seconds.
+    #[arg(long = "duration", value_parser = crate::parse_secs)]
+    pub(super) duration: Option<Duration>,
+    /// Packets per recvmmsg call (recv-batch).
+    #[arg(long = "batch", default_value_t = 64)]
+    batch: usize,
+    /// Socket receive buffer in bytes (recv, recv-batch; default 32 MiB): a larger one absorbs
+    /// longer bursts, a smaller one keeps queued packets in cache under sustained overload.
+    #[arg(long = "rcvbuf")]
+    rcvbuf: Option<usize>,
+    /// TPACKET_V3 block size in bytes (mmap; a power of two).
+    #[arg(long = "block-size", default_value_t = MmapConfig::default().block_size)]
+    block_size: u32,
+    /// Number of TPACKET_V3 blocks (mmap; a power of two).
+    #[arg(long = "blocks", default_value_t = MmapConfig::default().block_count)]
+    blocks: u32,
+    /// TPACKET_V3 frame size (mmap; a power of two).
+    #[arg(long = "frame-size", default_value_t = MmapConfig::default().frame_size)]
+    frame_size: u32,
+    /// Longest time a packet may wait in a partly filled block, in milliseconds (mmap).
+    #[arg(long = "block-timeout-ms", default_value_t = 1)]
+    block_timeout_ms: u64,
+    /// Do not put the interface into promiscuous mode.
+    #[arg(short = 'p', long = "no-promiscuous-mode")]
+    no_promisc: bool,
+    /// dpdk: extra EAL arguments, split on whitespace (e.g. "-l 0-1 --log-level=info"); `-i`
+    /// names the device: net_af_packet0,iface=eth0, a PCI address, or a port number.
+    #[arg(long = "dpdk-args", default_value = "", allow_hyphen_values = true)]
+    dpdk_args: String,
+    /// xdp: receive queues, `all` or a list like `0,1` (one socket and thread per queue).
+    #[arg(long = "queues", default_value = "all")]
+    pub(super) queues: String,
+    /// xdp: let fastpath take every packet of an interface that has IP addresses away from the
+    /// kernel stack (its own connections on that interface stall while capturing).
+    #[arg(long = "take")]
+    take: bool,
+    /// xdp: attach the XDP program in the driver (`native`) or in `generic` (skb) mode.
+    #[arg(long = "xdp-mode", default_value = "native", value_parser = ["native", "generic"])]
+    xdp_mode: String,
+    /// xdp: replace an XDP program another tool attached to the interface.
+    #[arg(long = "xdp-replace")]
+    xdp_replace: bool,
+    /// xdp: zero-copy policy: `auto` (zero-copy if the driver has it), `require` or `never`.
+    #[arg(long = "zero-copy", default_value = "auto", value_parser = ["auto", "require", "never"])]
+    zero_copy: String,
+    /// xdp: busy-poll the queue for this many microseconds (SO_PREFER_BUSY_POLL + SO_BUSY_POLL,
+    /// budget 64) instead of sleeping in poll.
+    #[arg(long = "busy-poll")]
+    busy_poll: Option<u32>,
+    /// xdp: do not use the need_wakeup protocol (a syscall per batch even when busy).
+    #[arg(long = "no-need-wakeup")]
+    no_need_wakeup: bool,
+    /// Read a classic BPF program in `tcpdump -ddd` form (count line, then `code jt jf k`)
+    /// instead of taking a filter expression.
+    #[arg(long = "bpf-file", value_name = "FILE")]
+    bpf_file: Option<PathBuf>,
+    /// Filter expression (pcap-filter syntax, as tcpdump): the words after the options, joined
+    /// with spaces, e.g. `udp and dst port 53`. Runs in the kernel (recv, recv-batch, mmap), in
+    /// the XDP program (xdp: non-matching packets stay with the kernel stack, so --take is not
+    /// needed) or before packets are handed out (dpdk).
+    #[arg(
+        value_name = "EXPRESSION",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    expression: Vec<String>,
+}
+
+impl Args {
+    /// The receive configuration, checked before anything opens (this reads the `--bpf-file`).
+    /// `--queues` and `--threads 0` are only checked when the receivers open.
+    pub(super) fn config(&self) -> Result<Config> {
+        let mmap = self.mmap_config();
+        if self.count == Some(0) {
+            return Err(fastpath::Error::InvalidConfig {
+                field: "count",
+                why: "0 packets: give a count of at least 1, or leave -c out".into(),
+            }
+            .into());
+        }
+        let mut cfg = Config::new(self.interface.clone())
+            .backend(self.backend)
+            .snaplen(self.snaplen)
+            .batch_size(self.batch)
+            .promiscuous(!self.no_promisc)
+            .mmap(mmap)
+            .dpdk(fastpath::DpdkConfig::default().eal_args(self.dpdk_args.split_whitespace()))
+            .xdp(self.xdp_config())
+            .xdp_attach(if self.xdp_mode == "generic" {
+                Mode::Generic
+            } else {
+                Mode::Native
+            })
+            .xdp_replace(self.xdp_replace)
+            .take(self.take);
+        if let Some(bytes) = self.rcvbuf {
+            cfg = cfg.rcvbuf(bytes);
+        }
+        let filter = crate::filter::from_capture_args(&self.expression, self.bpf_file.as_deref())?;
+        let cfg = match filter {
+            Some(f) => cfg.filter(f),
+            None => cfg,
+        };
+        cfg.validate()?;
+        if self.backend == Backend::Xdp && self.threads != 1 {
+            return Err(fastpath::Error::InvalidConfig {
+                field: "threads",
+                why: "-b xdp runs one thread per queue: choose them with --queues, not --threads"
+                    .into(),
+            }
+            .into());
+        }
+        Ok(cfg)
+    }
+
+    /// `--block-size`, `--blocks`, `--frame-size`, `--block-timeout-ms`.
+    fn mmap_config(&self) -> MmapConfig {
+        let mut m = MmapConfig::default();
+        m.block_size = self.block_size;
+        m.block_count = self.blocks;
+        m.frame_size = self.frame_size;
+        m.block_timeout = Duration::from_millis(self.block_timeout_ms);
+        m
+    }
+
+    /// `--zero-copy`, `--no-need-wakeup`, `--busy-poll`.
+    fn xdp_config(&self) -> XdpConfig {
+        let mut x = XdpConfig::default();
+        x.zero_copy = match self.zero_copy.as_str() {
+            "require" => ZeroCopy::Require,
+            "never" => ZeroCopy::Never,
+            _ => ZeroCopy::Auto,
+        };
+        x.need_wakeup = !self.no_need_wakeup;
+        x.busy_poll = self.busy_poll.map(|us| (us, 64));
+        x
+    }
+
+    /// `--format`.
+    pub(super) fn format(&self) -> Format {
+        if self.format == "pcapng" {
+            Format::Pcapng
+        } else {
+            Format::Pcap
+        }
+    }
+
+    /// Whether packets go to a file (`-w FILE`, not `-w -`): only then is there a status line.
+    pub(super) fn to_file(&self) -> bool {
+        self.write.as_ref().is_some_and(|p| p.as_os_str() != "-")
+    }
+}
+
+/// Parses `--queues`: `all` or comma-separated queue ids.
+pub(super) fn parse_queues(spec: &str, interface: &str) -> Result<Vec<u32>> {
+    if spec == "all" {
+        let n = fastpath::rx_queue_count(interface)?;
+        return Ok((0..n).collect());
+    }
+    spec.split(',')
+        .map(|q| {
+            q.trim().parse::<u32>().map_err(|_| {
+                fastpath::Error::InvalidConfig {
+                    field: "queues",
+                    why: format!("`{spec}` is not `all` or a list of queue ids like `0,1`"),
+                }
+                .into()
+            })
+        })
+        .collect()
+}
+
+fn parse_backend(s: &str) -> std::result::Result<Backend, String> {
+    s.parse().map_err(|e: fastpath::Error| e.to_string())
+}
+
+fn parse_fanout(s: &str) -> std::result::Result<FanoutMode, String> {
+    s.parse().map_err(|e: fastpath::Error| e.to_string())
+}

@@ -1,0 +1,108 @@
+//! What a capture says on stderr: the `listening on` line once the receivers are open, a status
+//! line once a second while writing a file, and the three-line summary at the end.
+
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fastpath::bpf::Mode;
+use fastpath::{Backend, Capabilities, Receiver, Stats};
+
+use super::options::Args;
+use super::worker::{Shared, Worker};
+
+/// `listening on IFACE, backend B (MODE), snapshot length N bytes...`: scripts wait for it.
+pub(super) fn listening(args: &Args, receivers: &[Receiver]) {
+    let caps = receivers[0].capabilities();
+    let mut detail = String::new();
+    if args.threads > 1 {
+        detail = format!(
+            ", {} threads in fanout group {}",
+            args.threads,
+            receivers[0].fanout_group().unwrap_or(0)
+        );
+    }
+    if let Some(mode) = receivers[0].xdp_mode() {
+        detail = xdp_detail(mode, receivers, &caps);
+    }
+    eprintln!(
+        "listening on {}, backend {} ({}{}), snapshot length {} bytes{detail}",
+        args.interface,
+        args.backend,
+        caps.mode,
+        if caps.zero_copy && args.backend != Backend::Xdp {
+            ", zero-copy"
+        } else {
+            ""
+        },
+        args.snaplen,
+    );
+}
+
+/// `, native XDP, queues 0,1` and what the driver or kernel cannot do.
+fn xdp_detail(mode: Mode, receivers: &[Receiver], caps: &Capabilities) -> String {
+    let queues: Vec<String> = receivers
+        .iter()
+        .filter_map(|r| r.queue().map(|q| q.to_string()))
+        .collect();
+    let mut detail = format!(
+        ", {} XDP, queue{} {}{}",
+        if mode == Mode::Native {
+            "native"
+        } else {
+            "generic"
+        },
+        if queues.len() == 1 { "" } else { "s" },
+        queues.join(","),
+        if caps.driver_zero_copy {
+            ""
+        } else {
+            " (the driver has no AF_XDP zero-copy: the kernel copies each frame)"
+        }
+    );
+    if !caps.restores_vlan {
+        detail.push_str(
+            "; VLAN tags the device strips are not put back (needs native mode, Linux 6.8+ \
+             and driver support for bpf_xdp_metadata_rx_vlan_tag)",
+        );
+    }
+    detail
+}
+
+/// Prints `pps, total, drops` on stderr once a second until the workers end.
+pub(super) fn status_loop(sh: &Shared, workers: &[Worker]) {
+    let mut last = 0u64;
+    let mut last_t = Instant::now();
+    let mut next = last_t + Duration::from_secs(1);
+    while !workers.iter().all(|w| w.is_finished()) {
+        thread::sleep(Duration::from_millis(50));
+        let now = Instant::now();
+        if now < next {
+            continue;
+        }
+        let total = sh.written();
+        let drops = sh.drops();
+        let pps = (total - last) as f64 / now.duration_since(last_t).as_secs_f64();
+        eprintln!("fastpath: {pps:.0} pkts/s, {total} captured, {drops} dropped by kernel");
+        last = total;
+        last_t = now;
+        next = now + Duration::from_secs(1);
+    }
+}
+
+/// `N packets captured`, `N packets received by kernel`, `N packets dropped by kernel`.
+/// `written` is what the threads handed to the sink; `err` the first error, if any.
+pub(super) fn summary(total: &Stats, written: u64, err: Option<&anyhow::Error>) {
+    // After a write error the file writer knows exactly how many packets are complete in it.
+    let captured = err
+        .and_then(|e| {
+            e.chain()
+                .find_map(|c| match c.downcast_ref::<fastpath::Error>() {
+                    Some(fastpath::Error::Output { kept, .. }) => Some(*kept),
+                    _ => None,
+                })
+        })
+        .unwrap_or(written);
+    eprintln!("{captured} packets captured");
+    eprintln!("{} packets received by kernel", total.received);
+    eprintln!("{} packets dropped by kernel", total.dropped);
+}
