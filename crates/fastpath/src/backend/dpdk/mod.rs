@@ -13,7 +13,7 @@
 //!
 //! Waiting: DPDK has no descriptor to sleep on. `receive` polls (spins) until a packet arrives or
 //! the timeout passes, so a receiving thread uses a whole CPU, as DPDK intends. The descriptor
-//! [`DpdkQueue::fd`] returns is always readable.
+//! [`Rung::fd`] returns is always readable.
 //!
 //! Timestamps: software, `CLOCK_REALTIME` taken once per burst. Counters: `rte_eth_stats_get`.
 //! A device that disappears (or, for net_af_packet/net_af_xdp, whose kernel interface disappears
@@ -31,8 +31,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{Batch, BatchInner, Inner, Receiver};
-use crate::api::{Backend, Capabilities, Config, Packet, Stats};
+use super::{Rung, RungBatch};
+use crate::config::{Backend, Config};
+use crate::packet::{Capabilities, Packet, Stats};
 use crate::{sys, Error, Result};
 use eal::Device;
 
@@ -54,25 +55,12 @@ fn ports() -> MutexGuard<'static, Vec<Arc<Port>>> {
     PORTS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Opens one [`Receiver`] per queue in `queues` on the device `cfg.interface()` names.
+/// Opens one [`DpdkQueue`] per queue in `queues` on the device `cfg.interface()` names.
 ///
 /// The first handle on a device attaches it (EAL arguments or `rte_dev_probe`), creates its
 /// mempool and starts it with `max(queues) + 1` queue pairs (RSS spreads flows over them);
 /// handles opened later on the same device take queues not yet taken.
-pub(super) fn open_receivers(cfg: &Config, queues: &[u32]) -> Result<Vec<Receiver>> {
-    let qs = open_queues(cfg, queues)?;
-    Ok(qs
-        .into_iter()
-        .map(|q| Receiver {
-            ifindex: u32::from(q.port.id),
-            inner: Inner::Dpdk(q),
-            backend: Backend::Dpdk,
-            interface: cfg.interface.clone(),
-        })
-        .collect())
-}
-
-fn open_queues(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
+pub(crate) fn open(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
     cfg.validate()?;
     let d = &cfg.dpdk;
     let mut sorted = queues.to_vec();
@@ -487,63 +475,6 @@ impl DpdkQueue {
         }
     }
 
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.wake.as_fd()
-    }
-
-    pub(crate) fn queue(&self) -> u32 {
-        u32::from(self.queue)
-    }
-
-    /// Polls the queue until a burst arrives or `timeout` passes (`None`: forever).
-    #[inline]
-    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
-        eal::ensure_lcore();
-        let mut deadline: Option<Option<Instant>> = None;
-        loop {
-            // SAFETY: the port is started and this queue exists (nb_q > queue); `&mut self`
-            // makes us the only poller; `mbufs` and `pkts` hold `mbufs.len()` (≤ 1024) entries.
-            let got = unsafe {
-                ffi::fp_rx_burst(
-                    self.port.id,
-                    self.queue,
-                    self.mbufs.as_mut_ptr(),
-                    self.pkts.as_mut_ptr(),
-                    self.mbufs.len() as u16,
-                )
-            };
-            let mut n = usize::from(got).min(self.mbufs.len());
-            if n > 0 && self.filter.is_some() {
-                n = self.filter_burst(n);
-            }
-            if n > 0 {
-                self.delivered += n as u64;
-                return Ok(Batch {
-                    inner: BatchInner::Dpdk(DpdkBatch {
-                        ts_ns: sys::realtime_ns(),
-                        n,
-                        q: self,
-                    }),
-                });
-            }
-            let now = Instant::now();
-            if now >= self.next_check {
-                self.check_device(now)?;
-            }
-            let dl = *deadline.get_or_insert_with(|| timeout.map(|t| now + t));
-            if dl.is_some_and(|d| now >= d) {
-                return Ok(Batch {
-                    inner: BatchInner::Dpdk(DpdkBatch {
-                        ts_ns: 0,
-                        n: 0,
-                        q: self,
-                    }),
-                });
-            }
-            std::hint::spin_loop();
-        }
-    }
-
     /// Runs the filter over the first `n` packets of the burst: keeps the accepted ones at the
     /// front of `mbufs`/`pkts` (in order), frees the rejected ones, and returns how many are
     /// kept. The filter sees the first segment (`data_len` bytes) of a multi-segment mbuf, like a
@@ -613,10 +544,71 @@ impl DpdkQueue {
         }
         Ok(())
     }
+}
+
+impl Rung for DpdkQueue {
+    type Batch<'a> = DpdkBatch<'a>;
+
+    /// DPDK names its own errors (the device, or its kernel interface).
+    const NAMES_LINK_ERRORS: bool = true;
+
+    fn backend(&self) -> Backend {
+        Backend::Dpdk
+    }
+
+    /// The port id.
+    fn ifindex(&self) -> u32 {
+        u32::from(self.port.id)
+    }
+
+    /// Polls the queue until a burst arrives or `timeout` passes (`None`: forever).
+    #[inline]
+    fn receive(&mut self, timeout: Option<Duration>) -> Result<DpdkBatch<'_>> {
+        eal::ensure_lcore();
+        let mut deadline: Option<Option<Instant>> = None;
+        loop {
+            // SAFETY: the port is started and this queue exists (nb_q > queue); `&mut self`
+            // makes us the only poller; `mbufs` and `pkts` hold `mbufs.len()` (≤ 1024) entries.
+            let got = unsafe {
+                ffi::fp_rx_burst(
+                    self.port.id,
+                    self.queue,
+                    self.mbufs.as_mut_ptr(),
+                    self.pkts.as_mut_ptr(),
+                    self.mbufs.len() as u16,
+                )
+            };
+            let mut n = usize::from(got).min(self.mbufs.len());
+            if n > 0 && self.filter.is_some() {
+                n = self.filter_burst(n);
+            }
+            if n > 0 {
+                self.delivered += n as u64;
+                return Ok(DpdkBatch {
+                    ts_ns: sys::realtime_ns(),
+                    n,
+                    q: self,
+                });
+            }
+            let now = Instant::now();
+            if now >= self.next_check {
+                self.check_device(now)?;
+            }
+            let dl = *deadline.get_or_insert_with(|| timeout.map(|t| now + t));
+            if dl.is_some_and(|d| now >= d) {
+                return Ok(DpdkBatch {
+                    ts_ns: 0,
+                    n: 0,
+                    q: self,
+                });
+            }
+            std::hint::spin_loop();
+        }
+    }
 
     /// Copies `frames` into mbufs and hands them to the driver; returns how many it took (a
     /// prefix: fewer when its TX ring or the mempool is full; retry the rest).
-    pub(crate) fn send(&mut self, frames: &[&[u8]]) -> Result<usize> {
+    fn send(&mut self, frames: &[&[u8]]) -> Result<usize> {
         eal::ensure_lcore();
         if let Some((i, f)) = frames
             .iter()
@@ -668,7 +660,7 @@ impl DpdkQueue {
 
     /// Counters since the port started. Queue 0 also carries the port-wide drop counters (DPDK
     /// keeps them per port), so summing every queue's [`Stats`] counts each drop once.
-    pub(crate) fn stats(&mut self) -> Result<Stats> {
+    fn stats(&mut self) -> Result<Stats> {
         if let Some(st) = self.port.counters() {
             let q = usize::from(self.queue);
             let port_drops = st.imissed + st.ierrors + st.rx_nombuf;
@@ -685,7 +677,7 @@ impl DpdkQueue {
         Ok(self.last)
     }
 
-    pub(crate) fn capabilities(&self) -> Capabilities {
+    fn capabilities(&self) -> Capabilities {
         Capabilities {
             zero_copy: true,
             fanout: true,
@@ -698,6 +690,18 @@ impl DpdkQueue {
             mode: self.port.mode,
         }
     }
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
+    }
+
+    fn queue(&self) -> Option<u32> {
+        Some(u32::from(self.queue))
+    }
+
+    /// DPDK hands frames to the driver in `send`: nothing waits in fastpath.
+    fn flush(&mut self) -> Result<u32> {
+        Ok(0)
+    }
 }
 
 impl Drop for DpdkQueue {
@@ -706,7 +710,7 @@ impl Drop for DpdkQueue {
     }
 }
 
-/// An eventfd that is always readable: what [`DpdkQueue::fd`] hands out to wait on.
+/// An eventfd that is always readable: what [`Rung::fd`] of a [`DpdkQueue`] hands out to wait on.
 fn wake_fd() -> Result<OwnedFd> {
     // SAFETY: plain syscall, integer arguments.
     let fd = unsafe { libc::eventfd(1, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -725,12 +729,17 @@ pub(crate) struct DpdkBatch<'a> {
     ts_ns: u64,
 }
 
-impl DpdkBatch<'_> {
-    pub(crate) fn len(&self) -> usize {
+impl RungBatch for DpdkBatch<'_> {
+    type Iter<'b>
+        = DpdkIter<'b>
+    where
+        Self: 'b;
+
+    fn len(&self) -> usize {
         self.n
     }
 
-    pub(crate) fn iter(&self) -> DpdkIter<'_> {
+    fn iter(&self) -> DpdkIter<'_> {
         DpdkIter {
             pkts: self.q.pkts[..self.n].iter(),
             snaplen: self.q.snaplen as usize,
