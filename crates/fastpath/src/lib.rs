@@ -44,6 +44,15 @@
 //! `CAP_NET_ADMIN`; `xdp` also needs `CAP_BPF` and `CAP_NET_ADMIN` to load and attach its
 //! program. Errors name the capability that is missing.
 //!
+//! ## Inside
+//! Modules depend only on those below them: `sys` (kernel mirrors and syscalls) → `ring`
+//! (kernel-shared ring views) → [`bpf`] and [`filter`] → `config` ([`Config`] and every rung's
+//! options, [`XdpMode`]) and `packet` ([`Packet`], [`Stats`], [`Capabilities`]) → `backend`
+//! (one module per rung, each behind the crate-private `Rung` trait; without the `dpdk` feature
+//! `backend/dpdk` is one stub file) → `receiver` ([`Receiver`], [`Batch`], [`open_fanout`],
+//! [`open_queues`]: the one place that dispatches over the rungs). The public types are
+//! re-exported here.
+//!
 //! ## Example
 //! ```no_run
 //! use std::time::Duration;
@@ -65,19 +74,21 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
-mod api;
 mod backend;
 pub mod bpf;
+mod config;
 mod error;
 pub mod filter;
+mod packet;
 pub mod pcap;
+mod receiver;
 mod ring;
 mod sys;
 
-pub use api::{
-    Backend, Capabilities, Config, DpdkConfig, FanoutMode, MmapConfig, Packet, Stats, MAX_SNAPLEN,
+pub use config::{
+    Backend, Config, DpdkConfig, FanoutMode, MmapConfig, XdpConfig, XdpMode, ZeroCopy, MAX_SNAPLEN,
 };
-pub use backend::xdp::{XdpConfig, ZeroCopy};
-pub use backend::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};
 pub use error::{Error, Result};
 pub use filter::{Filter, FilterError};
+pub use packet::{Capabilities, Packet, Stats};
+pub use receiver::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};

@@ -1,22 +1,22 @@
 //! Rung 2: `PACKET_MMAP` with a TPACKET_V3 block ring shared with the kernel.
 //!
 //! The kernel writes packets back to back into the current block and hands the whole block to
-//! user space when it is full or when `tp_retire_blk_tov` passes. A [`Batch`] is one block: its
-//! packets are read in place (zero-copy) and the block goes back to the kernel when the batch
-//! drops. One `poll` per block at most, none while blocks are waiting: this is why V3 needs ~20 ns
-//! of CPU per packet where V2 needs ~440 ns (it wakes the reader per packet).
+//! user space when it is full or when `tp_retire_blk_tov` passes. A [`Batch`](crate::Batch) is
+//! one block: its packets are read in place (zero-copy) and the block goes back to the kernel
+//! when the batch drops. One `poll` per block at most, none while blocks are waiting: this is why
+//! V3 needs ~20 ns of CPU per packet where V2 needs ~440 ns (it wakes the reader per packet).
 //!
 //! Latency: at low rates a packet waits until its block retires. fastpath asks for a 1 ms retire
-//! timeout by default ([`MmapConfig::block_timeout`](crate::MmapConfig)).
+//! timeout by default ([`MmapConfig::block_timeout`]).
 #![allow(unsafe_code)]
 
 use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::recv::{fanout_mode, insert_vlan};
-use super::{Batch, BatchInner};
-use crate::api::{Capabilities, Config, Packet, Stats};
+use super::{afpacket, Rung, RungBatch};
+use crate::config::{Backend, Config, MmapConfig};
+use crate::packet::{Capabilities, Packet, Stats};
 use crate::ring::tpacket::{BlockIdx, BlockRing, OwnedBlock};
 use crate::sys::packet::{self as pk, tpacket3_hdr, VLAN_TAG_LEN};
 use crate::sys::{self, Mmap};
@@ -35,93 +35,31 @@ pub(crate) struct MmapSocket {
     ifindex: u32,
     snaplen: u32,
     stats: Stats,
-    pub(super) fanout_group: Option<u16>,
+    fanout_group: Option<u16>,
 }
 
 impl MmapSocket {
-    pub(crate) fn open(cfg: &Config, ifindex: u32) -> Result<Self> {
+    /// Opens the socket on `cfg.interface()` (looked up here) with its ring mapped, bound and
+    /// receiving.
+    pub(crate) fn open(cfg: &Config) -> Result<Self> {
+        let ifindex = sys::ifindex(&cfg.interface)?;
         let m = cfg.mmap;
         let total = u64::from(m.block_size) * u64::from(m.block_count);
-        if let Some(avail) = sys::mem_available() {
-            if total > avail / 2 {
-                return Err(Error::OutOfMemory {
-                    what: "PACKET_RX_RING",
-                    asked: total,
-                    why: format!(
-                        "only {avail} bytes of memory are available and fastpath uses at most half; \
-                         lower --block-size or --blocks"
-                    ),
-                });
-            }
-        }
-        let fd = sys::packet_socket()?;
-        sys::ensure_up(&fd, &cfg.interface)?;
-        sys::setsockopt(
-            &fd,
-            libc::SOL_PACKET,
-            pk::PACKET_VERSION,
-            &pk::TPACKET_V3,
-            "setsockopt(PACKET_VERSION, TPACKET_V3)",
-        )?;
-        // Headroom in front of each frame so a stripped VLAN tag can be put back in place.
-        let reserve = VLAN_TAG_LEN as libc::c_uint;
-        sys::setsockopt(
-            &fd,
-            libc::SOL_PACKET,
-            pk::PACKET_RESERVE,
-            &reserve,
-            "setsockopt(PACKET_RESERVE)",
-        )?;
-        let tov_ms = m.block_timeout.as_micros().div_ceil(1000).max(1) as u32;
-        let req = pk::tpacket_req3 {
-            tp_block_size: m.block_size,
-            tp_block_nr: m.block_count,
-            tp_frame_size: m.frame_size,
-            tp_frame_nr: (m.block_size / m.frame_size) * m.block_count,
-            tp_retire_blk_tov: tov_ms,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        sys::setsockopt(
-            &fd,
-            libc::SOL_PACKET,
-            pk::PACKET_RX_RING,
-            &req,
-            "setsockopt(PACKET_RX_RING)",
-        )
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ENOMEM) => Error::OutOfMemory {
-                what: "PACKET_RX_RING",
-                asked: total,
-                why: "the kernel could not allocate the ring; lower --block-size or --blocks"
-                    .into(),
-            },
-            Some(libc::EINVAL) => Error::InvalidConfig {
-                field: "ring",
-                why: format!(
-                    "the kernel refused block size {} x {} blocks, frame size {}",
-                    m.block_size, m.block_count, m.frame_size
-                ),
-            },
-            _ => e,
-        })?;
+        check_memory(total)?;
+        let fd = afpacket::socket(cfg)?;
+        set_v3_with_headroom(&fd)?;
+        request_ring(&fd, &m, total)?;
         let map = Mmap::shared(&fd, total as usize, 0, "PACKET_RX_RING")?;
         // SAFETY: `map` is the mapping of the TPACKET_V3 RX ring just requested with exactly
         // `block_size` x `block_count`.
         let ring = unsafe { BlockRing::new(map, m.block_size as usize, m.block_count) };
         // The program goes on before `bind`: the socket has protocol 0 and queues nothing until
         // bound, so no packet the filter rejects ever reaches the ring (nothing to drain).
-        if let Some(prog) = super::recv::kernel_program(cfg)? {
+        if let Some(prog) = afpacket::kernel_program(cfg)? {
             pk::attach_filter(&fd, &prog)?;
         }
         sys::bind_all(&fd, ifindex)?;
-        if cfg.promiscuous {
-            pk::add_promisc(&fd, ifindex)?;
-        }
-        let fanout_group = match cfg.fanout {
-            Some((mode, group)) => Some(pk::join_fanout(&fd, fanout_mode(mode), group)?),
-            None => None,
-        };
+        let fanout_group = afpacket::join(&fd, cfg, ifindex)?;
         Ok(MmapSocket {
             ring,
             fd,
@@ -132,13 +70,21 @@ impl MmapSocket {
             fanout_group,
         })
     }
+}
 
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+impl Rung for MmapSocket {
+    type Batch<'a> = BlockBatch<'a>;
+
+    fn backend(&self) -> Backend {
+        Backend::Mmap
+    }
+
+    fn ifindex(&self) -> u32 {
+        self.ifindex
     }
 
     #[inline]
-    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
+    fn receive(&mut self, timeout: Option<Duration>) -> Result<BlockBatch<'_>> {
         let mut waited = false;
         let block = loop {
             if let Some(b) = self.ring.acquire(self.cur) {
@@ -155,17 +101,15 @@ impl MmapSocket {
         if let Some(b) = &block {
             self.stats.delivered += u64::from(b.num_pkts);
         }
-        Ok(Batch {
-            inner: BatchInner::Block(BlockBatch { sock: self, block }),
-        })
+        Ok(BlockBatch { sock: self, block })
     }
 
-    pub(crate) fn stats(&mut self) -> Result<Stats> {
-        super::add_packet_statistics(&self.fd, &mut self.stats)?;
+    fn stats(&mut self) -> Result<Stats> {
+        afpacket::add_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
     }
 
-    pub(crate) fn capabilities(&self) -> Capabilities {
+    fn capabilities(&self) -> Capabilities {
         Capabilities {
             zero_copy: true,
             fanout: true,
@@ -178,6 +122,87 @@ impl MmapSocket {
             mode: "tpacket-v3",
         }
     }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn fanout_group(&self) -> Option<u16> {
+        self.fanout_group
+    }
+}
+
+/// Refuses a ring larger than half the memory available.
+fn check_memory(total: u64) -> Result<()> {
+    if let Some(avail) = sys::mem_available() {
+        if total > avail / 2 {
+            return Err(Error::OutOfMemory {
+                what: "PACKET_RX_RING",
+                asked: total,
+                why: format!(
+                    "only {avail} bytes of memory are available and fastpath uses at most half; \
+                     lower --block-size or --blocks"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `PACKET_VERSION = TPACKET_V3`, and `PACKET_RESERVE` headroom in front of each frame so a
+/// stripped VLAN tag can be put back in place.
+fn set_v3_with_headroom(fd: &OwnedFd) -> Result<()> {
+    sys::setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        pk::PACKET_VERSION,
+        &pk::TPACKET_V3,
+        "setsockopt(PACKET_VERSION, TPACKET_V3)",
+    )?;
+    let reserve = VLAN_TAG_LEN as libc::c_uint;
+    sys::setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        pk::PACKET_RESERVE,
+        &reserve,
+        "setsockopt(PACKET_RESERVE)",
+    )
+}
+
+/// `PACKET_RX_RING` with `m`'s geometry (`total` bytes), naming what the kernel refused.
+fn request_ring(fd: &OwnedFd, m: &MmapConfig, total: u64) -> Result<()> {
+    let tov_ms = m.block_timeout.as_micros().div_ceil(1000).max(1) as u32;
+    let req = pk::tpacket_req3 {
+        tp_block_size: m.block_size,
+        tp_block_nr: m.block_count,
+        tp_frame_size: m.frame_size,
+        tp_frame_nr: (m.block_size / m.frame_size) * m.block_count,
+        tp_retire_blk_tov: tov_ms,
+        tp_sizeof_priv: 0,
+        tp_feature_req_word: 0,
+    };
+    sys::setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        pk::PACKET_RX_RING,
+        &req,
+        "setsockopt(PACKET_RX_RING)",
+    )
+    .map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOMEM) => Error::OutOfMemory {
+            what: "PACKET_RX_RING",
+            asked: total,
+            why: "the kernel could not allocate the ring; lower --block-size or --blocks".into(),
+        },
+        Some(libc::EINVAL) => Error::InvalidConfig {
+            field: "ring",
+            why: format!(
+                "the kernel refused block size {} x {} blocks, frame size {}",
+                m.block_size, m.block_count, m.frame_size
+            ),
+        },
+        _ => e,
+    })
 }
 
 /// One TPACKET_V3 block lent to the caller; returned to the kernel on drop.
@@ -187,12 +212,17 @@ pub(crate) struct BlockBatch<'a> {
     block: Option<OwnedBlock>,
 }
 
-impl BlockBatch<'_> {
-    pub(crate) fn len(&self) -> usize {
+impl RungBatch for BlockBatch<'_> {
+    type Iter<'b>
+        = BlockIter<'b>
+    where
+        Self: 'b;
+
+    fn len(&self) -> usize {
         self.block.map_or(0, |b| b.num_pkts as usize)
     }
 
-    pub(crate) fn iter(&self) -> BlockIter<'_> {
+    fn iter(&self) -> BlockIter<'_> {
         let b = self.block.unwrap_or(OwnedBlock {
             base: std::ptr::null_mut(),
             len: 0,
@@ -313,7 +343,7 @@ fn restore_vlan(blk: OwnedBlock, off: usize, h: &mut tpacket3_hdr) {
         std::slice::from_raw_parts_mut(blk.base.wrapping_add(mac - VLAN_TAG_LEN), VLAN_TAG_LEN + 12)
     };
     let tpid = pk::vlan_tpid(h.tp_status, h.tp_vlan_tpid);
-    insert_vlan(frame, h.tp_vlan_tci as u16, tpid);
+    afpacket::insert_vlan(frame, h.tp_vlan_tci as u16, tpid);
     h.tp_mac -= VLAN_TAG_LEN as u16;
     h.tp_snaplen += VLAN_TAG_LEN as u32;
     h.tp_len += VLAN_TAG_LEN as u32;

@@ -14,10 +14,11 @@ use std::mem::size_of;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
-use super::{Batch, BatchInner};
-use crate::api::{Capabilities, Config, Packet, Stats};
+use super::{afpacket, Rung, RungBatch};
+use crate::config::{Backend, Config};
+use crate::packet::{Capabilities, Packet, Stats};
 use crate::sys::packet::{self as pk, tpacket_auxdata, VLAN_TAG_LEN};
-use crate::{sys, Backend, Error, Result};
+use crate::{sys, Result};
 
 /// Room for one `SCM_TIMESTAMPNS` (16-byte payload) and one `PACKET_AUXDATA` (20-byte payload)
 /// control message, each `CMSG_SPACE`-padded, with slack.
@@ -51,7 +52,7 @@ pub(crate) struct RecvSocket {
     /// The `SO_RCVTIMEO` currently set, to avoid a setsockopt per call.
     rcvtimeo: Option<Option<Duration>>,
     stats: Stats,
-    pub(super) fanout_group: Option<u16>,
+    fanout_group: Option<u16>,
 }
 
 // SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf` and `cmsg`, heap buffers owned
@@ -60,69 +61,20 @@ pub(crate) struct RecvSocket {
 unsafe impl Send for RecvSocket {}
 
 impl RecvSocket {
-    pub(crate) fn open(cfg: &Config, ifindex: u32) -> Result<Self> {
-        let fd = sys::packet_socket()?;
-        sys::ensure_up(&fd, &cfg.interface)?;
-        let one: libc::c_int = 1;
-        // The kernel charges each queued skb its truesize (~4 KiB for XDP-built ones): size the
-        // buffer for bursts. SO_RCVBUFFORCE ignores rmem_max (needs CAP_NET_ADMIN); fall back.
-        let rcvbuf = cfg.rcvbuf as libc::c_int;
-        if sys::setsockopt(
-            &fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            &rcvbuf,
-            "setsockopt(SO_RCVBUFFORCE)",
-        )
-        .is_err()
-        {
-            sys::setsockopt(
-                &fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                &rcvbuf,
-                "setsockopt(SO_RCVBUF)",
-            )?;
-        }
-        sys::setsockopt(
-            &fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            &one,
-            "setsockopt(SO_TIMESTAMPNS)",
-        )?;
-        sys::setsockopt(
-            &fd,
-            libc::SOL_PACKET,
-            pk::PACKET_AUXDATA,
-            &one,
-            "setsockopt(PACKET_AUXDATA)",
-        )?;
-        match kernel_program(cfg)? {
-            // The libpcap sequence: reject everything, bind, drain what was queued before the
-            // filter was in place, then attach the real program. (The socket has protocol 0 and
-            // receives nothing before `bind`, so the drain finds nothing today; it keeps the
-            // guarantee if that ever changes.)
-            Some(prog) if cfg.filter.is_some() => {
-                pk::attach_filter(&fd, &[reject_all()])?;
-                sys::bind_all(&fd, ifindex)?;
-                drain(&fd);
-                pk::attach_filter(&fd, &prog)?;
-            }
-            Some(prog) => {
-                pk::attach_filter(&fd, &prog)?;
-                sys::bind_all(&fd, ifindex)?;
-            }
-            None => sys::bind_all(&fd, ifindex)?,
-        }
-        if cfg.promiscuous {
-            pk::add_promisc(&fd, ifindex)?;
-        }
-        let fanout_group = match cfg.fanout {
-            Some((mode, group)) => Some(pk::join_fanout(&fd, fanout_mode(mode), group)?),
-            None => None,
-        };
+    /// Opens the socket on `cfg.interface()` (looked up here), bound and receiving.
+    pub(crate) fn open(cfg: &Config) -> Result<Self> {
+        let ifindex = sys::ifindex(&cfg.interface)?;
+        let fd = afpacket::socket(cfg)?;
+        set_rcvbuf(&fd, cfg.rcvbuf)?;
+        ask_for_metadata(&fd)?;
+        filter_and_bind(&fd, cfg, ifindex)?;
+        let fanout_group = afpacket::join(&fd, cfg, ifindex)?;
+        Ok(RecvSocket::with_buffers(fd, cfg, ifindex, fanout_group))
+    }
 
+    /// The socket with `batch_size` slots (one for `recv`), each with its iovec and control
+    /// buffer wired into its `mmsghdr`.
+    fn with_buffers(fd: OwnedFd, cfg: &Config, ifindex: u32, fanout_group: Option<u16>) -> Self {
         let batched = cfg.backend == Backend::RecvBatch;
         let n = if batched { cfg.batch_size } else { 1 };
         let slot = (VLAN_TAG_LEN + cfg.snaplen as usize).next_multiple_of(64);
@@ -160,11 +112,7 @@ impl RecvSocket {
             h.msg_control = cmsg_base.wrapping_add(i * CMSG_CAP).cast();
             h.msg_controllen = CMSG_CAP;
         }
-        Ok(s)
-    }
-
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        s
     }
 
     /// Sets `SO_RCVTIMEO` if it differs from the last value set.
@@ -189,73 +137,15 @@ impl RecvSocket {
         Ok(())
     }
 
-    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
-        let nonblock = timeout == Some(Duration::ZERO);
-        if !nonblock {
-            self.set_timeout(timeout)?;
-        }
-        let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
-        // Every header enters the call with `msg_controllen == CMSG_CAP`: set in `open`, and
-        // restored below for the headers a call filled (the kernel shrinks it to what it wrote).
-        let got = if self.batched {
-            // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
-            // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
-            // a NULL timeout is allowed.
-            let rc = unsafe {
-                libc::recvmmsg(
-                    self.fd.as_raw_fd(),
-                    self.hdrs.as_mut_ptr(),
-                    self.hdrs.len() as libc::c_uint,
-                    libc::MSG_WAITFORONE | libc::MSG_TRUNC | dontwait,
-                    std::ptr::null_mut(),
-                )
-            };
-            if rc < 0 {
-                return self.empty_or_error("recvmmsg");
-            }
-            rc as usize
-        } else {
-            // SAFETY: `hdrs[0].msg_hdr` is an initialised msghdr whose iovec and control buffer
-            // point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call.
-            let rc = unsafe {
-                libc::recvmsg(
-                    self.fd.as_raw_fd(),
-                    &mut self.hdrs[0].msg_hdr,
-                    libc::MSG_TRUNC | dontwait,
-                )
-            };
-            if rc < 0 {
-                return self.empty_or_error("recvmsg");
-            }
-            self.hdrs[0].msg_len = rc as u32;
-            1
-        };
-        for i in 0..got {
-            self.meta[i] = self.finish_one(i);
-            self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
-        }
-        self.stats.delivered += got as u64;
-        Ok(Batch {
-            inner: BatchInner::Owned(OwnedBatch {
-                buf: &self.buf,
-                slot: self.slot,
-                meta: &self.meta[..got],
-                ifindex: self.ifindex,
-            }),
-        })
-    }
-
     /// Maps a failed receive to an empty batch (timeout, signal) or an error.
-    fn empty_or_error(&mut self, call: &'static str) -> Result<Batch<'_>> {
+    fn empty_or_error(&mut self, call: &'static str) -> Result<OwnedBatch<'_>> {
         let err = std::io::Error::last_os_error();
         match err.raw_os_error() {
-            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(Batch {
-                inner: BatchInner::Owned(OwnedBatch {
-                    buf: &self.buf,
-                    slot: self.slot,
-                    meta: &[],
-                    ifindex: self.ifindex,
-                }),
+            Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(OwnedBatch {
+                buf: &self.buf,
+                slot: self.slot,
+                meta: &[],
+                ifindex: self.ifindex,
             }),
             _ => Err(sys::interface_io_error(call, err, String::new())),
         }
@@ -306,7 +196,7 @@ impl RecvSocket {
             orig_len = a.tp_len;
             if a.tp_status & pk::TP_STATUS_VLAN_VALID != 0 && len >= 12 {
                 let tpid = pk::vlan_tpid(a.tp_status, a.tp_vlan_tpid);
-                insert_vlan(slot, a.tp_vlan_tci, tpid);
+                afpacket::insert_vlan(slot, a.tp_vlan_tci, tpid);
                 start = 0;
                 len = (len + VLAN_TAG_LEN).min(cap);
                 orig_len += VLAN_TAG_LEN as u32;
@@ -322,13 +212,83 @@ impl RecvSocket {
             ts_ns,
         }
     }
+}
 
-    pub(crate) fn stats(&mut self) -> Result<Stats> {
-        super::add_packet_statistics(&self.fd, &mut self.stats)?;
+impl Rung for RecvSocket {
+    type Batch<'a> = OwnedBatch<'a>;
+
+    fn backend(&self) -> Backend {
+        if self.batched {
+            Backend::RecvBatch
+        } else {
+            Backend::Recv
+        }
+    }
+
+    fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    fn receive(&mut self, timeout: Option<Duration>) -> Result<OwnedBatch<'_>> {
+        let nonblock = timeout == Some(Duration::ZERO);
+        if !nonblock {
+            self.set_timeout(timeout)?;
+        }
+        let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
+        // Every header enters the call with `msg_controllen == CMSG_CAP`: set in `open`, and
+        // restored below for the headers a call filled (the kernel shrinks it to what it wrote).
+        let got = if self.batched {
+            // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
+            // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
+            // a NULL timeout is allowed.
+            let rc = unsafe {
+                libc::recvmmsg(
+                    self.fd.as_raw_fd(),
+                    self.hdrs.as_mut_ptr(),
+                    self.hdrs.len() as libc::c_uint,
+                    libc::MSG_WAITFORONE | libc::MSG_TRUNC | dontwait,
+                    std::ptr::null_mut(),
+                )
+            };
+            if rc < 0 {
+                return self.empty_or_error("recvmmsg");
+            }
+            rc as usize
+        } else {
+            // SAFETY: `hdrs[0].msg_hdr` is an initialised msghdr whose iovec and control buffer
+            // point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call.
+            let rc = unsafe {
+                libc::recvmsg(
+                    self.fd.as_raw_fd(),
+                    &mut self.hdrs[0].msg_hdr,
+                    libc::MSG_TRUNC | dontwait,
+                )
+            };
+            if rc < 0 {
+                return self.empty_or_error("recvmsg");
+            }
+            self.hdrs[0].msg_len = rc as u32;
+            1
+        };
+        for i in 0..got {
+            self.meta[i] = self.finish_one(i);
+            self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
+        }
+        self.stats.delivered += got as u64;
+        Ok(OwnedBatch {
+            buf: &self.buf,
+            slot: self.slot,
+            meta: &self.meta[..got],
+            ifindex: self.ifindex,
+        })
+    }
+
+    fn stats(&mut self) -> Result<Stats> {
+        afpacket::add_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
     }
 
-    pub(crate) fn capabilities(&self) -> Capabilities {
+    fn capabilities(&self) -> Capabilities {
         Capabilities {
             zero_copy: false,
             fanout: true,
@@ -341,31 +301,83 @@ impl RecvSocket {
             mode: if self.batched { "recvmmsg" } else { "recvmsg" },
         }
     }
+
+    fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    fn fanout_group(&self) -> Option<u16> {
+        self.fanout_group
+    }
 }
 
-/// The classic BPF program the kernel runs for `cfg`: the filter's socket form (which reads a
-/// VLAN tag the kernel moved out of the frame as if in place) with its accepting return values
-/// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
-pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
-    Ok(match &cfg.filter {
-        Some(f) => {
-            Some(
-                f.socket_program_clamped(cfg.snaplen)
-                    .map_err(|e| Error::InvalidConfig {
-                        field: "filter",
-                        why: e.message,
-                    })?,
-            )
+/// The kernel charges each queued skb its truesize (~4 KiB for XDP-built ones): size the buffer
+/// for bursts. `SO_RCVBUFFORCE` ignores rmem_max (needs `CAP_NET_ADMIN`); fall back.
+fn set_rcvbuf(fd: &OwnedFd, bytes: usize) -> Result<()> {
+    let rcvbuf = bytes as libc::c_int;
+    if sys::setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        &rcvbuf,
+        "setsockopt(SO_RCVBUFFORCE)",
+    )
+    .is_err()
+    {
+        sys::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            &rcvbuf,
+            "setsockopt(SO_RCVBUF)",
+        )?;
+    }
+    Ok(())
+}
+
+/// The control messages each packet comes with: the nanosecond timestamp (`SO_TIMESTAMPNS`),
+/// and the original length and stripped VLAN tag (`PACKET_AUXDATA`).
+fn ask_for_metadata(fd: &OwnedFd) -> Result<()> {
+    let one: libc::c_int = 1;
+    sys::setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPNS,
+        &one,
+        "setsockopt(SO_TIMESTAMPNS)",
+    )?;
+    sys::setsockopt(
+        fd,
+        libc::SOL_PACKET,
+        pk::PACKET_AUXDATA,
+        &one,
+        "setsockopt(PACKET_AUXDATA)",
+    )
+}
+
+/// Attaches the kernel program ([`afpacket::kernel_program`]) and binds to `ifindex`.
+fn filter_and_bind(fd: &OwnedFd, cfg: &Config, ifindex: u32) -> Result<()> {
+    match afpacket::kernel_program(cfg)? {
+        // The libpcap sequence: reject everything, bind, drain what was queued before the
+        // filter was in place, then attach the real program. (The socket has protocol 0 and
+        // receives nothing before `bind`, so the drain finds nothing today; it keeps the
+        // guarantee if that ever changes.)
+        Some(prog) if cfg.filter.is_some() => {
+            pk::attach_filter(fd, &[reject_all()])?;
+            sys::bind_all(fd, ifindex)?;
+            drain(fd);
+            pk::attach_filter(fd, &prog)
         }
-        None if cfg.snaplen < crate::api::MAX_SNAPLEN => {
-            Some(pk::snaplen_filter(cfg.snaplen).to_vec())
+        Some(prog) => {
+            pk::attach_filter(fd, &prog)?;
+            sys::bind_all(fd, ifindex)
         }
-        None => None,
-    })
+        None => sys::bind_all(fd, ifindex),
+    }
 }
 
 /// `ret #0`: the program that rejects every packet.
-pub(crate) fn reject_all() -> pk::sock_filter {
+fn reject_all() -> pk::sock_filter {
     crate::filter::Insn::ret(0)
 }
 
@@ -389,24 +401,6 @@ fn drain(fd: &OwnedFd) {
     }
 }
 
-/// Puts an 802.1Q tag back after the MAC addresses. `slot` holds the frame at
-/// `VLAN_TAG_LEN..` (at least its 12 bytes of MAC addresses); afterwards the tagged frame starts
-/// at 0. Shared by the recv rungs and the mmap ring.
-pub(crate) fn insert_vlan(slot: &mut [u8], tci: u16, tpid: u16) {
-    slot.copy_within(VLAN_TAG_LEN..VLAN_TAG_LEN + 12, 0);
-    slot[12..14].copy_from_slice(&tpid.to_be_bytes());
-    slot[14..16].copy_from_slice(&tci.to_be_bytes());
-}
-
-pub(crate) fn fanout_mode(m: crate::FanoutMode) -> u16 {
-    match m {
-        crate::FanoutMode::Hash => pk::PACKET_FANOUT_HASH,
-        crate::FanoutMode::Lb => pk::PACKET_FANOUT_LB,
-        crate::FanoutMode::Cpu => pk::PACKET_FANOUT_CPU,
-        crate::FanoutMode::Qm => pk::PACKET_FANOUT_QM,
-    }
-}
-
 /// Packets copied into the socket's own buffers.
 #[derive(Debug)]
 pub(crate) struct OwnedBatch<'a> {
@@ -416,12 +410,17 @@ pub(crate) struct OwnedBatch<'a> {
     ifindex: u32,
 }
 
-impl<'a> OwnedBatch<'a> {
-    pub(crate) fn len(&self) -> usize {
+impl RungBatch for OwnedBatch<'_> {
+    type Iter<'b>
+        = OwnedIter<'b>
+    where
+        Self: 'b;
+
+    fn len(&self) -> usize {
         self.meta.len()
     }
 
-    pub(crate) fn iter(&self) -> OwnedIter<'_> {
+    fn iter(&self) -> OwnedIter<'_> {
         OwnedIter {
             buf: self.buf,
             slot: self.slot,
@@ -460,21 +459,5 @@ impl<'b> Iterator for OwnedIter<'b> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.meta.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod test {
-    use super::*;
-
-    #[test]
-    fn vlan_tag_goes_back_after_the_macs() {
-        let mut slot = [0u8; 40];
-        let frame: Vec<u8> = (1..=20).collect();
-        slot[4..24].copy_from_slice(&frame);
-        insert_vlan(&mut slot, 0x0064, 0x8100);
-        assert_eq!(&slot[..12], &frame[..12]);
-        assert_eq!(&slot[12..16], &[0x81, 0x00, 0x00, 0x64]);
-        assert_eq!(&slot[16..24], &frame[12..20]);
     }
 }

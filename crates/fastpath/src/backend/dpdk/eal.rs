@@ -15,6 +15,7 @@
 //! lcore ([`ensure_lcore`]) so it gets its own mempool cache.
 //!
 //! [`DpdkConfig::eal_args`]: crate::DpdkConfig::eal_args
+#![allow(unsafe_code)]
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, CString};

@@ -5,6 +5,7 @@
 //!
 //! Every function here is `unsafe` to call: the safety contract is DPDK's (valid port and queue
 //! ids, EAL initialised, pointers to as many elements as the count says).
+#![allow(unsafe_code)]
 #![allow(non_camel_case_types)]
 
 use std::ffi::{c_char, c_int, c_uint};

@@ -1,0 +1,180 @@
+//! Receiving: a batch lends RX descriptors' frames in place from the UMEM and, when it drops,
+//! gives the frames back through the fill ring.
+#![allow(unsafe_code)]
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use super::rings::RxRing;
+use super::umem::Umem;
+use super::XskSocket;
+use crate::backend::RungBatch;
+use crate::packet::Packet;
+use crate::ring::xsk::{RingIdx, Span};
+use crate::sys::{self, xdp as x};
+use crate::Result;
+
+impl XskSocket {
+    /// Waits up to `timeout` (`None`: forever) for packets and lends up to `batch_size` of them.
+    ///
+    /// An empty batch means the timeout passed or a signal arrived.
+    ///
+    /// # Errors
+    /// [`Error::InterfaceGone`](crate::Error::InterfaceGone) if the device went away;
+    /// [`Error::Syscall`](crate::Error::Syscall) for other `poll` failures.
+    #[inline]
+    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<XdpBatch<'_>> {
+        let mut span = self.rx.peek(self.batch_size);
+        if span.len == 0 && timeout != Some(Duration::ZERO) {
+            // Only zero-copy drivers set the fill ring's flag; poll() below also wakes them.
+            if self.need_wakeup && self.fill.needs_wakeup() {
+                x::kick_rx(&self.fd)?;
+            }
+            sys::poll_readable(self.fd.as_raw_fd(), timeout)?;
+            span = self.rx.peek(self.batch_size);
+        }
+        let ts_ns = if span.len > 0 { sys::realtime_ns() } else { 0 };
+        self.delivered += u64::from(span.len);
+        Ok(XdpBatch {
+            sock: self,
+            span,
+            ts_ns,
+        })
+    }
+
+    /// Hands `span`'s frames back to the kernel: fill ring first (the frames), then the RX
+    /// entries. Called when a batch drops.
+    fn recycle(&mut self, span: Span) {
+        let back = self.fill.reserve(span.len);
+        // Frames are conserved: a socket owns at most fill_size RX frames, so the fill ring
+        // always has room for every frame we hold.
+        debug_assert_eq!(
+            back.len, span.len,
+            "fill ring has room for every owned frame"
+        );
+        let mut n = 0;
+        for idx in span.iter() {
+            let d = self.rx.read(idx);
+            if self.umem.check(d.addr, d.len).is_none() {
+                self.rejected += 1;
+                if d.addr >= self.umem.map.len() as u64 {
+                    continue; // not one of our frames: nothing to give back
+                }
+            }
+            if n < back.len {
+                self.fill.write(back.start.add(n), self.umem.base(d.addr));
+                n += 1;
+            }
+        }
+        self.fill.cancel(back.len - n);
+        self.fill.submit(n);
+        self.rx.release(span.len);
+        if self.need_wakeup && self.fill.needs_wakeup() {
+            // Errors here are transient ("try later") or will show on the next receive.
+            let _ = x::kick_rx(&self.fd);
+        }
+    }
+}
+
+/// Packets lent by one [`XskSocket::receive`]; dropping the batch returns the frames to the
+/// fill ring and releases the RX entries.
+#[derive(Debug)]
+#[must_use = "a batch holds UMEM frames until it is dropped"]
+pub(crate) struct XdpBatch<'a> {
+    sock: &'a mut XskSocket,
+    span: Span,
+    ts_ns: u64,
+}
+
+impl RungBatch for XdpBatch<'_> {
+    type Iter<'b>
+        = XdpIter<'b>
+    where
+        Self: 'b;
+
+    /// RX descriptors in the batch. (A descriptor failing the UMEM bounds check, which a correct
+    /// kernel never produces, is counted here but skipped by the iterator.)
+    #[inline]
+    fn len(&self) -> usize {
+        self.span.len as usize
+    }
+
+    /// The packets in arrival order.
+    #[inline]
+    fn iter(&self) -> XdpIter<'_> {
+        XdpIter {
+            rx: &self.sock.rx,
+            umem: &self.sock.umem,
+            next: self.span.start,
+            left: self.span.len,
+            ts_ns: self.ts_ns,
+            ifindex: self.sock.ifindex,
+            queue: self.sock.queue,
+            snaplen: self.sock.snaplen,
+        }
+    }
+}
+
+impl Drop for XdpBatch<'_> {
+    fn drop(&mut self) {
+        if self.span.len > 0 {
+            self.sock.recycle(self.span);
+        }
+    }
+}
+
+/// Iterator over the packets of an [`XdpBatch`].
+#[derive(Debug)]
+pub(crate) struct XdpIter<'b> {
+    rx: &'b RxRing,
+    umem: &'b Umem,
+    next: RingIdx,
+    left: u32,
+    ts_ns: u64,
+    ifindex: u32,
+    queue: u32,
+    snaplen: u32,
+}
+
+impl<'b> Iterator for XdpIter<'b> {
+    type Item = Packet<'b>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Packet<'b>> {
+        while self.left > 0 {
+            let d = self.rx.read(self.next);
+            self.next = self.next.add(1);
+            self.left -= 1;
+            let Some(off) = self.umem.check(d.addr, d.len) else {
+                continue;
+            };
+            let cap = d.len.min(self.snaplen) as usize;
+            // SAFETY: `check` proved [off, off + len) inside one UMEM frame; the descriptor was
+            // peeked in `receive` ((C) made the kernel's frame write visible) and its frame goes
+            // back to the fill ring only when the batch drops, which cannot happen while this
+            // iterator (borrowing the batch for 'b) or a slice from it lives.
+            let data = unsafe { self.umem.slice(off, cap) };
+            return Some(Packet {
+                data,
+                orig_len: d.len,
+                ts_ns: self.ts_ns,
+                ifindex: self.ifindex,
+                queue: Some(self.queue),
+            });
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left as usize))
+    }
+}
+
+impl<'b> IntoIterator for &'b XdpBatch<'_> {
+    type Item = Packet<'b>;
+    type IntoIter = XdpIter<'b>;
+
+    fn into_iter(self) -> XdpIter<'b> {
+        self.iter()
+    }
+}

@@ -1,0 +1,317 @@
+//! Configuration in one place: [`Config`] and the per-rung options it holds ([`MmapConfig`],
+//! [`XdpConfig`], [`DpdkConfig`]), the rung and fanout choices, and [`XdpMode`].
+//!
+//! Each setting has one home. Settings every rung reads (interface, snapshot length, batch size,
+//! filter, queue) are fields of [`Config`]; a rung's own settings live in that rung's struct, and
+//! the few `Config` shorthands for them (`xdp_attach`, `xdp_replace`) write into it. Nothing here
+//! knows how a rung is opened: the backends read a validated `Config`.
+
+mod dpdk;
+mod mmap;
+mod xdp;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+pub use dpdk::DpdkConfig;
+pub use mmap::MmapConfig;
+pub use xdp::{XdpConfig, ZeroCopy};
+
+/// Where an XDP program runs (driver or generic): [`bpf::Mode`](crate::bpf::Mode), named for
+/// what it configures here ([`XdpConfig::mode`], [`Config::xdp_attach`]).
+pub use crate::bpf::Mode as XdpMode;
+
+/// A rung of the receive ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Rung 1: AF_PACKET `SOCK_RAW`, one `recvmsg` per packet into a buffer fastpath owns.
+    Recv,
+    /// Rung 1, batched: the same socket read with `recvmmsg(MSG_WAITFORONE)`.
+    RecvBatch,
+    /// Rung 2: `PACKET_MMAP` with a TPACKET_V3 block ring shared with the kernel (zero-copy).
+    Mmap,
+    /// Rung 4: AF_XDP socket fed by fastpath's XDP program (copy mode on veth, zero-copy where
+    /// the driver supports it).
+    Xdp,
+    /// Rung 3: DPDK poll-mode driver (cargo feature `dpdk`).
+    Dpdk,
+}
+
+impl Backend {
+    /// Every backend, in ladder order.
+    pub const ALL: [Backend; 5] = [
+        Backend::Recv,
+        Backend::RecvBatch,
+        Backend::Mmap,
+        Backend::Dpdk,
+        Backend::Xdp,
+    ];
+
+    /// The name used on the command line (`recv`, `recv-batch`, `mmap`, `xdp`, `dpdk`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Recv => "recv",
+            Backend::RecvBatch => "recv-batch",
+            Backend::Mmap => "mmap",
+            Backend::Xdp => "xdp",
+            Backend::Dpdk => "dpdk",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Backend::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "backend",
+                why: format!("`{s}` is not a backend (choose recv, recv-batch, mmap, xdp or dpdk)"),
+            })
+    }
+}
+
+/// How a fanout group spreads packets over its sockets (`PACKET_FANOUT` modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum FanoutMode {
+    /// By flow hash: both directions of a flow reach the same socket (the default).
+    #[default]
+    Hash,
+    /// Round robin.
+    Lb,
+    /// By the CPU that received the packet.
+    Cpu,
+    /// By the receive queue the NIC recorded.
+    Qm,
+}
+
+impl FromStr for FanoutMode {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "hash" => FanoutMode::Hash,
+            "lb" => FanoutMode::Lb,
+            "cpu" => FanoutMode::Cpu,
+            "qm" => FanoutMode::Qm,
+            _ => {
+                return Err(Error::InvalidConfig {
+                    field: "fanout",
+                    why: format!("`{s}` is not a fanout mode (choose hash, lb, cpu or qm)"),
+                })
+            }
+        })
+    }
+}
+
+/// Everything needed to open a [`Receiver`](crate::Receiver).
+///
+/// ```
+/// use fastpath::{Backend, Config};
+/// let cfg = Config::new("eth0").backend(Backend::Mmap).snaplen(128);
+/// assert_eq!(cfg.backend_kind(), Backend::Mmap);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) interface: String,
+    pub(crate) backend: Backend,
+    pub(crate) snaplen: u32,
+    pub(crate) batch_size: usize,
+    pub(crate) promiscuous: bool,
+    pub(crate) rcvbuf: usize,
+    pub(crate) mmap: MmapConfig,
+    pub(crate) fanout: Option<(FanoutMode, Option<u16>)>,
+    pub(crate) xdp: XdpConfig,
+    pub(crate) queue: u32,
+    pub(crate) take: bool,
+    pub(crate) dpdk: DpdkConfig,
+    pub(crate) filter: Option<crate::filter::Filter>,
+}
+
+/// Largest snapshot length accepted (the same bound as tcpdump's `MAXIMUM_SNAPLEN`).
+pub const MAX_SNAPLEN: u32 = 262_144;
+
+impl Config {
+    /// A configuration for `interface` with the `mmap` backend and defaults everywhere else.
+    pub fn new(interface: impl Into<String>) -> Self {
+        Config {
+            interface: interface.into(),
+            backend: Backend::Mmap,
+            snaplen: MAX_SNAPLEN,
+            batch_size: 64,
+            promiscuous: true,
+            rcvbuf: 32 << 20,
+            mmap: MmapConfig::default(),
+            fanout: None,
+            xdp: XdpConfig::default(),
+            queue: 0,
+            take: false,
+            dpdk: DpdkConfig::default(),
+            filter: None,
+        }
+    }
+
+    /// Chooses the backend.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The chosen backend.
+    pub fn backend_kind(&self) -> Backend {
+        self.backend
+    }
+
+    /// The interface name.
+    pub fn interface(&self) -> &str {
+        &self.interface
+    }
+
+    /// Captures at most `snaplen` bytes of each packet (1 to [`MAX_SNAPLEN`]).
+    pub fn snaplen(mut self, snaplen: u32) -> Self {
+        self.snaplen = snaplen;
+        self
+    }
+
+    /// Packets per batch (1 to 1024, default 64): per `recvmmsg` call for
+    /// [`Backend::RecvBatch`], most descriptors per batch for [`Backend::Xdp`] (also at most
+    /// [`XdpConfig::rx_size`]), the burst size for [`Backend::Dpdk`].
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Whether to put the interface in promiscuous mode while capturing (default on, as tcpdump).
+    pub fn promiscuous(mut self, on: bool) -> Self {
+        self.promiscuous = on;
+        self
+    }
+
+    /// Socket receive buffer for the recv rungs, set with `SO_RCVBUFFORCE` (default 32 MiB).
+    ///
+    /// The kernel charges each queued packet its whole buffer (about 4 KiB for packets built from
+    /// XDP frames), so the default buffer of ~200 KiB holds only ~50 packets.
+    pub fn rcvbuf(mut self, bytes: usize) -> Self {
+        self.rcvbuf = bytes;
+        self
+    }
+
+    /// TPACKET_V3 ring geometry for [`Backend::Mmap`].
+    pub fn mmap(mut self, mmap: MmapConfig) -> Self {
+        self.mmap = mmap;
+        self
+    }
+
+    /// Joins a `PACKET_FANOUT` group: with `group: None` a new group with a kernel-chosen unique
+    /// id is created (read it back with [`Receiver::fanout_group`](crate::Receiver::fanout_group)
+    /// and pass it to the other members).
+    pub fn fanout(mut self, mode: FanoutMode, group: Option<u16>) -> Self {
+        self.fanout = Some((mode, group));
+        self
+    }
+
+    /// Every AF_XDP setting for [`Backend::Xdp`] at once, the attach mode and `replace`
+    /// included: call it before [`xdp_attach`](Self::xdp_attach) and
+    /// [`xdp_replace`](Self::xdp_replace), which write into it.
+    pub fn xdp(mut self, xdp: XdpConfig) -> Self {
+        self.xdp = xdp;
+        self
+    }
+
+    /// The receive queue [`Receiver::open`](crate::Receiver::open) binds to with
+    /// [`Backend::Xdp`] or [`Backend::Dpdk`] (default 0). For several queues use
+    /// [`open_queues`](crate::open_queues).
+    pub fn queue(mut self, queue: u32) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// How the XDP program is attached: [`XdpMode::Native`] (default; driver support needed) or
+    /// [`XdpMode::Generic`] (any interface, slower). Never falls back by itself. Sets
+    /// [`XdpConfig::mode`].
+    pub fn xdp_attach(mut self, mode: XdpMode) -> Self {
+        self.xdp.mode = mode;
+        self
+    }
+
+    /// Replace an XDP program another tool attached to the interface instead of failing. Sets
+    /// [`XdpConfig::replace`].
+    pub fn xdp_replace(mut self, replace: bool) -> Self {
+        self.xdp.replace = replace;
+        self
+    }
+
+    /// Confirms that [`Backend::Xdp`] may take every packet of the interface away from the
+    /// kernel stack even though the interface has IP addresses (its own connections would
+    /// stall). Without it, opening such an interface fails with [`Error::WouldTakeTraffic`].
+    pub fn take(mut self, take: bool) -> Self {
+        self.take = take;
+        self
+    }
+
+    /// Receives only packets `filter` accepts, filtering as early as the backend allows: in the
+    /// kernel before any copy (`recv`, `recv-batch`, `mmap`: `SO_ATTACH_FILTER`), in the XDP
+    /// program (`xdp`: non-matching frames go on to the kernel stack, so `take` is not needed),
+    /// or before a packet is handed out (`dpdk`).
+    ///
+    /// ```
+    /// use fastpath::{Config, Filter};
+    /// let cfg = Config::new("eth0").filter(Filter::new("udp and dst port 53")?);
+    /// # let _ = cfg;
+    /// # Ok::<(), fastpath::FilterError>(())
+    /// ```
+    pub fn filter(mut self, filter: crate::filter::Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// The filter set with [`Config::filter`], if any.
+    pub fn filter_ref(&self) -> Option<&crate::filter::Filter> {
+        self.filter.as_ref()
+    }
+
+    /// DPDK options for [`Backend::Dpdk`]: EAL arguments, ring size.
+    pub fn dpdk(mut self, dpdk: DpdkConfig) -> Self {
+        self.dpdk = dpdk;
+        self
+    }
+
+    /// Checks the values that need no kernel to check.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field and the accepted range.
+    pub fn validate(&self) -> Result<()> {
+        if self.snaplen == 0 || self.snaplen > MAX_SNAPLEN {
+            return Err(Error::InvalidConfig {
+                field: "snaplen",
+                why: format!("{} is out of range (1 to {MAX_SNAPLEN})", self.snaplen),
+            });
+        }
+        if self.batch_size == 0 || self.batch_size > 1024 {
+            return Err(Error::InvalidConfig {
+                field: "batch size",
+                why: format!("{} is out of range (1 to 1024)", self.batch_size),
+            });
+        }
+        if self.rcvbuf < 4096 || self.rcvbuf > i32::MAX as usize / 2 {
+            return Err(Error::InvalidConfig {
+                field: "rcvbuf",
+                why: format!("{} bytes is out of range (4 KiB to 1 GiB)", self.rcvbuf),
+            });
+        }
+        self.mmap.validate()?;
+        self.dpdk.validate()
+    }
+}

@@ -1,0 +1,212 @@
+//! AF_XDP options for the `xdp` rung: UMEM and ring geometry, wake-up and busy-poll policy,
+//! zero-copy policy, and how the XDP program is attached.
+
+use super::XdpMode;
+use crate::{Error, Result};
+
+/// Whether to use the driver's zero-copy mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ZeroCopy {
+    /// Zero-copy if the driver has it, copy mode otherwise (the default).
+    #[default]
+    Auto,
+    /// Zero-copy or fail with [`Error::Unsupported`].
+    Require,
+    /// Copy mode even where zero-copy would work.
+    Never,
+}
+
+/// AF_XDP geometry and options for [`Backend::Xdp`](crate::Backend::Xdp).
+///
+/// Every XDP setting lives here; [`Config::xdp_attach`](crate::Config::xdp_attach) and
+/// [`Config::xdp_replace`](crate::Config::xdp_replace) are shorthands that write
+/// [`mode`](Self::mode) and [`replace`](Self::replace). The snapshot length and batch size are
+/// shared by every rung and live in [`Config`](crate::Config).
+///
+/// The defaults follow LAB-NOTES: an RX ring of 4096 (2048 still lost ~0.5% to `rx_ring_full`),
+/// a fill ring twice that, 2 KiB frames.
+// Implementation: backend/xdp/.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct XdpConfig {
+    /// Bytes per UMEM frame: 2048 or 4096. One frame holds one packet (plus 256 bytes of
+    /// `XDP_PACKET_HEADROOM` the kernel keeps in front of received data).
+    pub frame_size: u32,
+    /// UMEM frames in all (shared by every queue of a port); a power of two.
+    pub frame_count: u32,
+    /// RX ring entries per socket; a power of two.
+    pub rx_size: u32,
+    /// TX ring entries per socket; a power of two. Also the number of TX frames (at most half a
+    /// socket's share of the UMEM).
+    pub tx_size: u32,
+    /// Fill ring entries per socket; a power of two.
+    pub fill_size: u32,
+    /// Completion ring entries per socket; a power of two.
+    pub comp_size: u32,
+    /// Ask for `XDP_USE_NEED_WAKEUP`: the kernel says when it needs a syscall, so a busy
+    /// receiver makes none.
+    pub need_wakeup: bool,
+    /// `Some((µs, budget))`: `SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL = µs`,
+    /// `SO_BUSY_POLL_BUDGET = budget`.
+    pub busy_poll: Option<(u32, u32)>,
+    /// Zero-copy policy.
+    pub zero_copy: ZeroCopy,
+    /// How the XDP program is attached: [`XdpMode::Native`] (default; driver support needed) or
+    /// [`XdpMode::Generic`] (any interface, slower). Never falls back by itself.
+    pub mode: XdpMode,
+    /// Replace an XDP program another tool attached to the interface instead of failing
+    /// (default false).
+    pub replace: bool,
+}
+
+impl Default for XdpConfig {
+    fn default() -> Self {
+        XdpConfig {
+            frame_size: 2048,
+            frame_count: 16384,
+            rx_size: 4096,
+            tx_size: 2048,
+            fill_size: 8192,
+            comp_size: 2048,
+            need_wakeup: true,
+            busy_poll: None,
+            zero_copy: ZeroCopy::Auto,
+            mode: XdpMode::Native,
+            replace: false,
+        }
+    }
+}
+
+impl XdpConfig {
+    /// Checks what needs no kernel, for a port of `queues` sockets that lend at most
+    /// `batch_size` ([`Config::batch_size`](crate::Config::batch_size)) packets per batch.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the field and, for sizes, the next power of two.
+    pub(crate) fn validate(&self, queues: usize, batch_size: u32) -> Result<()> {
+        let pow2 = |field: &'static str, v: u32| -> Result<()> {
+            if v == 0 || !v.is_power_of_two() {
+                return Err(Error::InvalidConfig {
+                    field,
+                    why: format!(
+                        "{v} is not a power of two; try {}",
+                        v.max(1).checked_next_power_of_two().unwrap_or(1 << 31)
+                    ),
+                });
+            }
+            Ok(())
+        };
+        if self.frame_size != 2048 && self.frame_size != 4096 {
+            return Err(Error::InvalidConfig {
+                field: "frame_size",
+                why: format!("{} is not supported (choose 2048 or 4096)", self.frame_size),
+            });
+        }
+        pow2("frame_count", self.frame_count)?;
+        pow2("rx_size", self.rx_size)?;
+        pow2("tx_size", self.tx_size)?;
+        pow2("fill_size", self.fill_size)?;
+        pow2("comp_size", self.comp_size)?;
+        if batch_size == 0 || batch_size > self.rx_size {
+            return Err(Error::InvalidConfig {
+                field: "batch_size",
+                why: format!(
+                    "{} is out of range (1 to rx_size, {})",
+                    batch_size, self.rx_size
+                ),
+            });
+        }
+        if let Some((_, budget)) = self.busy_poll {
+            if budget == 0 || budget > i32::MAX as u32 {
+                return Err(Error::InvalidConfig {
+                    field: "busy_poll budget",
+                    why: format!("{budget} is out of range (1 to 2^31-1; 64 is typical)"),
+                });
+            }
+        }
+        let q = u32::try_from(queues.max(1)).unwrap_or(u32::MAX);
+        let share = self.frame_count / q;
+        if share < 2 {
+            return Err(Error::InvalidConfig {
+                field: "frame_count",
+                why: format!(
+                    "{} frames cannot be shared by {queues} sockets (each needs at least 2); try {}",
+                    self.frame_count,
+                    (2 * q).next_power_of_two()
+                ),
+            });
+        }
+        let bytes = u64::from(self.frame_count) * u64::from(self.frame_size);
+        if bytes > 1 << 32 {
+            return Err(Error::InvalidConfig {
+                field: "frame_count",
+                why: format!("a UMEM of {bytes} bytes is more than the 4 GiB fastpath allows"),
+            });
+        }
+        Ok(())
+    }
+
+    /// How a socket's share of `share` frames splits: (RX frames, TX frames).
+    pub(crate) fn split(&self, share: u32) -> (u32, u32) {
+        let tx = self.tx_size.min(share / 2);
+        let rx = (share - tx).min(self.fill_size);
+        (rx, tx)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let d = XdpConfig::default();
+        d.validate(1, 64).unwrap();
+        d.validate(4, 64).unwrap();
+        // (change to the defaults, sockets, test of the message)
+        type Case = (fn(&mut XdpConfig), usize, fn(&str) -> bool);
+        let cases: [Case; 4] = [
+            (
+                |c| c.fill_size = 3000,
+                1,
+                |m| m == "invalid fill_size: 3000 is not a power of two; try 4096",
+            ),
+            (|c| c.rx_size = 0, 1, |m| m.starts_with("invalid rx_size")),
+            (|c| c.frame_size = 1000, 1, |m| m.contains("2048 or 4096")),
+            (
+                |c| c.frame_count = 4,
+                4,
+                |m| m.starts_with("invalid frame_count"),
+            ),
+        ];
+        for (change, queues, check) in cases {
+            let mut cfg = d;
+            change(&mut cfg);
+            let e = cfg.validate(queues, 64).unwrap_err();
+            assert!(check(&e.to_string()), "{e}");
+        }
+        // The batch size lives in Config; the xdp rung bounds it by its RX ring.
+        let e = d.validate(1, 8192).unwrap_err();
+        assert!(e.to_string().starts_with("invalid batch_size"), "{e}");
+    }
+
+    #[test]
+    fn defaults_follow_lab_notes() {
+        let d = XdpConfig::default();
+        assert!(d.rx_size >= 4096);
+        assert!(d.fill_size >= 2 * d.rx_size);
+        assert!(d.need_wakeup);
+    }
+
+    #[test]
+    fn split_conserves_frames() {
+        let d = XdpConfig::default();
+        let (rx, tx) = d.split(8192);
+        assert_eq!((rx, tx), (6144, 2048));
+        let (rx, tx) = d.split(16384);
+        assert_eq!((rx, tx), (8192, 2048), "rx capped at the fill ring size");
+        let (rx, tx) = d.split(2);
+        assert_eq!((rx, tx), (1, 1));
+    }
+}
