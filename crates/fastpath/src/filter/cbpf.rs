@@ -207,19 +207,9 @@ pub const BPF_MEMWORDS: u32 = 16;
 /// Most instructions the kernel accepts (`BPF_MAXINSNS`).
 pub const BPF_MAXINSNS: usize = 4096;
 
-/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[repr(C)]
-pub struct Insn {
-    /// Opcode: class | size | mode, or class | op | source.
-    pub code: u16,
-    /// Conditional jumps: instructions to skip when the test holds.
-    pub jt: u8,
-    /// Conditional jumps: instructions to skip when it does not.
-    pub jf: u8,
-    /// Constant operand.
-    pub k: u32,
-}
+// One classic BPF instruction: the kernel's `struct sock_filter`, mirrored in `sys/packet.rs`
+// (the bottom layer attaches programs as they are); its constructors are here.
+pub use crate::sys::packet::sock_filter as Insn;
 
 impl Insn {
     /// A non-jump instruction.
@@ -779,6 +769,13 @@ mod test {
         assert_eq!(lines[13], "(013) ldxb     4*([14]&0xf)");
         assert_eq!(lines[14], "(014) ldh      [x + 14]");
         assert_eq!(lines[19], "(019) ret      #0");
+    }
+
+    /// The kernel-interface layer builds its one-instruction program without the compiler:
+    /// it must be the compiler's `ret #k`.
+    #[test]
+    fn snaplen_filter_is_ret_k() {
+        assert_eq!(crate::sys::packet::snaplen_filter(96), [Insn::ret(96)]);
     }
 
     #[test]
