@@ -73,6 +73,7 @@ pub mod filter;
 pub mod pcap;
 mod ring;
 mod sys;
+pub mod xdp_prog;
 
 pub use api::{
     Backend, Capabilities, Config, DpdkConfig, FanoutMode, MmapConfig, Packet, Stats, MAX_SNAPLEN,
