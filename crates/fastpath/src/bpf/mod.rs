@@ -1,5 +1,5 @@
-//! BPF without a C toolchain: an eBPF instruction emitter, the `bpf(2)` loader, the XDP programs
-//! fastpath needs, attaching them to interfaces, and `BPF_PROG_TEST_RUN`.
+//! BPF without a C toolchain: an eBPF instruction emitter, the `bpf(2)` loader, maps, attaching
+//! XDP programs to interfaces, and `BPF_PROG_TEST_RUN`.
 //!
 //! Everything is built from Rust with plain syscalls: no clang, no libbpf, no object files; of
 //! BTF only the lookup of one kernel function's id (`btf.rs`, for the VLAN-restoring redirect
@@ -26,6 +26,11 @@
 //!
 //! Namespaces: interface indices are resolved in the network namespace of the *calling thread*,
 //! for attaching, querying and live test runs alike.
+//!
+//! Implementation: `insn.rs` (assembler), `load.rs` ([`XdpProgram`], [`XdpAction`]), `map.rs`
+//! ([`Map`], [`XskMap`]), `attach.rs` ([`XdpAttachment`], [`Mode`], [`attached`]),
+//! `test_run.rs`, `btf.rs`, `tc.rs`; the kernel structs and syscalls in `sys/bpf.rs` and
+//! `sys/netlink.rs`; the programs' constructors (`XdpProgram::redirect`, ...) in `xdp_prog.rs`.
 //!
 //! ```no_run
 //! use fastpath::bpf::{self, Mode, XdpAttachment, XdpProgram, XskMap};
