@@ -84,6 +84,7 @@ pub mod pcap;
 mod receiver;
 mod ring;
 mod sys;
+pub mod xdp_prog;
 
 pub use config::{
     Backend, Config, DpdkConfig, FanoutMode, MmapConfig, XdpConfig, XdpMode, ZeroCopy, MAX_SNAPLEN,

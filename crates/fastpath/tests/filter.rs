@@ -886,7 +886,8 @@ fn parser_never_panics() {
 /// `XDP_PASS` for frames the filter accepts and `XDP_DROP` for the others.
 #[test]
 fn xdp_translation_matches_the_interpreter() {
-    use fastpath::bpf::{test_run, xdp::filter_action_insns, XdpAction, XdpProgram};
+    use fastpath::bpf::{test_run, XdpAction, XdpProgram};
+    use fastpath::xdp_prog::filter_action_insns;
     require!(is_root(), "needs root (CAP_BPF) for BPF_PROG_TEST_RUN");
     // The kernel runs XDP on whole frames: what it sees is what was captured.
     let pkts: Vec<Pkt> = corpus()

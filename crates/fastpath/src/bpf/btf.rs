@@ -132,9 +132,12 @@ mod tests {
     /// The running kernel's BTF, where there is one: every kernel function is in it.
     #[test]
     fn reads_the_kernels_btf() {
-        let Ok(btf) = std::fs::read("/sys/kernel/btf/vmlinux") else {
-            return;
-        };
+        let read = std::fs::read("/sys/kernel/btf/vmlinux");
+        fastpath_testutil::require!(
+            read.is_ok(),
+            "no kernel BTF at /sys/kernel/btf/vmlinux (CONFIG_DEBUG_INFO_BTF)"
+        );
+        let btf = read.expect("require! returned on Err");
         assert!(func_id(&btf, "tcp_v4_rcv").is_some());
         eprintln!(
             "bpf_xdp_metadata_rx_vlan_tag: {:?}",

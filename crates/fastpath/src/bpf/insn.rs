@@ -274,22 +274,9 @@ pub enum Src {
     Reg(Reg),
 }
 
-/// Mirror of the kernel's `struct bpf_insn` (`include/uapi/linux/bpf.h`): 8 bytes.
-///
-/// `regs` packs the C bitfields `dst_reg:4, src_reg:4`; on little-endian hosts the destination is
-/// the low nibble. A 64-bit immediate load occupies two consecutive `Insn` slots.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[repr(C)]
-pub struct Insn {
-    /// Opcode: class | size/op | mode/source.
-    pub code: u8,
-    /// Destination register (low nibble on little-endian) and source register (high nibble).
-    pub regs: u8,
-    /// Signed offset: memory displacement or jump distance in instructions.
-    pub off: i16,
-    /// Signed immediate.
-    pub imm: i32,
-}
+// One eBPF instruction: the kernel's `struct bpf_insn`, mirrored in `sys/bpf.rs` (the loader
+// passes programs to the kernel as they are); its constructors are here.
+pub use crate::sys::bpf::bpf_insn as Insn;
 
 const fn pack_regs(dst: u8, src: u8) -> u8 {
     if cfg!(target_endian = "little") {

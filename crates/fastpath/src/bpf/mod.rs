@@ -1,11 +1,11 @@
-//! BPF without a C toolchain: an eBPF instruction emitter, the `bpf(2)` loader, the XDP programs
-//! fastpath needs, attaching them to interfaces, and `BPF_PROG_TEST_RUN`.
+//! BPF without a C toolchain: an eBPF instruction emitter, the `bpf(2)` loader, maps, attaching
+//! XDP programs to interfaces, and `BPF_PROG_TEST_RUN`.
 //!
 //! Everything is built from Rust with plain syscalls: no clang, no libbpf, no object files; of
 //! BTF only the lookup of one kernel function's id (`btf.rs`, for the VLAN-restoring redirect
-//! program). The programs are a few instructions each ([`xdp::redirect_insns`],
-//! [`xdp::action_insns`]), written with [`insn`], a sans-IO encoder and label assembler that is
-//! also the target for filter translation.
+//! program). The programs are a few instructions each, written with [`insn`], a sans-IO encoder
+//! and label assembler that is also the target for filter translation; the ones fastpath loads
+//! are composed in [`xdp_prog`](crate::xdp_prog) (above this module and the filter compiler).
 //!
 //! | need | use |
 //! |---|---|
@@ -27,6 +27,11 @@
 //! Namespaces: interface indices are resolved in the network namespace of the *calling thread*,
 //! for attaching, querying and live test runs alike.
 //!
+//! Implementation: `insn.rs` (assembler), `load.rs` ([`XdpProgram`], [`XdpAction`]), `map.rs`
+//! ([`Map`], [`XskMap`]), `attach.rs` ([`XdpAttachment`], [`Mode`], [`attached`]),
+//! `test_run.rs`, `btf.rs`, `tc.rs`; the kernel structs and syscalls in `sys/bpf.rs` and
+//! `sys/netlink.rs`; the programs' constructors (`XdpProgram::redirect`, ...) in `xdp_prog.rs`.
+//!
 //! ```no_run
 //! use fastpath::bpf::{self, Mode, XdpAttachment, XdpProgram, XskMap};
 //!
@@ -38,15 +43,15 @@
 //! # Ok::<(), fastpath::Error>(())
 //! ```
 
-mod btf;
+mod attach;
+pub(crate) mod btf;
 pub mod insn;
-mod rtnl;
-mod sys;
+mod load;
+mod map;
 pub mod tc;
-pub mod xdp;
+mod test_run;
 
-pub use sys::{Map, MapType};
-pub use xdp::{
-    attached, ifindex, test_run, test_run_live, AttachedProgram, LiveRunResult, Mode,
-    TestRunResult, XdpAction, XdpAttachment, XdpProgram, XskMap,
-};
+pub use attach::{attached, ifindex, AttachedProgram, Mode, XdpAttachment};
+pub use load::{XdpAction, XdpProgram};
+pub use map::{Map, MapType, XskMap};
+pub use test_run::{test_run, test_run_live, LiveRunResult, TestRunResult, TEST_XDP_MAX_BATCH};

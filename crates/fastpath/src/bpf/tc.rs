@@ -8,7 +8,7 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::insn::{Insn, Reg};
-use super::sys;
+use crate::sys::bpf as sys;
 use crate::Result;
 
 /// `bpf_skb_vlan_push`.

@@ -207,19 +207,9 @@ pub const BPF_MEMWORDS: u32 = 16;
 /// Most instructions the kernel accepts (`BPF_MAXINSNS`).
 pub const BPF_MAXINSNS: usize = 4096;
 
-/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[repr(C)]
-pub struct Insn {
-    /// Opcode: class | size | mode, or class | op | source.
-    pub code: u16,
-    /// Conditional jumps: instructions to skip when the test holds.
-    pub jt: u8,
-    /// Conditional jumps: instructions to skip when it does not.
-    pub jf: u8,
-    /// Constant operand.
-    pub k: u32,
-}
+// One classic BPF instruction: the kernel's `struct sock_filter`, mirrored in `sys/packet.rs`
+// (the bottom layer attaches programs as they are); its constructors are here.
+pub use crate::sys::packet::sock_filter as Insn;
 
 impl Insn {
     /// A non-jump instruction.
@@ -436,11 +426,10 @@ fn exec(
         }
         match i.code {
             // BPF_LD
-            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match i.k - SKF_AD_OFF {
-                SKF_AD_VLAN_TAG_PRESENT => a = u32::from(vlan.is_some()),
-                SKF_AD_VLAN_TAG => a = vlan.map_or(0, |v| u32::from(v.tci)),
-                SKF_AD_VLAN_TPID => a = vlan.map_or(0, |v| u32::from(v.tpid)),
-                _ => return 0,
+            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match ancillary_load(i.k - SKF_AD_OFF, vlan)
+            {
+                Some(v) => a = v,
+                None => return 0,
             },
             0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code) {
                 Some(v) => a = v,
@@ -475,37 +464,18 @@ fn exec(
             // BPF_ALU
             c if c & 0x07 == BPF_ALU => {
                 let v = if c & BPF_X != 0 { x } else { i.k };
-                a = match c & 0xf0 {
-                    BPF_ADD => a.wrapping_add(v),
-                    BPF_SUB => a.wrapping_sub(v),
-                    BPF_MUL => a.wrapping_mul(v),
-                    BPF_DIV => match a.checked_div(v) {
-                        Some(r) => r,
-                        None => return 0,
-                    },
-                    BPF_MOD => match a.checked_rem(v) {
-                        Some(r) => r,
-                        None => return 0,
-                    },
-                    BPF_OR => a | v,
-                    BPF_AND => a & v,
-                    BPF_XOR => a ^ v,
-                    BPF_LSH => a.wrapping_shl(v),
-                    BPF_RSH => a.wrapping_shr(v),
-                    BPF_NEG => a.wrapping_neg(),
-                    _ => return 0,
-                };
+                match alu(c, a, v) {
+                    Some(r) => a = r,
+                    None => return 0,
+                }
             }
             // BPF_JMP
             0x05 => pc = pc.saturating_add(i.k as usize),
             c if c & 0x07 == BPF_JMP => {
                 let v = if c & BPF_X != 0 { x } else { i.k };
-                let taken = match c & 0xf0 {
-                    BPF_JEQ => a == v,
-                    BPF_JGT => a > v,
-                    BPF_JGE => a >= v,
-                    BPF_JSET => a & v != 0,
-                    _ => return 0,
+                let taken = match jump_taken(c, a, v) {
+                    Some(t) => t,
+                    None => return 0,
                 };
                 pc += usize::from(if taken { i.jt } else { i.jf });
             }
@@ -519,6 +489,51 @@ fn exec(
         }
     }
     0
+}
+
+/// The ancillary load at `SKF_AD_OFF + n`: the VLAN fields read `vlan`; `None` (reject the
+/// packet) for metadata that exists only in the kernel.
+#[inline]
+fn ancillary_load(n: u32, vlan: Option<VlanTag>) -> Option<u32> {
+    match n {
+        SKF_AD_VLAN_TAG_PRESENT => Some(u32::from(vlan.is_some())),
+        SKF_AD_VLAN_TAG => Some(vlan.map_or(0, |v| u32::from(v.tci))),
+        SKF_AD_VLAN_TPID => Some(vlan.map_or(0, |v| u32::from(v.tpid))),
+        _ => None,
+    }
+}
+
+/// `a <op> v` for the `BPF_ALU` opcode `code`; `None` (reject the packet) for a division or
+/// modulo by zero and an unknown operation.
+#[inline]
+fn alu(code: u16, a: u32, v: u32) -> Option<u32> {
+    Some(match code & 0xf0 {
+        BPF_ADD => a.wrapping_add(v),
+        BPF_SUB => a.wrapping_sub(v),
+        BPF_MUL => a.wrapping_mul(v),
+        BPF_DIV => a.checked_div(v)?,
+        BPF_MOD => a.checked_rem(v)?,
+        BPF_OR => a | v,
+        BPF_AND => a & v,
+        BPF_XOR => a ^ v,
+        BPF_LSH => a.wrapping_shl(v),
+        BPF_RSH => a.wrapping_shr(v),
+        BPF_NEG => a.wrapping_neg(),
+        _ => return None,
+    })
+}
+
+/// Whether the conditional `BPF_JMP` with opcode `code` is taken for `a` and operand `v`;
+/// `None` (reject the packet) for an unknown comparison.
+#[inline]
+fn jump_taken(code: u16, a: u32, v: u32) -> Option<bool> {
+    Some(match code & 0xf0 {
+        BPF_JEQ => a == v,
+        BPF_JGT => a > v,
+        BPF_JGE => a >= v,
+        BPF_JSET => a & v != 0,
+        _ => return None,
+    })
 }
 
 /// The program in `tcpdump -d` form, one instruction per line: `(000) ldh      [12]`.
@@ -779,6 +794,13 @@ mod test {
         assert_eq!(lines[13], "(013) ldxb     4*([14]&0xf)");
         assert_eq!(lines[14], "(014) ldh      [x + 14]");
         assert_eq!(lines[19], "(019) ret      #0");
+    }
+
+    /// The kernel-interface layer builds its one-instruction program without the compiler:
+    /// it must be the compiler's `ret #k`.
+    #[test]
+    fn snaplen_filter_is_ret_k() {
+        assert_eq!(crate::sys::packet::snaplen_filter(96), [Insn::ret(96)]);
     }
 
     #[test]

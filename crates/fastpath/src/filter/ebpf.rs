@@ -106,6 +106,31 @@ pub(crate) struct Exits {
 /// Clobbers r0–r9 and 72 bytes of stack.
 pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: Label) -> Exits {
     let mut exits = Exits::default();
+    prologue(p);
+    let targets = Targets {
+        labels: (0..prog.len()).map(|_| p.label()).collect(),
+        accept,
+        reject,
+    };
+    // The verifier refuses unreachable code, which classic programs may contain.
+    let live = reachable(prog);
+    for (pc, i) in prog.iter().enumerate() {
+        p.bind(targets.labels[pc]);
+        if !live[pc] {
+            continue;
+        }
+        if may_fail(*i) {
+            exits.reject = true;
+        }
+        emit(p, *i, pc, &targets, &mut exits);
+    }
+    // A checked program ends in a return, so nothing runs off the end (and a guard jump here
+    // would be unreachable code, which the verifier refuses).
+    exits
+}
+
+/// Saves the context, reads the frame length, zeroes A, X and the scratch words.
+fn prologue(p: &mut Program) {
     p.push(Insn::mov64_reg(CTX, Reg::R1));
     p.push(Insn::call(BPF_FUNC_XDP_GET_BUFF_LEN));
     p.push(Insn::mov32_reg(LEN, Reg::R0));
@@ -114,10 +139,10 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
     for off in (MEM..0).step_by(8) {
         p.push(Insn::st_mem(Size::DW, Reg::R10, off, 0));
     }
-    let labels: Vec<Label> = (0..prog.len()).map(|_| p.label()).collect();
-    // A jump target; a checked program never jumps past its end, and if it did, reject.
-    let at = |pc: usize| labels.get(pc).copied().unwrap_or(reject);
-    // The verifier refuses unreachable code, which classic programs may contain.
+}
+
+/// Which instructions of `prog` some path from the first one reaches.
+fn reachable(prog: &[CInsn]) -> Vec<bool> {
     let mut live = vec![false; prog.len()];
     if let Some(first) = live.first_mut() {
         *first = true;
@@ -132,142 +157,170 @@ pub(crate) fn translate(prog: &[CInsn], p: &mut Program, accept: Label, reject: 
             }
         }
     }
-    for (pc, i) in prog.iter().enumerate() {
-        p.bind(labels[pc]);
-        if !live[pc] {
-            continue;
+    live
+}
+
+/// Where the translation of one program jumps: a label per classic instruction, and the exits.
+struct Targets {
+    labels: Vec<Label>,
+    accept: Label,
+    reject: Label,
+}
+
+impl Targets {
+    /// A jump target; a checked program never jumps past its end, and if it did, reject.
+    fn at(&self, pc: usize) -> Label {
+        self.labels.get(pc).copied().unwrap_or(self.reject)
+    }
+}
+
+/// The eBPF for classic instruction `i` at `pc`, noting in `exits` which exits it jumps to
+/// (beyond what [`may_fail`] already noted).
+fn emit(p: &mut Program, i: CInsn, pc: usize, t: &Targets, exits: &mut Exits) {
+    let k = i.k;
+    let kimm = k as i32;
+    match i.code {
+        0x20 | 0x28 | 0x30 | 0x40 | 0x48 | 0x50 | 0xb1 => {
+            emit_load(p, i, t.reject);
         }
-        let k = i.k;
-        let kimm = k as i32;
-        if may_fail(*i) {
-            exits.reject = true;
+        0x00 => {
+            p.push(Insn::mov32_imm(A, kimm));
         }
-        match i.code {
-            // ld/ldh/ldb [k]: the VLAN ancillary fields read 0 (tags are in the frame); the
-            // other ancillary offsets have no meaning here: reject like the interpreter does.
-            0x20 | 0x28 | 0x30 => {
-                if vlan_ancillary(k) {
-                    p.push(Insn::mov32_imm(A, 0));
-                } else if k >= cbpf::SKF_AD_OFF {
-                    p.jump_to(reject);
-                } else {
-                    p.push(Insn::mov32_imm(Reg::R2, kimm));
-                    load_r2(p, A, i.code, reject);
-                }
+        0x01 => {
+            p.push(Insn::mov32_imm(X, kimm));
+        }
+        0x60 => {
+            p.push(Insn::ldx_mem(Size::W, A, Reg::R10, mem_off(k)));
+        }
+        0x61 => {
+            p.push(Insn::ldx_mem(Size::W, X, Reg::R10, mem_off(k)));
+        }
+        0x80 => {
+            p.push(Insn::mov32_reg(A, LEN));
+        }
+        0x81 => {
+            p.push(Insn::mov32_reg(X, LEN));
+        }
+        0x02 => {
+            p.push(Insn::stx_mem(Size::W, Reg::R10, A, mem_off(k)));
+        }
+        0x03 => {
+            p.push(Insn::stx_mem(Size::W, Reg::R10, X, mem_off(k)));
+        }
+        0x07 => {
+            p.push(Insn::mov32_reg(X, A));
+        }
+        0x87 => {
+            p.push(Insn::mov32_reg(A, X));
+        }
+        0x06 => {
+            if k != 0 {
+                exits.accept = true;
+                p.jump_to(t.accept);
+            } else {
+                exits.reject = true;
+                p.jump_to(t.reject);
             }
-            // ld/ldh/ldb [x + k]
-            0x40 | 0x48 | 0x50 => {
-                if k > 0x7fff_ffff {
-                    p.jump_to(reject);
-                } else {
-                    p.push(Insn::mov32_reg(Reg::R2, X));
-                    p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, kimm));
-                    p.jump_if(JmpOp::Gt, Reg::R2, Src::Imm(0x7fff_ffff), reject);
-                    load_r2(p, A, i.code, reject);
-                }
-            }
-            // ldxb 4*([k]&0xf)
-            0xb1 => {
-                if k >= cbpf::SKF_AD_OFF {
-                    p.jump_to(reject);
-                } else {
-                    p.push(Insn::mov32_imm(Reg::R2, kimm));
-                    load_r2(p, X, i.code, reject);
-                    p.push(Insn::alu32_imm(AluOp::And, X, 0xf));
-                    p.push(Insn::alu32_imm(AluOp::Lsh, X, 2));
-                }
-            }
-            0x00 => {
-                p.push(Insn::mov32_imm(A, kimm));
-            }
-            0x01 => {
-                p.push(Insn::mov32_imm(X, kimm));
-            }
-            0x60 => {
-                p.push(Insn::ldx_mem(Size::W, A, Reg::R10, mem_off(k)));
-            }
-            0x61 => {
-                p.push(Insn::ldx_mem(Size::W, X, Reg::R10, mem_off(k)));
-            }
-            0x80 => {
-                p.push(Insn::mov32_reg(A, LEN));
-            }
-            0x81 => {
-                p.push(Insn::mov32_reg(X, LEN));
-            }
-            0x02 => {
-                p.push(Insn::stx_mem(Size::W, Reg::R10, A, mem_off(k)));
-            }
-            0x03 => {
-                p.push(Insn::stx_mem(Size::W, Reg::R10, X, mem_off(k)));
-            }
-            0x07 => {
-                p.push(Insn::mov32_reg(X, A));
-            }
-            0x87 => {
-                p.push(Insn::mov32_reg(A, X));
-            }
-            0x06 => {
-                if k != 0 {
-                    exits.accept = true;
-                    p.jump_to(accept);
-                } else {
-                    exits.reject = true;
-                    p.jump_to(reject);
-                }
-            }
-            0x16 => {
-                (exits.accept, exits.reject) = (true, true);
-                p.jump32_if(JmpOp::Ne, A, Src::Imm(0), accept);
+        }
+        0x16 => {
+            (exits.accept, exits.reject) = (true, true);
+            p.jump32_if(JmpOp::Ne, A, Src::Imm(0), t.accept);
+            p.jump_to(t.reject);
+        }
+        0x05 => {
+            exits.reject |= t.labels.get(pc + 1 + k as usize).is_none();
+            p.jump_to(t.at(pc + 1 + k as usize));
+        }
+        c if c & 0x07 == cbpf::BPF_ALU => emit_alu(p, c, kimm, t.reject),
+        c if c & 0x07 == cbpf::BPF_JMP => emit_cond_jump(p, i, pc, t, exits),
+        _ => {
+            p.jump_to(t.reject);
+        }
+    }
+}
+
+/// A packet load: `ld{,h,b} [k]`, `ld{,h,b} [x + k]` or `ldxb 4*([k]&0xf)`.
+fn emit_load(p: &mut Program, i: CInsn, reject: Label) {
+    let k = i.k;
+    let kimm = k as i32;
+    match i.code {
+        // ld/ldh/ldb [k]: the VLAN ancillary fields read 0 (tags are in the frame); the
+        // other ancillary offsets have no meaning here: reject like the interpreter does.
+        0x20 | 0x28 | 0x30 => {
+            if vlan_ancillary(k) {
+                p.push(Insn::mov32_imm(A, 0));
+            } else if k >= cbpf::SKF_AD_OFF {
                 p.jump_to(reject);
+            } else {
+                p.push(Insn::mov32_imm(Reg::R2, kimm));
+                load_r2(p, A, i.code, reject);
             }
-            0x05 => {
-                exits.reject |= labels.get(pc + 1 + k as usize).is_none();
-                p.jump_to(at(pc + 1 + k as usize));
-            }
-            c if c & 0x07 == cbpf::BPF_ALU => match alu(c) {
-                Some(op) if c & cbpf::BPF_X != 0 => {
-                    if matches!(op, AluOp::Div | AluOp::Mod) {
-                        p.jump32_if(JmpOp::Eq, X, Src::Imm(0), reject);
-                    }
-                    p.push(Insn::alu32_reg(op, A, X));
-                }
-                Some(op) => {
-                    p.push(Insn::alu32_imm(op, A, kimm));
-                }
-                None => {
-                    p.jump_to(reject);
-                }
-            },
-            c if c & 0x07 == cbpf::BPF_JMP => {
-                let op = match c & 0xf0 {
-                    cbpf::BPF_JEQ => JmpOp::Eq,
-                    cbpf::BPF_JGT => JmpOp::Gt,
-                    cbpf::BPF_JGE => JmpOp::Ge,
-                    cbpf::BPF_JSET => JmpOp::Set,
-                    _ => {
-                        exits.reject = true;
-                        p.jump_to(reject);
-                        continue;
-                    }
-                };
-                exits.reject |= labels.get(pc + 1 + usize::from(i.jt.max(i.jf))).is_none();
-                let src = if c & cbpf::BPF_X != 0 {
-                    Src::Reg(X)
-                } else {
-                    Src::Imm(kimm)
-                };
-                p.jump32_if(op, A, src, at(pc + 1 + usize::from(i.jt)));
-                if i.jf != 0 {
-                    p.jump_to(at(pc + 1 + usize::from(i.jf)));
-                }
-            }
-            _ => {
+        }
+        // ld/ldh/ldb [x + k]
+        0x40 | 0x48 | 0x50 => {
+            if k > 0x7fff_ffff {
                 p.jump_to(reject);
+            } else {
+                p.push(Insn::mov32_reg(Reg::R2, X));
+                p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, kimm));
+                p.jump_if(JmpOp::Gt, Reg::R2, Src::Imm(0x7fff_ffff), reject);
+                load_r2(p, A, i.code, reject);
+            }
+        }
+        // ldxb 4*([k]&0xf)
+        _ => {
+            if k >= cbpf::SKF_AD_OFF {
+                p.jump_to(reject);
+            } else {
+                p.push(Insn::mov32_imm(Reg::R2, kimm));
+                load_r2(p, X, i.code, reject);
+                p.push(Insn::alu32_imm(AluOp::And, X, 0xf));
+                p.push(Insn::alu32_imm(AluOp::Lsh, X, 2));
             }
         }
     }
-    // A checked program ends in a return, so nothing runs off the end (and a guard jump here
-    // would be unreachable code, which the verifier refuses).
-    exits
+}
+
+/// A `BPF_ALU` instruction with opcode `c` (32-bit, on A); division by a zero X rejects.
+fn emit_alu(p: &mut Program, c: u16, kimm: i32, reject: Label) {
+    match alu(c) {
+        Some(op) if c & cbpf::BPF_X != 0 => {
+            if matches!(op, AluOp::Div | AluOp::Mod) {
+                p.jump32_if(JmpOp::Eq, X, Src::Imm(0), reject);
+            }
+            p.push(Insn::alu32_reg(op, A, X));
+        }
+        Some(op) => {
+            p.push(Insn::alu32_imm(op, A, kimm));
+        }
+        None => {
+            p.jump_to(reject);
+        }
+    }
+}
+
+/// A conditional `BPF_JMP` (`jeq`, `jgt`, `jge`, `jset`) at `pc`: a 32-bit compare of A.
+fn emit_cond_jump(p: &mut Program, i: CInsn, pc: usize, t: &Targets, exits: &mut Exits) {
+    let c = i.code;
+    let op = match c & 0xf0 {
+        cbpf::BPF_JEQ => JmpOp::Eq,
+        cbpf::BPF_JGT => JmpOp::Gt,
+        cbpf::BPF_JGE => JmpOp::Ge,
+        cbpf::BPF_JSET => JmpOp::Set,
+        _ => {
+            exits.reject = true;
+            p.jump_to(t.reject);
+            return;
+        }
+    };
+    exits.reject |= t.labels.get(pc + 1 + usize::from(i.jt.max(i.jf))).is_none();
+    let src = if c & cbpf::BPF_X != 0 {
+        Src::Reg(X)
+    } else {
+        Src::Imm(i.k as i32)
+    };
+    p.jump32_if(op, A, src, t.at(pc + 1 + usize::from(i.jt)));
+    if i.jf != 0 {
+        p.jump_to(t.at(pc + 1 + usize::from(i.jf)));
+    }
 }

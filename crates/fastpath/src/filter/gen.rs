@@ -194,45 +194,8 @@ fn prim(p: &Prim) -> Cond {
             proto,
             dir: d,
             net,
-        } => match net {
-            Net::V4 { addr, mask } => {
-                let ip = and(
-                    ethertype(off, 0x0800),
-                    dir(
-                        d,
-                        v4_word(off.net + 12, addr, mask),
-                        v4_word(off.net + 16, addr, mask),
-                    ),
-                );
-                let arp_addrs = dir(
-                    d,
-                    v4_word(off.net + 14, addr, mask),
-                    v4_word(off.net + 24, addr, mask),
-                );
-                let arp = and(ethertype(off, 0x0806), arp_addrs.clone());
-                let rarp = and(ethertype(off, 0x8035), arp_addrs);
-                match proto {
-                    Some(Proto::Ip) => ip,
-                    Some(Proto::Arp) => arp,
-                    Some(Proto::Rarp) => rarp,
-                    _ => or(or(ip, arp), rarp),
-                }
-            }
-            Net::V6 { addr, mask } => and(
-                ethertype(off, 0x86dd),
-                dir(
-                    d,
-                    v6_addr(off.net + 8, addr, mask),
-                    v6_addr(off.net + 24, addr, mask),
-                ),
-            ),
-        },
-        Prim::EtherHost { dir: d, mac } => {
-            let lo = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
-            let hi = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
-            let at = |base: u32| and(eq(ld(BPF_W, base + 2), lo), eq(ld(BPF_H, base), hi));
-            dir(d, at(6), at(0))
-        }
+        } => host(off, proto, d, net),
+        Prim::EtherHost { dir: d, mac } => ether_host(d, mac),
         Prim::EtherBroadcast => and(eq(ld(BPF_W, 2), u32::MAX), eq(ld(BPF_H, 0), 0xffff)),
         Prim::EtherMulticast => test(vec![ld(BPF_B, 0)], BPF_JSET, 1),
         Prim::Port {
@@ -240,60 +203,112 @@ fn prim(p: &Prim) -> Cond {
             proto,
             dir: d,
             ref ranges,
-        } => {
-            let protos: Vec<u32> = match proto {
-                Some(p) => vec![u32::from(p)],
-                None => vec![132, 6, 17],
-            };
-            let proto_at = |at: u32| {
-                protos
-                    .iter()
-                    .fold(Cond::Const(false), |c, &p| or(c, eq(ld(BPF_B, at), p)))
-            };
-            let v6 = and(
-                and(ethertype(off, 0x86dd), proto_at(off.net + 6)),
+        } => port(off, proto, d, ranges),
+        Prim::Vlan { off, id } => vlan(off, id),
+    }
+}
+
+/// `[ip|ip6|arp|rarp] [dir] host|net`: IPv4 addresses in IPv4, ARP and RARP (unless the
+/// protocol says which), IPv6 addresses in IPv6.
+fn host(off: Off, proto: Option<Proto>, d: Dir, net: Net) -> Cond {
+    match net {
+        Net::V4 { addr, mask } => {
+            let ip = and(
+                ethertype(off, 0x0800),
                 dir(
                     d,
-                    port_test(vec![ld(BPF_H, off.net + 40)], ranges),
-                    port_test(vec![ld(BPF_H, off.net + 42)], ranges),
+                    v4_word(off.net + 12, addr, mask),
+                    v4_word(off.net + 16, addr, mask),
                 ),
             );
-            let v4 = and(
-                and(
-                    and(ethertype(off, 0x0800), proto_at(off.net + 9)),
-                    not(test(vec![ld(BPF_H, off.net + 6)], BPF_JSET, 0x1fff)),
-                ),
-                dir(
-                    d,
-                    port_test(port4(off, 0), ranges),
-                    port_test(port4(off, 2), ranges),
-                ),
+            let arp_addrs = dir(
+                d,
+                v4_word(off.net + 14, addr, mask),
+                v4_word(off.net + 24, addr, mask),
             );
-            or(v6, v4)
-        }
-        Prim::Vlan { off, id } => {
-            let tagged = or(
-                or(
-                    eq(ld(BPF_H, off.link), 0x8100),
-                    eq(ld(BPF_H, off.link), 0x88a8),
-                ),
-                eq(ld(BPF_H, off.link), 0x9100),
-            );
-            match id {
-                None => tagged,
-                Some(id) => and(
-                    tagged,
-                    test(
-                        vec![
-                            ld(BPF_H, off.link + 2),
-                            Insn::stmt(BPF_ALU | BPF_AND | BPF_K, 0xfff),
-                        ],
-                        BPF_JEQ,
-                        u32::from(id),
-                    ),
-                ),
+            let arp = and(ethertype(off, 0x0806), arp_addrs.clone());
+            let rarp = and(ethertype(off, 0x8035), arp_addrs);
+            match proto {
+                Some(Proto::Ip) => ip,
+                Some(Proto::Arp) => arp,
+                Some(Proto::Rarp) => rarp,
+                _ => or(or(ip, arp), rarp),
             }
         }
+        Net::V6 { addr, mask } => and(
+            ethertype(off, 0x86dd),
+            dir(
+                d,
+                v6_addr(off.net + 8, addr, mask),
+                v6_addr(off.net + 24, addr, mask),
+            ),
+        ),
+    }
+}
+
+/// `ether [dir] host MAC`.
+fn ether_host(d: Dir, mac: [u8; 6]) -> Cond {
+    let lo = u32::from_be_bytes([mac[2], mac[3], mac[4], mac[5]]);
+    let hi = u32::from(u16::from_be_bytes([mac[0], mac[1]]));
+    let at = |base: u32| and(eq(ld(BPF_W, base + 2), lo), eq(ld(BPF_H, base), hi));
+    dir(d, at(6), at(0))
+}
+
+/// `[tcp|udp|sctp] [dir] port|portrange`: over IPv6, then over the first IPv4 fragment.
+fn port(off: Off, proto: Option<u8>, d: Dir, ranges: &[(u16, u16)]) -> Cond {
+    let protos: Vec<u32> = match proto {
+        Some(p) => vec![u32::from(p)],
+        None => vec![132, 6, 17],
+    };
+    let proto_at = |at: u32| {
+        protos
+            .iter()
+            .fold(Cond::Const(false), |c, &p| or(c, eq(ld(BPF_B, at), p)))
+    };
+    let v6 = and(
+        and(ethertype(off, 0x86dd), proto_at(off.net + 6)),
+        dir(
+            d,
+            port_test(vec![ld(BPF_H, off.net + 40)], ranges),
+            port_test(vec![ld(BPF_H, off.net + 42)], ranges),
+        ),
+    );
+    let v4 = and(
+        and(
+            and(ethertype(off, 0x0800), proto_at(off.net + 9)),
+            not(test(vec![ld(BPF_H, off.net + 6)], BPF_JSET, 0x1fff)),
+        ),
+        dir(
+            d,
+            port_test(port4(off, 0), ranges),
+            port_test(port4(off, 2), ranges),
+        ),
+    );
+    or(v6, v4)
+}
+
+/// `vlan [id]`: an 802.1Q, 802.1ad or old QinQ TPID at the link-type offset, and the id.
+fn vlan(off: Off, id: Option<u16>) -> Cond {
+    let tagged = or(
+        or(
+            eq(ld(BPF_H, off.link), 0x8100),
+            eq(ld(BPF_H, off.link), 0x88a8),
+        ),
+        eq(ld(BPF_H, off.link), 0x9100),
+    );
+    match id {
+        None => tagged,
+        Some(id) => and(
+            tagged,
+            test(
+                vec![
+                    ld(BPF_H, off.link + 2),
+                    Insn::stmt(BPF_ALU | BPF_AND | BPF_K, 0xfff),
+                ],
+                BPF_JEQ,
+                u32::from(id),
+            ),
+        ),
     }
 }
 

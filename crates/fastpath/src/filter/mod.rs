@@ -58,8 +58,8 @@
 //! [`FilterError`] with the column of the offending token. [`run`] never panics and never
 //! reads out of bounds.
 //!
-//! Implementation: `lex.rs` (tokens), `parse.rs` (grammar and AST), `gen.rs` (classic BPF),
-//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf.rs` (instruction, checker,
+//! Implementation: `lex.rs` (tokens), `parse/` (grammar and AST), `gen.rs` (classic BPF),
+//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf.rs` (instruction constructors over the kernel's `sock_filter`, checker,
 //! interpreter, text forms), `socket.rs` (the AF_PACKET form),
 //! `ebpf.rs` (classic to eBPF for XDP).
 

@@ -5,6 +5,8 @@
 //! except at setup.
 #![allow(unsafe_code)]
 
+pub(crate) mod bpf;
+pub(crate) mod netlink;
 pub(crate) mod packet;
 pub(crate) mod xdp;
 

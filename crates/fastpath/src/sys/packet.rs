@@ -6,7 +6,6 @@
 use std::os::fd::OwnedFd;
 
 use super::{getsockopt, setsockopt};
-use crate::filter::Insn;
 use crate::{Error, Result};
 
 // Socket options at level SOL_PACKET (`<linux/if_packet.h>`). Defined here rather than taken from
@@ -136,9 +135,27 @@ struct packet_mreq {
     mr_address: [u8; 8],
 }
 
-/// `struct sock_filter`: one classic BPF instruction. The filter compiler's [`Insn`] is
-/// `#[repr(C)]` with the same fields in the same order, so programs are attached as they are.
-pub(crate) type sock_filter = Insn;
+/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`
+/// (`<linux/filter.h>`), which `SO_ATTACH_FILTER` reads.
+///
+/// The filter compiler works on this very type (it is `fastpath::filter::Insn`, with its
+/// constructors), so compiled programs are attached as they are, without a copy.
+// Implementation of the constructors: `filter/cbpf.rs`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct sock_filter {
+    /// Opcode: class | size | mode, or class | op | source.
+    pub code: u16,
+    /// Conditional jumps: instructions to skip when the test holds.
+    pub jt: u8,
+    /// Conditional jumps: instructions to skip when it does not.
+    pub jf: u8,
+    /// Constant operand.
+    pub k: u32,
+}
+
+/// `BPF_RET | BPF_K` (`<linux/bpf_common.h>`): return the constant `k`.
+const BPF_RET_K: u16 = 0x06;
 
 /// `struct sock_fprog`.
 #[repr(C)]
@@ -229,7 +246,12 @@ pub(crate) fn attach_filter(fd: &OwnedFd, prog: &[sock_filter]) -> Result<()> {
 /// The one-instruction classic BPF program `ret #snaplen`: accept every packet, truncated to
 /// `snaplen` bytes by the kernel before it is copied (libpcap does the same).
 pub(crate) fn snaplen_filter(snaplen: u32) -> [sock_filter; 1] {
-    [Insn::ret(snaplen)]
+    [sock_filter {
+        code: BPF_RET_K,
+        jt: 0,
+        jf: 0,
+        k: snaplen,
+    }]
 }
 
 #[cfg(test)]

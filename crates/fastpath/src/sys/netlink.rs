@@ -11,12 +11,11 @@
 //! # References
 //! - <https://man7.org/linux/man-pages/man7/rtnetlink.7.html>
 //! - <https://docs.kernel.org/userspace-api/netlink/intro.html>
-#![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::sys::lossy_until_nul;
+use super::bpf::lossy_until_nul;
 use crate::{Error, Result};
 
 // linux/netlink.h

@@ -1,9 +1,11 @@
-//! `bpf(2)`: the attribute structs of the commands fastpath uses, and thin wrappers that own the
-//! returned file descriptors.
+//! `bpf(2)`: `struct bpf_insn`, the attribute structs of the commands fastpath uses, and thin
+//! wrappers, one per command, that own the returned file descriptors. What to load, attach or
+//! detach, and when, is decided in `crate::bpf`.
 //!
 //! Guarantees: every pointer this module hands to the kernel points into a live Rust slice or
-//! struct whose length is passed alongside it (or, for map keys and values, whose length was
-//! checked against the sizes the map was created with). All attr structs are `#[repr(C)]` with
+//! struct whose length is passed alongside it (or, for map keys and values, whose length the
+//! caller of the `unsafe` map element wrappers vouches for: `crate::bpf::Map` checks it against
+//! the sizes the map was created with). All attr structs are `#[repr(C)]` with
 //! explicit padding fields, so no uninitialised byte ever reaches the kernel (which rejects
 //! non-zero bytes past the fields it knows with `EINVAL`).
 //!
@@ -13,14 +15,13 @@
 //! # References
 //! - <https://man7.org/linux/man-pages/man2/bpf.2.html>
 //! - <https://docs.kernel.org/userspace-api/ebpf/syscall.html>
-#![allow(unsafe_code)]
+#![allow(non_camel_case_types)]
 
 use std::ffi::c_long;
 use std::io;
 use std::mem::size_of;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-use super::insn::Insn;
 use crate::{Error, Result};
 
 // `enum bpf_cmd`.
@@ -63,6 +64,28 @@ pub(crate) const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
 
 /// `BPF_OBJ_NAME_LEN`: object names are at most 15 bytes plus the NUL.
 pub(crate) const BPF_OBJ_NAME_LEN: usize = 16;
+
+/// One eBPF instruction, laid out as the kernel's `struct bpf_insn` (`<linux/bpf.h>`): the 8
+/// bytes `BPF_PROG_LOAD` reads.
+///
+/// `regs` packs the C bitfields `dst_reg:4, src_reg:4`; on little-endian hosts the destination is
+/// the low nibble. A 64-bit immediate load occupies two consecutive instructions.
+///
+/// The assembler works on this very type (it is `fastpath::bpf::insn::Insn`, with its
+/// constructors), so programs are loaded as they are, without a copy.
+// Implementation of the constructors: `bpf/insn.rs`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
+pub struct bpf_insn {
+    /// Opcode: class | size/op | mode/source.
+    pub code: u8,
+    /// Destination register (low nibble on little-endian) and source register (high nibble).
+    pub regs: u8,
+    /// Signed offset: memory displacement or jump distance in instructions.
+    pub off: i16,
+    /// Signed immediate.
+    pub imm: i32,
+}
 
 /// `BPF_MAP_CREATE` member of `union bpf_attr` (up to `map_ifindex`).
 #[repr(C)]
@@ -326,177 +349,102 @@ pub(crate) fn lossy_until_nul(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-/// Kinds of BPF map fastpath creates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum MapType {
-    /// `BPF_MAP_TYPE_HASH`.
-    Hash,
-    /// `BPF_MAP_TYPE_ARRAY`: keys are `u32` indices, every entry exists (zeroed).
-    Array,
-    /// `BPF_MAP_TYPE_XSKMAP`: `u32` queue index to AF_XDP socket fd; see
-    /// [`XskMap`](super::XskMap).
-    XskMap,
-}
-
-impl MapType {
-    fn raw(self) -> u32 {
-        match self {
-            MapType::Hash => BPF_MAP_TYPE_HASH,
-            MapType::Array => BPF_MAP_TYPE_ARRAY,
-            MapType::XskMap => BPF_MAP_TYPE_XSKMAP,
-        }
-    }
-}
-
-/// A BPF map. Dropping it closes our fd; the map lives on while a loaded program uses it.
+/// `bpf(BPF_MAP_CREATE)`—Creates a map of `map_type` (`BPF_MAP_TYPE_*`) called `name`.
 ///
-/// Key and value lengths are checked against the sizes given at creation, so the kernel never
-/// reads or writes past a caller's buffer.
-// Implementation: this file.
-#[derive(Debug)]
-pub struct Map {
-    fd: OwnedFd,
-    map_type: MapType,
+/// # Errors
+/// [`Error::InvalidConfig`] for a bad `name`; [`Error::NotPermitted`] without `CAP_BPF`;
+/// [`Error::Syscall`] otherwise (`EINVAL` for sizes the map type does not accept).
+pub(crate) fn map_create(
+    map_type: u32,
     key_size: u32,
     value_size: u32,
     max_entries: u32,
+    name: &str,
+) -> Result<OwnedFd> {
+    let mut attr = BpfAttrMapCreate {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_name: obj_name("map name", name)?,
+        ..BpfAttrMapCreate::default()
+    };
+    // SAFETY: BPF_MAP_CREATE reads only the struct itself; it has no pointer fields.
+    let ret = unsafe { sys_bpf(BPF_MAP_CREATE, &mut attr) }
+        .map_err(|e| bpf_error("bpf(BPF_MAP_CREATE)", NEEDS_BPF, e))?;
+    Ok(owned_fd(ret))
 }
 
-impl Map {
-    /// `bpf(BPF_MAP_CREATE)`—Creates a map.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] for a bad `name`; [`Error::NotPermitted`] without `CAP_BPF`;
-    /// [`Error::Syscall`] otherwise (`EINVAL` for sizes the map type does not accept).
-    pub fn create(
-        map_type: MapType,
-        key_size: u32,
-        value_size: u32,
-        max_entries: u32,
-        name: &str,
-    ) -> Result<Map> {
-        let mut attr = BpfAttrMapCreate {
-            map_type: map_type.raw(),
-            key_size,
-            value_size,
-            max_entries,
-            map_name: obj_name("map name", name)?,
-            ..BpfAttrMapCreate::default()
-        };
-        // SAFETY: BPF_MAP_CREATE reads only the struct itself; it has no pointer fields.
-        let ret = unsafe { sys_bpf(BPF_MAP_CREATE, &mut attr) }
-            .map_err(|e| bpf_error("bpf(BPF_MAP_CREATE)", NEEDS_BPF, e))?;
-        Ok(Map {
-            fd: owned_fd(ret),
-            map_type,
-            key_size,
-            value_size,
-            max_entries,
-        })
-    }
+/// `bpf(BPF_MAP_UPDATE_ELEM, BPF_ANY)`—Creates or replaces the entry for `key`.
+///
+/// # Safety
+/// `map` is a map whose key size is `key.len()` and whose value size is `value.len()`: the
+/// kernel reads that many bytes at each pointer, whatever the slices' lengths.
+///
+/// # Errors
+/// [`Error::Syscall`] with the kernel's errno.
+pub(crate) unsafe fn map_update_elem(map: BorrowedFd<'_>, key: &[u8], value: &[u8]) -> Result<()> {
+    let mut attr = BpfAttrMapElem {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags: 0, // BPF_ANY
+        ..BpfAttrMapElem::default()
+    };
+    // SAFETY: the kernel reads key_size bytes at `key` and value_size bytes at `value`; both
+    // slices have exactly those lengths (this function's contract) and outlive the call.
+    unsafe { sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }
+        .map_err(|e| bpf_error("bpf(BPF_MAP_UPDATE_ELEM)", NEEDS_BPF, e))?;
+    Ok(())
+}
 
-    /// The map type.
-    pub fn map_type(&self) -> MapType {
-        self.map_type
-    }
-
-    /// Key size in bytes.
-    pub fn key_size(&self) -> u32 {
-        self.key_size
-    }
-
-    /// Value size in bytes.
-    pub fn value_size(&self) -> u32 {
-        self.value_size
-    }
-
-    /// Capacity.
-    pub fn max_entries(&self) -> u32 {
-        self.max_entries
-    }
-
-    fn check_len(&self, field: &'static str, len: usize, want: u32) -> Result<()> {
-        if len == want as usize {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
-                field,
-                why: format!("{len} bytes given, the map was created with {want}"),
-            })
-        }
-    }
-
-    /// `bpf(BPF_MAP_UPDATE_ELEM, BPF_ANY)`—Creates or replaces the entry for `key`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] if a length differs from the map's; [`Error::Syscall`] with the
-    /// kernel's errno (e.g. `E2BIG` for an array index out of range, `EOPNOTSUPP` when an XSKMAP
-    /// value is not a bound AF_XDP socket).
-    pub fn update(&self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.check_len("map key", key.len(), self.key_size)?;
-        self.check_len("map value", value.len(), self.value_size)?;
-        let mut attr = BpfAttrMapElem {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: key.as_ptr() as u64,
-            value: value.as_ptr() as u64,
-            flags: 0, // BPF_ANY
-            ..BpfAttrMapElem::default()
-        };
-        // SAFETY: the kernel reads key_size bytes at `key` and value_size bytes at `value`; both
-        // slices have exactly those lengths (checked above) and outlive the call.
-        unsafe { sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr) }
-            .map_err(|e| bpf_error("bpf(BPF_MAP_UPDATE_ELEM)", NEEDS_BPF, e))?;
-        Ok(())
-    }
-
-    /// `bpf(BPF_MAP_LOOKUP_ELEM)`—Copies the value for `key` into `value`; `false` if absent.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] if a length differs from the map's; [`Error::Syscall`] otherwise
-    /// (XSKMAP answers `EOPNOTSUPP`: its values cannot be read back).
-    pub fn lookup(&self, key: &[u8], value: &mut [u8]) -> Result<bool> {
-        self.check_len("map key", key.len(), self.key_size)?;
-        self.check_len("map value", value.len(), self.value_size)?;
-        let mut attr = BpfAttrMapElem {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: key.as_ptr() as u64,
-            value: value.as_mut_ptr() as u64,
-            ..BpfAttrMapElem::default()
-        };
-        // SAFETY: the kernel reads key_size bytes at `key` and writes value_size bytes at
-        // `value`; the slices have exactly those lengths, `value` is exclusively borrowed.
-        match unsafe { sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) } {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-            Err(e) => Err(bpf_error("bpf(BPF_MAP_LOOKUP_ELEM)", NEEDS_BPF, e)),
-        }
-    }
-
-    /// `bpf(BPF_MAP_DELETE_ELEM)`—Removes the entry for `key`; `false` if it was absent.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] if the key length differs from the map's; [`Error::Syscall`]
-    /// otherwise (`EINVAL` on array maps, whose entries cannot be deleted).
-    pub fn delete(&self, key: &[u8]) -> Result<bool> {
-        self.check_len("map key", key.len(), self.key_size)?;
-        let mut attr = BpfAttrMapElem {
-            map_fd: self.fd.as_raw_fd() as u32,
-            key: key.as_ptr() as u64,
-            ..BpfAttrMapElem::default()
-        };
-        // SAFETY: the kernel reads key_size bytes at `key`, which has exactly that length.
-        match unsafe { sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr) } {
-            Ok(_) => Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-            Err(e) => Err(bpf_error("bpf(BPF_MAP_DELETE_ELEM)", NEEDS_BPF, e)),
-        }
+/// `bpf(BPF_MAP_LOOKUP_ELEM)`—Copies the value for `key` into `value`; `false` if absent.
+///
+/// # Safety
+/// As [`map_update_elem`]: the map's key and value sizes are `key.len()` and `value.len()`.
+///
+/// # Errors
+/// [`Error::Syscall`] with the kernel's errno other than `ENOENT`.
+pub(crate) unsafe fn map_lookup_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &mut [u8],
+) -> Result<bool> {
+    let mut attr = BpfAttrMapElem {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        ..BpfAttrMapElem::default()
+    };
+    // SAFETY: the kernel reads key_size bytes at `key` and writes value_size bytes at
+    // `value`; the slices have exactly those lengths (this function's contract), `value` is
+    // exclusively borrowed.
+    match unsafe { sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(bpf_error("bpf(BPF_MAP_LOOKUP_ELEM)", NEEDS_BPF, e)),
     }
 }
 
-impl AsFd for Map {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+/// `bpf(BPF_MAP_DELETE_ELEM)`—Removes the entry for `key`; `false` if it was absent.
+///
+/// # Safety
+/// The map's key size is `key.len()`.
+///
+/// # Errors
+/// [`Error::Syscall`] with the kernel's errno other than `ENOENT`.
+pub(crate) unsafe fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> Result<bool> {
+    let mut attr = BpfAttrMapElem {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        ..BpfAttrMapElem::default()
+    };
+    // SAFETY: the kernel reads key_size bytes at `key`, which has exactly that length (this
+    // function's contract).
+    match unsafe { sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr) } {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(bpf_error("bpf(BPF_MAP_DELETE_ELEM)", NEEDS_BPF, e)),
     }
 }
 
@@ -531,7 +479,11 @@ impl LoadSpec {
 /// The first attempt runs without a verifier log (fast path). If it fails, the load is retried
 /// with `log_level = 1` and the verifier's log is returned inside
 /// [`Error::VerifierRejected`].
-pub(crate) fn prog_load(spec: &LoadSpec, name: &'static str, insns: &[Insn]) -> Result<OwnedFd> {
+pub(crate) fn prog_load(
+    spec: &LoadSpec,
+    name: &'static str,
+    insns: &[bpf_insn],
+) -> Result<OwnedFd> {
     let prog_name = obj_name("program name", name)?;
     let insn_cnt = u32::try_from(insns.len()).map_err(|_| Error::InvalidConfig {
         field: "program",
@@ -552,8 +504,8 @@ pub(crate) fn prog_load(spec: &LoadSpec, name: &'static str, insns: &[Insn]) -> 
         ..BpfAttrProgLoad::default()
     };
     let mut attr = base;
-    // SAFETY: `insns` points to `insn_cnt` live `Insn`s (8 bytes each, the layout of struct
-    // bpf_insn), `license` to a NUL-terminated static string; no log buffer is given.
+    // SAFETY: `insns` points to `insn_cnt` live `bpf_insn`s (8 bytes each, `#[repr(C)]`),
+    // `license` to a NUL-terminated static string; no log buffer is given.
     let first = unsafe { sys_bpf(BPF_PROG_LOAD, &mut attr) };
     let first_err = match first {
         Ok(fd) => return Ok(owned_fd(fd)),
@@ -777,6 +729,14 @@ pub(crate) fn link_info(fd: BorrowedFd<'_>) -> Result<BpfLinkInfo> {
 mod test {
     use super::*;
     use std::mem::align_of;
+
+    #[test]
+    fn insn_layout() {
+        assert_eq!(size_of::<bpf_insn>(), 8);
+        assert_eq!(std::mem::offset_of!(bpf_insn, regs), 1);
+        assert_eq!(std::mem::offset_of!(bpf_insn, off), 2);
+        assert_eq!(std::mem::offset_of!(bpf_insn, imm), 4);
+    }
 
     #[test]
     fn attr_sizes() {

@@ -1,0 +1,88 @@
+//! Capture files: a sans-IO pcap/pcapng [`Encoder`], a [`PcapWriter`] sink, and a small reader.
+//!
+//! - [`Encoder`] turns packets into bytes appended to a `Vec<u8>` the caller owns. It does no I/O
+//!   and, once an interface has been seen, no allocation: the caller's `Vec` is reused.
+//! - [`PcapWriter`] buffers encoded records and writes them in large chunks to a file or a stream
+//!   (standard output for `-w -`). **It never leaves an invalid file behind**: after every
+//!   successful flush it remembers the file length, and when a write fails (disk full, I/O error)
+//!   it cuts a regular file back to that length with `ftruncate(2)`, so the file ends on a
+//!   complete record, then refuses further writes. A stream cannot be cut back; a broken pipe is
+//!   reported so that [`Error::is_broken_pipe`](crate::Error::is_broken_pipe) recognises it.
+//! - [`read_records`] parses what we write, and more (microsecond pcap, either byte order,
+//!   pcapng with any `if_tsresol`). It is meant for tests and fuzzing: on any input it returns a
+//!   value or an [`Error::InvalidCapture`](crate::Error::InvalidCapture), it never panics.
+//!
+//! What we write:
+//! - [`Format::Pcap`]: classic pcap, little-endian, magic `0xa1b23c4d` (nanosecond timestamps),
+//!   version 2.4, `LINKTYPE_ETHERNET`. Seconds are stored in 32 bits, as the format demands, so
+//!   timestamps wrap in 2106.
+//! - [`Format::Pcapng`]: little-endian section header block (with `shb_userappl`), one interface
+//!   description block per interface on first use (`LINKTYPE_ETHERNET`, snaplen, `if_name` when
+//!   known, `if_tsresol` = 9, i.e. nanoseconds), and enhanced packet blocks.
+//!
+//! Captured data longer than the snaplen is cut to the snaplen; the original length is kept.
+//!
+//! # References
+//! - pcap: <https://www.tcpdump.org/manpages/pcap-savefile.5.html>
+//! - pcapng: <https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-03.html>
+//! - link types: <https://www.tcpdump.org/linktypes.html>
+//!
+//! Implementation: `encode.rs` ([`Encoder`]), `write.rs` ([`PcapWriter`]), `read.rs`
+//! ([`read_records`]).
+
+mod encode;
+#[cfg(test)]
+mod fixtures;
+mod read;
+mod write;
+
+pub use encode::Encoder;
+pub use read::{read_records, Record};
+pub use write::PcapWriter;
+
+/// Classic pcap magic with nanosecond timestamps, as written in the file's byte order.
+const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
+/// Classic pcap magic with microsecond timestamps.
+const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
+/// `LINKTYPE_ETHERNET`: frames start with an Ethernet II header.
+const LINKTYPE_ETHERNET: u16 = 1;
+/// Nanoseconds per second.
+const NS_PER_S: u64 = 1_000_000_000;
+
+/// pcapng block types.
+const BT_SHB: u32 = 0x0a0d_0d0a;
+const BT_IDB: u32 = 0x0000_0001;
+const BT_SPB: u32 = 0x0000_0003;
+const BT_EPB: u32 = 0x0000_0006;
+/// pcapng byte-order magic, read in the file's byte order.
+const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
+/// pcapng option codes.
+const OPT_ENDOFOPT: u16 = 0;
+const OPT_SHB_USERAPPL: u16 = 4;
+const OPT_IF_NAME: u16 = 2;
+const OPT_IF_TSRESOL: u16 = 9;
+const OPT_IF_TSOFFSET: u16 = 14;
+/// Written into the section header block's `shb_userappl` option.
+const USERAPPL: &[u8] = b"fastpath";
+/// Longest `if_name` we write; Linux names are at most 15 bytes (`IFNAMSIZ` - 1).
+const MAX_IF_NAME: usize = 255;
+
+/// pcapng block framing: type + total length in front, total length again behind.
+const BLOCK_OVERHEAD: usize = 12;
+/// Enhanced packet block without data or options.
+const EPB_FIXED: usize = BLOCK_OVERHEAD + 20;
+/// Classic pcap record header.
+const PCAP_RECORD_HEADER: usize = 16;
+
+/// [`PcapWriter`] writes its buffer out once it holds this many bytes.
+pub const DEFAULT_FLUSH_BYTES: usize = 256 * 1024;
+
+/// Capture file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Classic pcap, nanosecond variant (magic `0xa1b23c4d`). Read by every tool; one link type
+    /// per file and no interface information.
+    Pcap,
+    /// pcapng, with one interface description block per interface and nanosecond timestamps.
+    Pcapng,
+}

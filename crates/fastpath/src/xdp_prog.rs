@@ -1,0 +1,362 @@
+//! The XDP programs fastpath loads, composed from the eBPF assembler ([`crate::bpf::insn`]) and,
+//! for filtered capture, the filter compiler's eBPF translation: the AF_XDP redirect (plain,
+//! behind a filter, and device-bound with the VLAN tag restore), the fixed-verdict programs, and
+//! the lab generator's multi-flow `XDP_TX` program. Each is a function returning its
+//! instructions (sans-IO, golden-byte tested) and an [`XdpProgram`] constructor that loads it.
+//!
+//! This module sits above both `bpf` (loader, maps, attach) and `filter` (compiler): neither of
+//! them imports it.
+//!
+//! # References
+//! - <https://docs.kernel.org/bpf/redirect.html>
+//! - <https://docs.kernel.org/networking/af_xdp.html>
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use crate::bpf::insn::{AluOp, AsmError, Insn, JmpOp, Program, Reg, Size, Src};
+use crate::bpf::{btf, XdpAction, XdpProgram, XskMap};
+use crate::filter::Filter;
+use crate::{Error, Result};
+
+/// `BPF_FUNC_redirect_map` (`enum bpf_func_id`).
+pub const BPF_FUNC_REDIRECT_MAP: i32 = 51;
+
+/// Offset of `rx_queue_index` in `struct xdp_md`.
+const XDP_MD_RX_QUEUE_INDEX: i16 = 16;
+
+/// Instructions of a program that returns `action` for every frame: `r0 = action; exit`.
+pub fn action_insns(action: XdpAction) -> Vec<Insn> {
+    vec![Insn::mov64_imm(Reg::R0, action as i32), Insn::exit()]
+}
+
+/// Instructions of the generator's multi-flow program: for an Ethernet / IPv4 (no options) /
+/// UDP frame, rewrite the UDP source port to `base + bpf_get_prandom_u32() % flows`, then
+/// `XDP_TX`. Run with live frames it spreads one template over `flows` flows packet by packet
+/// (the UDP checksum is not updated: the lab's frames are discarded after the capture taps).
+///
+/// ```text
+/// r6 = *(u32 *)(r1 + 0)      // ctx->data
+/// r7 = *(u32 *)(r1 + 4)      // ctx->data_end
+/// r2 = r6; r2 += 36
+/// if r2 > r7 goto tx         // the verifier's bounds check for bytes 34..36
+/// call bpf_get_prandom_u32   // r0
+/// w0 %= flows; r0 += base
+/// r1 = r0; r1 >>= 8
+/// *(u8 *)(r6 + 34) = r1; *(u8 *)(r6 + 35) = r0   // big-endian port
+/// tx: r0 = XDP_TX; exit
+/// ```
+///
+/// # Errors
+/// [`Error::InvalidConfig`] if `flows` is 0.
+pub fn tx_flows_insns(base: u16, flows: u16) -> Result<Vec<Insn>> {
+    if flows == 0 {
+        return Err(Error::InvalidConfig {
+            field: "flows",
+            why: "0 flows: give at least 1".into(),
+        });
+    }
+    const BPF_FUNC_GET_PRANDOM_U32: i32 = 7;
+    let mut p = Program::new();
+    let tx = p.label();
+    p.push(Insn::ldx_mem(Size::W, Reg::R6, Reg::R1, 0))
+        .push(Insn::ldx_mem(Size::W, Reg::R7, Reg::R1, 4))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R6))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R2, 36))
+        .jump_if(JmpOp::Gt, Reg::R2, Src::Reg(Reg::R7), tx)
+        .push(Insn::call(BPF_FUNC_GET_PRANDOM_U32))
+        .push(Insn::alu32_imm(AluOp::Mod, Reg::R0, i32::from(flows)))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R0, i32::from(base)))
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .push(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 8))
+        .push(Insn::stx_mem(Size::B, Reg::R6, Reg::R1, 34))
+        .push(Insn::stx_mem(Size::B, Reg::R6, Reg::R0, 35))
+        .bind(tx)
+        .extend(action_insns(XdpAction::Tx));
+    Ok(p.finish()?)
+}
+
+/// Instructions of the AF_XDP redirect program for the XSKMAP behind fd `xsks`:
+///
+/// ```text
+/// r2 = *(u32 *)(r1 + 16)             // ctx->rx_queue_index
+/// r1 = map[xsks] ll
+/// r3 = 2                             // XDP_PASS when the queue has no socket
+/// call bpf_redirect_map
+/// exit
+/// ```
+///
+/// `bpf_redirect_map` returns `XDP_REDIRECT` if slot `rx_queue_index` holds a socket, otherwise
+/// the low bits of its flags argument, here `XDP_PASS`: frames of queues without a socket go to
+/// the kernel stack as if no program were attached.
+pub fn redirect_insns(xsks: i32) -> Vec<Insn> {
+    let [map_lo, map_hi] = Insn::ld_map_fd(Reg::R1, xsks);
+    vec![
+        Insn::ldx_mem(Size::W, Reg::R2, Reg::R1, XDP_MD_RX_QUEUE_INDEX),
+        map_lo,
+        map_hi,
+        Insn::mov64_imm(Reg::R3, XdpAction::Pass as i32),
+        Insn::call(BPF_FUNC_REDIRECT_MAP),
+        Insn::exit(),
+    ]
+}
+
+/// Instructions of the AF_XDP redirect program behind a packet filter: `filter` (classic BPF,
+/// translated to eBPF) runs first; matching frames go to [`redirect_insns`]'s redirect,
+/// the others to the kernel stack (`XDP_PASS`).
+///
+/// # Errors
+/// [`AsmError`] if the translated program cannot be assembled (jumps
+/// beyond the 16-bit range: a filter of many thousand instructions).
+pub fn filtered_redirect_insns(
+    xsks: i32,
+    filter: &Filter,
+) -> std::result::Result<Vec<Insn>, AsmError> {
+    // r6 holds the context (see filter::ebpf); the redirect expects it in r1.
+    let mut on_accept = vec![Insn::mov64_reg(Reg::R1, Reg::R6)];
+    on_accept.extend(redirect_insns(xsks));
+    behind_filter(filter, on_accept, returning(XdpAction::Pass))
+}
+
+/// `filter` translated to eBPF, then `on_accept` where it accepts and `on_reject` where it
+/// rejects (each only if some path gets there: the verifier refuses unreachable code).
+fn behind_filter(
+    filter: &Filter,
+    on_accept: Vec<Insn>,
+    on_reject: Vec<Insn>,
+) -> std::result::Result<Vec<Insn>, AsmError> {
+    let mut p = Program::new();
+    let (accept, reject) = (p.label(), p.label());
+    let exits = crate::filter::ebpf::translate(filter.insns(), &mut p, accept, reject);
+    if exits.accept {
+        p.bind(accept);
+        p.extend(on_accept);
+    }
+    if exits.reject {
+        p.bind(reject);
+        p.extend(on_reject);
+    }
+    p.finish()
+}
+
+/// `return action`.
+fn returning(action: XdpAction) -> Vec<Insn> {
+    vec![Insn::mov64_imm(Reg::R0, action as i32), Insn::exit()]
+}
+
+/// `bpf_xdp_adjust_head`.
+const BPF_FUNC_XDP_ADJUST_HEAD: i32 = 44;
+
+/// Appends code that puts back into the frame an outer VLAN tag the device moved into
+/// metadata (hardware VLAN stripping; on veth, a tag that came with the skb, e.g. from a VLAN
+/// device on the peer): AF_XDP hands out the frame as it was on the wire, like the AF_PACKET
+/// rungs, and a filter sees the tag. `kfunc` is the BTF id of `bpf_xdp_metadata_rx_vlan_tag`
+/// (Linux 6.8+); the program must be device-bound. Frames without such a tag, shorter than
+/// 12 bytes, or without 4 bytes of headroom go on unchanged.
+///
+/// Entered and left with the context in `r1`; clobbers `r0`–`r6` and 8 bytes of stack at
+/// `r10 - 8`.
+fn restore_vlan(p: &mut Program, kfunc: u32) {
+    let done = p.label();
+    p.push(Insn::mov64_reg(Reg::R6, Reg::R1));
+    // __be16 proto at r10-8, u16 tci at r10-6 (zeroed: the kfunc may only write them).
+    p.push(Insn::st_mem(Size::DW, Reg::R10, -8, 0));
+    p.push(Insn::mov64_reg(Reg::R2, Reg::R10));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, -8));
+    p.push(Insn::mov64_reg(Reg::R3, Reg::R10));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R3, -6));
+    p.push(Insn::call_kfunc(kfunc as i32));
+    p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), done);
+    // Room for the MAC addresses before moving them.
+    p.push(Insn::ldx_mem(Size::W, Reg::R2, Reg::R6, 0));
+    p.push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R6, 4));
+    p.push(Insn::mov64_reg(Reg::R4, Reg::R2));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R4, 12));
+    p.jump_if(JmpOp::Gt, Reg::R4, Src::Reg(Reg::R3), done);
+    p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+    p.push(Insn::mov64_imm(Reg::R2, -4));
+    p.push(Insn::call(BPF_FUNC_XDP_ADJUST_HEAD));
+    p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), done);
+    // Packet pointers are new after adjust_head: reload and prove 16 bytes to the verifier.
+    p.push(Insn::ldx_mem(Size::W, Reg::R2, Reg::R6, 0));
+    p.push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R6, 4));
+    p.push(Insn::mov64_reg(Reg::R4, Reg::R2));
+    p.push(Insn::alu64_imm(AluOp::Add, Reg::R4, 16));
+    p.jump_if(JmpOp::Gt, Reg::R4, Src::Reg(Reg::R3), done);
+    // Destination, then source: MACs move 4 bytes to the front, in ascending order.
+    for off in [0i16, 4, 8] {
+        p.push(Insn::ldx_mem(Size::W, Reg::R5, Reg::R2, off + 4));
+        p.push(Insn::stx_mem(Size::W, Reg::R2, Reg::R5, off));
+    }
+    p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -8));
+    p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 12));
+    p.push(Insn::ldx_mem(Size::H, Reg::R5, Reg::R10, -6));
+    p.push(Insn::to_be(Reg::R5, 16));
+    p.push(Insn::stx_mem(Size::H, Reg::R2, Reg::R5, 14));
+    p.bind(done);
+    p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+}
+
+/// The device-bound redirect program: [`restore_vlan`] with `kfunc`, then
+/// [`filtered_redirect_insns`] (or [`redirect_insns`] without a filter).
+///
+/// # Errors
+/// As [`filtered_redirect_insns`].
+fn vlan_redirect_insns(
+    xsks: i32,
+    filter: Option<&Filter>,
+    kfunc: u32,
+) -> std::result::Result<Vec<Insn>, AsmError> {
+    let mut p = Program::new();
+    restore_vlan(&mut p, kfunc);
+    match filter {
+        Some(f) => p.extend(filtered_redirect_insns(xsks, f)?),
+        None => p.extend(redirect_insns(xsks)),
+    };
+    p.finish()
+}
+
+/// Instructions of a program that returns `on_match` for frames `filter` accepts and
+/// `on_miss` for the others (to check the translation with
+/// [`test_run`](crate::bpf::test_run)).
+///
+/// # Errors
+/// As [`filtered_redirect_insns`].
+pub fn filter_action_insns(
+    filter: &Filter,
+    on_match: XdpAction,
+    on_miss: XdpAction,
+) -> std::result::Result<Vec<Insn>, AsmError> {
+    behind_filter(filter, returning(on_match), returning(on_miss))
+}
+
+/// Constructors of the programs above (the type and [`XdpProgram::load`] are in `bpf/load.rs`).
+impl XdpProgram {
+    /// The redirect program for interface `ifindex` in native mode, behind `filter` if any:
+    /// where the kernel has kfunc `bpf_xdp_metadata_rx_vlan_tag` (Linux 6.8+) and the driver
+    /// supports device-bound programs, it first puts back an outer VLAN tag the device moved
+    /// out of the frame ([`XdpProgram::restores_vlan`] says whether it does); otherwise it is
+    /// [`XdpProgram::redirect_filtered`] / [`XdpProgram::redirect`]. Attach it to `ifindex`
+    /// only, in native mode.
+    ///
+    /// # Errors
+    /// As [`XdpProgram::redirect_filtered`].
+    pub fn redirect_native(
+        xsks: &XskMap,
+        filter: Option<&Filter>,
+        ifindex: u32,
+    ) -> Result<XdpProgram> {
+        let fd = xsks.as_fd().as_raw_fd();
+        if let Some(kfunc) = btf::rx_vlan_tag_kfunc() {
+            let insns = vlan_redirect_insns(fd, filter, kfunc)?;
+            // The same names as the programs without the tag restore: the role is the same.
+            let name = if filter.is_some() {
+                "fastpath_filter"
+            } else {
+                "fastpath_redir"
+            };
+            match XdpProgram::load_dev_bound(name, &insns, ifindex) {
+                Ok(fd) => return XdpProgram::loaded(fd, name, true),
+                // A verifier rejection is a bug of ours: say so rather than hide it.
+                Err(e @ Error::VerifierRejected { .. }) => return Err(e),
+                // The driver cannot bind programs (or an older kernel): go without.
+                Err(_) => {}
+            }
+        }
+        match filter {
+            Some(f) => XdpProgram::redirect_filtered(xsks, f),
+            None => XdpProgram::redirect(xsks),
+        }
+    }
+
+    /// `fastpath_redir`: frames of RX queue *q* to the AF_XDP socket in slot *q* of `xsks`,
+    /// `XDP_PASS` when the slot is empty. See [`redirect_insns`].
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`].
+    pub fn redirect(xsks: &XskMap) -> Result<XdpProgram> {
+        XdpProgram::load("fastpath_redir", &redirect_insns(xsks.as_fd().as_raw_fd()))
+    }
+
+    /// `fastpath_filter`: [`XdpProgram::redirect`] for frames `filter` accepts, `XDP_PASS` for
+    /// the rest. See [`filtered_redirect_insns`].
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`]; [`Error::BpfAssemble`] for a filter too long to translate.
+    pub fn redirect_filtered(xsks: &XskMap, filter: &Filter) -> Result<XdpProgram> {
+        let insns = filtered_redirect_insns(xsks.as_fd().as_raw_fd(), filter)?;
+        XdpProgram::load("fastpath_filter", &insns)
+    }
+
+    /// `fastpath_drop`: `XDP_DROP` for every frame (the receive ceiling in the lab).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`].
+    pub fn drop() -> Result<XdpProgram> {
+        XdpProgram::load("fastpath_drop", &action_insns(XdpAction::Drop))
+    }
+
+    /// `fastpath_pass`: `XDP_PASS` for every frame (enables veth NAPI for the AF_PACKET rungs).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`].
+    pub fn pass() -> Result<XdpProgram> {
+        XdpProgram::load("fastpath_pass", &action_insns(XdpAction::Pass))
+    }
+
+    /// `fastpath_tx`: `XDP_TX` for every frame (with
+    /// [`test_run_live`](crate::bpf::test_run_live), the traffic generator).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`].
+    pub fn tx() -> Result<XdpProgram> {
+        XdpProgram::load("fastpath_tx", &action_insns(XdpAction::Tx))
+    }
+
+    /// `fastpath_txflow`: the generator's multi-flow `XDP_TX` program ([`tx_flows_insns`]).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`]; [`Error::InvalidConfig`] for 0 flows.
+    pub fn tx_flows(base: u16, flows: u16) -> Result<XdpProgram> {
+        XdpProgram::load("fastpath_txflow", &tx_flows_insns(base, flows)?)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::bpf::insn::to_bytes;
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn golden_action_programs() {
+        for (action, code) in [
+            (XdpAction::Aborted, 0u8),
+            (XdpAction::Drop, 1),
+            (XdpAction::Pass, 2),
+            (XdpAction::Tx, 3),
+        ] {
+            assert_eq!(
+                to_bytes(&action_insns(action)),
+                [
+                    0xb7, 0x00, 0x00, 0x00, code, 0x00, 0x00, 0x00, //
+                    0x95, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                ]
+            );
+        }
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn golden_redirect_program() {
+        #[rustfmt::skip]
+        let want: [u8; 48] = [
+            0x61, 0x12, 0x10, 0x00, 0x00, 0x00, 0x00, 0x00, // r2 = *(u32 *)(r1 + 16)
+            0x18, 0x11, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, // r1 = map[fd 7] ll
+            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0xb7, 0x03, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, // r3 = 2 (XDP_PASS)
+            0x85, 0x00, 0x00, 0x00, 0x33, 0x00, 0x00, 0x00, // call 51
+            0x95, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // exit
+        ];
+        assert_eq!(to_bytes(&redirect_insns(7)), want);
+    }
+}
