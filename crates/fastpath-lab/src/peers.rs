@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use fastpath_harness::process::{find_on_path, is_executable};
 use std::os::unix::process::CommandExt;
 
 use crate::testbed::{Testbed, RX_IF};
@@ -532,20 +533,6 @@ fn cargo_command() -> Option<PathBuf> {
         })
 }
 
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    p.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(name))
-            .find(|c| is_executable(c))
-    })
-}
-
 /// A running peer.
 #[derive(Debug)]
 pub struct PeerRun {
@@ -696,7 +683,7 @@ impl PeerRun {
     fn signal(&self, sig: i32) {
         // The tool is the child itself: `ip netns exec`, taskset and stdbuf exec into it.
         let pid = self.child.id() as i32;
-        crate::sys::kill(pid, sig);
+        fastpath_harness::process::signal(pid, sig);
     }
 
     /// Takes a snapshot now, for peers that can ([`Window::Signal`] and [`Window::Periodic`]);

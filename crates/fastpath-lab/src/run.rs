@@ -17,8 +17,8 @@ use fastpath::{Backend, Config, Receiver, Stats};
 use crate::gen::{self, FrameSpec, GenConfig, GenReport, Method, MethodChoice};
 use crate::peers::{NetringPeer, Peer, PeerRun, Window};
 use crate::report::{median, Generator, Kind, Machine, Pps, Report, Row, Rung, Status};
-use crate::sys;
 use crate::testbed::{Layout, LinkCounters, Testbed, GEN_IF, RX_IF};
+use fastpath_harness::cpu;
 
 /// One row of the ladder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -623,7 +623,7 @@ fn receiver_loop(
             let snap = Snap {
                 t: Instant::now(),
                 packets,
-                cpu_ns: sys::thread_cpu_ns(),
+                cpu_ns: cpu::thread_cpu_ns(),
                 stats: rx.stats().ok(),
             };
             if let Ok(mut s) = ctl.snaps.lock() {
