@@ -9,8 +9,9 @@
 //! - [`Method::AfPacket`]: `sendmmsg` on an AF_PACKET socket with `PACKET_QDISC_BYPASS`:
 //!   ~0.6–1 Mpps. The fallback.
 //!
-//! The frame building is sans-IO ([`build_frame`]); [`run`] works in the calling thread's
-//! network namespace, on whatever CPU the caller pinned it to.
+//! The frame building is sans-IO ([`build_frame`], on `fastpath-harness`'s header writer);
+//! [`run`] works in the calling thread's network namespace, on whatever CPU the caller pinned it
+//! to.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,9 +20,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use fastpath::bpf::{self, XdpProgram};
+use fastpath_harness::frame::{self, UdpHeaders};
+use fastpath_harness::packet::PacketTx;
 use serde::Serialize;
 
-use crate::sys;
 use crate::testbed::link_counters;
 
 /// Frames per `BPF_PROG_TEST_RUN` call: 2M+ amortizes the ~40 ms fixed cost of a call
@@ -31,24 +33,28 @@ pub const DEFAULT_REPEAT: u32 = 2 << 20;
 pub const LIVE_BATCH: u32 = 64;
 /// Smallest frame: 14 (Ethernet) + 20 (IPv4) + 8 (UDP) bytes, padded to the Ethernet minimum
 /// without FCS.
-pub const MIN_SIZE: usize = 60;
+pub const MIN_SIZE: usize = frame::MIN_LEN;
 /// Largest frame: a 1500-byte MTU plus the Ethernet header (veth drops larger XDP frames).
 pub const MAX_SIZE: usize = 1514;
 /// Default destination MAC: locally administered and nobody's, so the receiving stack sees
 /// `PACKET_OTHERHOST` and drops the frame right after the capture taps.
-pub const DEFAULT_DST_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
+pub const DEFAULT_DST_MAC: [u8; 6] = frame::DST_MAC;
 /// Source MAC of generated frames.
-pub const SRC_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
-/// Source IPv4 address of generated frames.
-pub const SRC_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
-/// Default destination IPv4 address.
-pub const DEFAULT_DST_IP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 2);
+pub const SRC_MAC: [u8; 6] = frame::SRC_MAC;
+/// Source IPv4 address of generated frames (10.99.0.1).
+pub const SRC_IP: Ipv4Addr = ipv4(frame::SRC_IP);
+/// Default destination IPv4 address (10.99.0.2).
+pub const DEFAULT_DST_IP: Ipv4Addr = ipv4(frame::DST_IP);
 /// UDP source port of flow 0; flow `i` uses `BASE_SRC_PORT + i`.
 pub const BASE_SRC_PORT: u16 = 1024;
 /// Most flows: one per UDP source port from [`BASE_SRC_PORT`] up to 65535.
 pub const MAX_FLOWS: u16 = (65_536 - BASE_SRC_PORT as u32) as u16;
 /// UDP destination port (discard).
-pub const DST_PORT: u16 = 9;
+pub const DST_PORT: u16 = frame::DST_PORT;
+
+const fn ipv4(o: [u8; 4]) -> Ipv4Addr {
+    Ipv4Addr::new(o[0], o[1], o[2], o[3])
+}
 
 /// What the generated frames look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,68 +103,30 @@ impl FrameSpec {
     }
 }
 
-/// The Internet checksum (RFC 1071) of `data`, folded, not inverted.
-fn sum16(mut acc: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u32::from(*last) << 8;
-    }
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc
-}
-
 /// Builds flow `flow`'s frame: Ethernet (SRC_MAC → `dst_mac`) / IPv4 (SRC_IP → `dst_ip`, TTL
 /// 64, DF) / UDP (`BASE_SRC_PORT + flow` → 9) with valid checksums; the payload is `b"FPLB"`
 /// then bytes counting up. Exactly `spec.size` bytes (call [`FrameSpec::validate`] first; a size
 /// below the headers is raised to [`MIN_SIZE`]).
 pub fn build_frame(spec: &FrameSpec, flow: u16) -> Vec<u8> {
-    let size = spec.size.max(MIN_SIZE);
-    let mut f = vec![0u8; size];
-    f[0..6].copy_from_slice(&spec.dst_mac);
-    f[6..12].copy_from_slice(&SRC_MAC);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip_len = (size - 14) as u16;
-    let udp_len = ip_len - 20;
-    {
-        let ip = &mut f[14..34];
-        ip[0] = 0x45;
-        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-        ip[6] = 0x40; // DF
-        ip[8] = 64;
-        ip[9] = 17; // UDP
-        ip[12..16].copy_from_slice(&SRC_IP.octets());
-        ip[16..20].copy_from_slice(&spec.dst_ip.octets());
-        let c = !(sum16(0, ip) as u16);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-    }
-    let sport = BASE_SRC_PORT.wrapping_add(flow);
-    f[34..36].copy_from_slice(&sport.to_be_bytes());
-    f[36..38].copy_from_slice(&DST_PORT.to_be_bytes());
-    f[38..40].copy_from_slice(&udp_len.to_be_bytes());
-    let payload = &mut f[42..];
+    let headers = UdpHeaders {
+        dst_mac: spec.dst_mac,
+        src_mac: SRC_MAC,
+        vlan: None,
+        src_ip: SRC_IP.octets(),
+        dst_ip: spec.dst_ip.octets(),
+        ip_id: 0,
+        src_port: BASE_SRC_PORT.wrapping_add(flow),
+        dst_port: DST_PORT,
+    };
+    let mut f = vec![0u8; spec.size.max(MIN_SIZE)];
+    let payload = &mut f[headers.header_len()..];
     for (i, b) in payload.iter_mut().enumerate() {
         *b = match i {
             0..=3 => b"FPLB"[i],
             _ => i as u8,
         };
     }
-    // UDP checksum over the pseudo header and the datagram.
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&SRC_IP.octets());
-    pseudo[4..8].copy_from_slice(&spec.dst_ip.octets());
-    pseudo[9] = 17;
-    pseudo[10..12].copy_from_slice(&udp_len.to_be_bytes());
-    let acc = sum16(sum16(0, &pseudo), &f[34..]);
-    let mut c = !(acc as u16);
-    if c == 0 {
-        c = 0xffff;
-    }
-    f[40..42].copy_from_slice(&c.to_be_bytes());
+    headers.write(&mut f);
     f
 }
 
@@ -427,8 +395,8 @@ fn run_af_packet(
     stop: &AtomicBool,
     progress: &AtomicU64,
 ) -> Result<GenReport> {
-    const BATCH: usize = sys::PacketTx::MAX_BATCH;
-    let tx = sys::PacketTx::open(ifindex).context("opening an AF_PACKET socket for sending")?;
+    const BATCH: usize = PacketTx::MAX_BATCH;
+    let tx = PacketTx::open(ifindex).context("opening an AF_PACKET socket for sending")?;
     // One batch cycles through the flows frame by frame; `cycle` holds it twice so that any
     // rotation of it, up to a whole batch long, is one contiguous sub-slice.
     let cycle: Vec<&[u8]> = (0..2 * BATCH)
@@ -471,6 +439,7 @@ fn run_af_packet(
 #[cfg(test)]
 mod test {
     use super::*;
+    use fastpath_harness::frame::checksum;
 
     #[test]
     fn frames_have_the_size_and_valid_checksums() {
@@ -482,7 +451,7 @@ mod test {
             assert_eq!(&f[0..6], &DEFAULT_DST_MAC);
             assert_eq!(u16::from_be_bytes([f[12], f[13]]), 0x0800);
             // IPv4 header checksums to 0xffff.
-            assert_eq!(sum16(0, &f[14..34]), 0xffff);
+            assert_eq!(checksum(&f[14..34], 0), 0);
             assert_eq!(usize::from(u16::from_be_bytes([f[16], f[17]])), size - 14);
             // UDP: pseudo header + datagram checksums to 0xffff.
             let mut pseudo = [0u8; 12];
@@ -490,7 +459,7 @@ mod test {
             pseudo[4..8].copy_from_slice(&f[30..34]);
             pseudo[9] = 17;
             pseudo[10..12].copy_from_slice(&f[38..40]);
-            assert_eq!(sum16(sum16(0, &pseudo), &f[34..]), 0xffff);
+            assert_eq!(checksum(&f[34..], u32::from(!checksum(&pseudo, 0))), 0);
             assert_eq!(u16::from_be_bytes([f[34], f[35]]), BASE_SRC_PORT + 3);
             assert_eq!(&f[42..46], b"FPLB");
         }

@@ -23,7 +23,6 @@ pub mod gen;
 pub mod peers;
 pub mod report;
 mod run;
-mod sys;
 pub mod testbed;
 
 pub use report::Report;

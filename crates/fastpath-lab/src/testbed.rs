@@ -15,18 +15,20 @@
 //! - Namespaces are entered per thread ([`Testbed::enter_gen`], [`Testbed::enter_rx`]: `setns(2)`); the calling thread of
 //!   [`Testbed::new`] stays where it was. Tools run with `ip netns exec`, which also gives them a
 //!   `/sys` that shows the namespace's interfaces.
+//!
+//! The namespace, veth and pinning primitives are `fastpath-harness`'s; what is the lab's own is
+//! the policy: the names, the two layouts, threaded NAPI and where its kthread runs.
 
-use std::fs::{self, File};
-use std::io;
-use std::path::Path;
+use std::fs;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use fastpath_harness::netns::{self, Namespace};
+use fastpath_harness::veth::{self, VethEnd, VethOptions};
+use fastpath_harness::{cpu, process};
 use serde::Serialize;
-
-use crate::sys;
 
 /// The generator's end of the veth pair.
 pub const GEN_IF: &str = "fplg0";
@@ -36,7 +38,6 @@ pub const RX_IF: &str = "fplr0";
 pub const GEN_NS_PREFIX: &str = "fplg-";
 /// Prefix of the receiver namespace's name (`fplr-<pid>`).
 pub const RX_NS_PREFIX: &str = "fplr-";
-const NETNS_DIR: &str = "/var/run/netns";
 
 /// Where the kernel's receive work and the receiver run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -137,10 +138,10 @@ pub fn link_counters(ifname: &str) -> Result<LinkCounters> {
 #[derive(Debug)]
 pub struct Testbed {
     layout: Layout,
-    gen_ns: String,
-    rx_ns: String,
-    gen_file: File,
-    rx_file: File,
+    /// The generator namespace; deleted on drop.
+    gen: Namespace,
+    /// The receiver namespace; deleted on drop.
+    rx: Namespace,
     gen_cpu: usize,
     rx_cpu: usize,
     rx_ifindex: u32,
@@ -152,7 +153,7 @@ pub struct Testbed {
 /// # Errors
 /// A message naming what is missing and how to get it.
 pub fn check_prerequisites() -> Result<()> {
-    if sys::geteuid() != 0 {
+    if !process::is_root() {
         bail!(
             "fastpath lab needs root: it creates network namespaces and a veth pair and attaches \
              XDP programs (CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_BPF); run it with sudo"
@@ -169,74 +170,30 @@ pub fn check_prerequisites() -> Result<()> {
     }
 }
 
-/// Runs `ip ARGS`, returning its stderr as the error on failure.
-fn ip(args: &[&str]) -> Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running `ip {}`", args.join(" ")))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        bail!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    }
-}
-
 /// Deletes namespaces `fplg-<pid>`/`fplr-<pid>` whose process is gone (a lab killed by
-/// `kill -9`). Best effort.
+/// `kill -9`). Best effort, silent.
 fn remove_stale() {
-    let Ok(dir) = fs::read_dir(NETNS_DIR) else {
-        return;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(rest) = name
-            .strip_prefix(GEN_NS_PREFIX)
-            .or_else(|| name.strip_prefix(RX_NS_PREFIX))
-        else {
-            continue;
-        };
-        let Ok(pid) = rest.parse::<u32>() else {
-            continue;
-        };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = ip(&["netns", "del", &name]);
-        }
-    }
+    let _ = netns::remove_stale(|name| {
+        name.strip_prefix(GEN_NS_PREFIX)
+            .or_else(|| name.strip_prefix(RX_NS_PREFIX))?
+            .parse()
+            .ok()
+    });
 }
 
-/// Runs `f` on a new thread inside the namespace behind `ns`, and returns its result.
-fn run_in<T: Send>(ns: &File, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+/// Runs `f` on a new thread inside the namespace `ns`, and returns its result.
+fn run_in<T: Send>(ns: &Namespace, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     thread::scope(|s| {
         thread::Builder::new()
             .name("fplab-ns".into())
             .spawn_scoped(s, || {
-                sys::setns_net(ns).context("setns(CLONE_NEWNET)")?;
+                ns.enter().context("setns(CLONE_NEWNET)")?;
                 f()
             })
             .context("spawning a thread")?
             .join()
             .unwrap_or_else(|_| Err(anyhow!("a namespace helper thread panicked")))
     })
-}
-
-/// Writes `1` to the IPv6 `disable_ipv6` knobs of the calling thread's namespace
-/// (`/proc/sys/net` follows the thread's namespace). No IPv6 in the kernel: nothing to do.
-fn disable_ipv6() -> Result<()> {
-    for knob in ["all", "default"] {
-        let path = format!("/proc/sys/net/ipv6/conf/{knob}/disable_ipv6");
-        match fs::write(&path, "1") {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("writing 1 to {path}")),
-        }
-    }
-    Ok(())
 }
 
 impl Testbed {
@@ -254,54 +211,43 @@ impl Testbed {
         let gen_ns = format!("{GEN_NS_PREFIX}{pid}");
         let rx_ns = format!("{RX_NS_PREFIX}{pid}");
         for ns in [&gen_ns, &rx_ns] {
-            if Path::new(NETNS_DIR).join(ns).exists() {
+            if netns::path(ns).exists() {
                 bail!("network namespace {ns} exists already (another testbed of this process is alive)");
             }
         }
-        ip(&["netns", "add", &gen_ns]).context(
+        // From here on, dropping `gen` and `rx` deletes whatever exists.
+        let gen = Namespace::create(&gen_ns).context(
             "cannot create a network namespace (does the kernel have CONFIG_NET_NS, and is \
              /var/run writable?)",
         )?;
-        // From here on the guard deletes whatever exists.
-        let mut partial = Partial {
-            names: vec![gen_ns.clone()],
-        };
-        ip(&["netns", "add", &rx_ns]).context("cannot create a network namespace")?;
-        partial.names.push(rx_ns.clone());
-        let open = |ns: &str| {
-            File::open(Path::new(NETNS_DIR).join(ns))
-                .with_context(|| format!("opening {NETNS_DIR}/{ns}"))
-        };
-        let gen_file = open(&gen_ns)?;
-        let rx_file = open(&rx_ns)?;
-        run_in(&gen_file, disable_ipv6)?;
-        run_in(&rx_file, disable_ipv6)?;
-        ip(&[
-            "link", "add", GEN_IF, "netns", &gen_ns, "type", "veth", "peer", "name", RX_IF,
-            "netns", &rx_ns,
-        ])
+        let rx = Namespace::create(&rx_ns).context("cannot create a network namespace")?;
+        run_in(&gen, || Ok(netns::disable_ipv6()?))?;
+        run_in(&rx, || Ok(netns::disable_ipv6()?))?;
+        veth::add(
+            None,
+            &VethEnd::in_netns(GEN_IF, gen.name()),
+            &VethEnd::in_netns(RX_IF, rx.name()),
+            &VethOptions::default(),
+        )
         .context("cannot create a veth pair (does the kernel have CONFIG_VETH? `modprobe veth`)")?;
-        for (ns, ifname) in [(&gen_ns, GEN_IF), (&rx_ns, RX_IF)] {
-            ip(&["-n", ns, "link", "set", "dev", "lo", "up"])?;
-            ip(&["-n", ns, "link", "set", "dev", ifname, "up"])?;
+        for (ns, ifname) in [(&gen, GEN_IF), (&rx, RX_IF)] {
+            ns.ip(&["link", "set", "dev", "lo", "up"])?;
+            ns.ip(&["link", "set", "dev", ifname, "up"])?;
         }
-        let rx_ifindex = run_in(&rx_file, || Ok(fastpath::bpf::ifindex(RX_IF)?))?;
-        let cpus = sys::allowed_cpus();
+        let rx_ifindex = run_in(&rx, || Ok(fastpath::bpf::ifindex(RX_IF)?))?;
+        let cpus = cpu::allowed_cpus();
         let gen_cpu = cpus.first().copied().unwrap_or(0);
         let rx_cpu = cpus.get(1).copied().unwrap_or(gen_cpu);
         let tb = Testbed {
             layout,
-            gen_ns,
-            rx_ns,
-            gen_file,
-            rx_file,
+            gen,
+            rx,
             gen_cpu,
             rx_cpu,
             rx_ifindex,
             torn_down: false,
         };
-        partial.names.clear(); // `tb` owns the cleanup now
-        tb.wait_carrier()?;
+        tb.wait_carrier()?; // on error, `tb` drops: veth and namespaces go
         Ok(tb)
     }
 
@@ -309,14 +255,9 @@ impl Testbed {
     fn wait_carrier(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
-            let up = [(&self.gen_ns, GEN_IF), (&self.rx_ns, RX_IF)]
+            let up = [(&self.gen, GEN_IF), (&self.rx, RX_IF)]
                 .iter()
-                .all(|(ns, ifname)| {
-                    Command::new("ip")
-                        .args(["-n", ns, "-o", "link", "show", "dev", ifname])
-                        .output()
-                        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("LOWER_UP"))
-                });
+                .all(|(ns, ifname)| ns.link_info(ifname).is_ok_and(|l| l.lower_up));
             if up {
                 return Ok(());
             }
@@ -329,12 +270,12 @@ impl Testbed {
 
     /// The generator namespace's name.
     pub fn gen_ns(&self) -> &str {
-        &self.gen_ns
+        self.gen.name()
     }
 
     /// The receiver namespace's name.
     pub fn rx_ns(&self) -> &str {
-        &self.rx_ns
+        self.rx.name()
     }
 
     /// The CPU the generator runs on.
@@ -357,8 +298,10 @@ impl Testbed {
     /// # Errors
     /// `setns` or `sched_setaffinity` failed.
     pub fn enter_gen(&self) -> Result<()> {
-        sys::setns_net(&self.gen_file).context("setns into the generator namespace")?;
-        sys::pin_to_cpu(0, self.gen_cpu).context("pinning the generator thread")?;
+        self.gen
+            .enter()
+            .context("setns into the generator namespace")?;
+        cpu::pin_to_cpu(0, self.gen_cpu).context("pinning the generator thread")?;
         Ok(())
     }
 
@@ -367,8 +310,10 @@ impl Testbed {
     /// # Errors
     /// `setns` or `sched_setaffinity` failed.
     pub fn enter_rx(&self) -> Result<()> {
-        sys::setns_net(&self.rx_file).context("setns into the receiver namespace")?;
-        sys::pin_to_cpu(0, self.rx_cpu).context("pinning the receiver thread")?;
+        self.rx
+            .enter()
+            .context("setns into the receiver namespace")?;
+        cpu::pin_to_cpu(0, self.rx_cpu).context("pinning the receiver thread")?;
         Ok(())
     }
 
@@ -377,7 +322,7 @@ impl Testbed {
     /// # Errors
     /// `setns` failed, or `f`'s error.
     pub fn in_rx<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-        run_in(&self.rx_file, f)
+        run_in(&self.rx, f)
     }
 
     /// `fplr0`'s counters.
@@ -421,7 +366,7 @@ impl Testbed {
             let pids = napi_threads(RX_IF);
             if !pids.is_empty() {
                 for pid in pids {
-                    sys::pin_to_cpu(pid, self.rx_cpu).with_context(|| {
+                    cpu::pin_to_cpu(pid, self.rx_cpu).with_context(|| {
                         format!("pinning the NAPI kthread {pid} to CPU{}", self.rx_cpu)
                     })?;
                 }
@@ -438,7 +383,7 @@ impl Testbed {
     /// peer tool may leave one behind if it dies (`ip link set dev fplr0 xdp off`). Programs
     /// held by a `bpf_link` (ours) are not touched. Best effort.
     pub fn clear_rx_xdp(&self) {
-        let _ = ip(&["-n", &self.rx_ns, "link", "set", "dev", RX_IF, "xdp", "off"]);
+        let _ = self.rx.ip(&["link", "set", "dev", RX_IF, "xdp", "off"]);
     }
 
     /// A command `ip netns exec <rx ns> PROGRAM ARGS...`.
@@ -447,9 +392,7 @@ impl Testbed {
         I: IntoIterator<Item = S>,
         S: AsRef<std::ffi::OsStr>,
     {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.rx_ns, program]).args(args);
-        c
+        self.rx.exec(program, args)
     }
 
     /// Deletes the veth pair and both namespaces now, reporting the first failure (dropping
@@ -467,12 +410,12 @@ impl Testbed {
         }
         // Deleting one end deletes both and detaches their XDP programs now, even if a socket
         // or thread still holds a namespace alive.
-        let link = ip(&["-n", &self.gen_ns, "link", "del", "dev", GEN_IF]);
-        let a = ip(&["netns", "del", &self.gen_ns]);
-        let b = ip(&["netns", "del", &self.rx_ns]);
+        let link = self.gen.ip(&["link", "del", "dev", GEN_IF]);
+        let a = self.gen.delete();
+        let b = self.rx.delete();
         // The link may be gone already with its namespace; that is fine.
         drop(link);
-        a.and(b)
+        Ok(a.and(b)?)
     }
 }
 
@@ -480,19 +423,6 @@ impl Drop for Testbed {
     fn drop(&mut self) {
         if let Err(e) = self.teardown_inner() {
             eprintln!("fastpath lab: cleanup: {e:#}");
-        }
-    }
-}
-
-/// Deletes the namespaces of a half-built testbed.
-struct Partial {
-    names: Vec<String>,
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        for n in &self.names {
-            let _ = ip(&["netns", "del", n]);
         }
     }
 }

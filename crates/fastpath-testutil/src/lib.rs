@@ -17,6 +17,11 @@
 //! assert_frames_eq(&rx.collect(frames.len(), Duration::from_secs(2)).unwrap(), &frames);
 //! ```
 //!
+//! The namespace and veth guards, raw sockets and frame builders live in
+//! `fastpath-harness` (shared with the lab) and are re-exported here, so a
+//! test imports everything from this crate. This crate adds what only tests
+//! need: [`require!`], [`TempDir`] and the frame comparison helpers.
+//!
 //! What it does not do: no IP configuration, routing or traffic generation
 //! at rate (that is `fastpath-lab`). Everything privileged is done with the
 //! `ip` tool from iproute2 plus plain syscalls, and needs root
@@ -26,21 +31,19 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod compare;
-mod frame;
-mod netns;
-mod raw;
 mod require;
-mod sys;
 mod tempdir;
 
 pub use compare::{assert_frames_eq, diff_frames};
-pub use frame::{
+pub use fastpath_harness::frame::{
     frame_seq, udp_frame, udp_frames, vlan_frame, DST_IP, DST_MAC, DST_PORT, MAGIC, MIN_LEN,
     SRC_IP, SRC_MAC,
 };
-pub use netns::{NetNs, Veth, VethOptions};
-pub use raw::{RawReceiver, RawSender, RecvStats};
+pub use fastpath_harness::netns::NetNs;
+pub use fastpath_harness::packet::{RawReceiver, RawSender, RecvStats};
+pub use fastpath_harness::process::is_root;
+pub use fastpath_harness::veth::{Veth, VethOptions};
 #[doc(hidden)]
 pub use require::__require_failed;
-pub use require::{have_cmd, is_root, REQUIRE_PRIV_ENV};
+pub use require::{have_cmd, REQUIRE_PRIV_ENV};
 pub use tempdir::TempDir;

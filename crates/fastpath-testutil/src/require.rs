@@ -3,10 +3,9 @@
 use std::env;
 use std::fmt;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use crate::sys;
+use fastpath_harness::process::{find_on_path, is_executable};
 
 /// Environment variable that turns every [`require!`](crate::require) skip
 /// into a failure. CI (`.ci/run`) sets it to `1`.
@@ -66,23 +65,13 @@ fn test_name(module: &str) -> String {
     }
 }
 
-/// True if the effective user id is 0.
-pub fn is_root() -> bool {
-    sys::geteuid() == 0
-}
-
 /// True if `name` is an executable file in one of the `PATH` directories
 /// (or, if it contains a `/`, is itself an executable file).
 pub fn have_cmd(name: &str) -> bool {
-    let is_exec = |p: &Path| {
-        p.metadata()
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     if name.contains('/') {
-        return is_exec(Path::new(name));
+        return is_executable(Path::new(name));
     }
-    env::var_os("PATH")
-        .is_some_and(|path| env::split_paths(&path).any(|dir| is_exec(&dir.join(name))))
+    find_on_path(name).is_some()
 }
 
 #[cfg(test)]

@@ -1,9 +1,11 @@
-//! Deterministic test frames: Ethernet / [802.1Q] / IPv4 / UDP.
+//! Ethernet / [802.1Q] / IPv4 / UDP frames (sans-IO).
 //!
-//! Layout of the UDP payload: `b"FPT0"`, `seq` as big-endian u32, then
-//! pattern bytes `payload[i] = (seq + i) as u8` for `i >= 8`. IPv4 and UDP
-//! checksums are valid. Guarantee: [`frame_seq`] never panics, whatever the
-//! input.
+//! [`UdpHeaders::write`] fills in the headers and both checksums in front of a
+//! payload; [`checksum`] is the RFC 1071 Internet checksum. On top of them,
+//! the deterministic test frames ([`udp_frame`], [`vlan_frame`],
+//! [`udp_frames`]): the UDP payload is `b"FPT0"`, `seq` as big-endian u32,
+//! then pattern bytes `payload[i] = (seq + i) as u8` for `i >= 8`.
+//! Guarantee: [`frame_seq`] never panics, whatever the input.
 
 /// Magic at the start of every UDP payload built here.
 pub const MAGIC: [u8; 4] = *b"FPT0";
@@ -47,7 +49,7 @@ const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// # Examples
 ///
 /// ```
-/// use fastpath_testutil::{frame_seq, udp_frame, DST_MAC, SRC_MAC};
+/// use fastpath_harness::frame::{frame_seq, udp_frame, DST_MAC, SRC_MAC};
 /// let f = udp_frame(7, 128, DST_MAC, SRC_MAC);
 /// assert_eq!(f.len(), 128);
 /// assert_eq!(frame_seq(&f), Some(7));
@@ -64,7 +66,7 @@ pub fn udp_frame(seq: u32, len: usize, dst_mac: [u8; 6], src_mac: [u8; 6]) -> Ve
 /// # Examples
 ///
 /// ```
-/// use fastpath_testutil::{frame_seq, udp_frames, SRC_MAC};
+/// use fastpath_harness::frame::{frame_seq, udp_frames, SRC_MAC};
 /// let fs = udp_frames(3, SRC_MAC);
 /// assert_eq!(fs.iter().map(Vec::len).collect::<Vec<_>>(), [60, 157, 254]);
 /// assert_eq!(frame_seq(&fs[2]), Some(2));
@@ -93,62 +95,145 @@ fn build(seq: u32, len: usize, vid: Option<u16>, dst_mac: [u8; 6], src_mac: [u8;
         len >= MIN_LEN,
         "frame length {len} is below the Ethernet minimum {MIN_LEN}"
     );
-    let l3 = ETH_LEN + if vid.is_some() { VLAN_LEN } else { 0 };
-    let ip_total = len - l3;
+    let headers = UdpHeaders {
+        dst_mac,
+        src_mac,
+        vlan: vid,
+        src_ip: SRC_IP,
+        dst_ip: DST_IP,
+        // The IPv4 id is the low 16 bits of seq.
+        ip_id: seq as u16,
+        src_port: 1000 + (seq % 1000) as u16,
+        dst_port: DST_PORT,
+    };
+    let l3 = headers.header_len() - IP_LEN - UDP_LEN;
     assert!(
-        ip_total <= usize::from(u16::MAX),
+        len - l3 <= usize::from(u16::MAX),
         "frame length {len} exceeds the IPv4 maximum"
     );
-    let ip_total = ip_total as u16; // checked just above
-    let udp_len = ip_total - IP_LEN as u16;
-
-    let mut f = Vec::with_capacity(len);
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    if let Some(vid) = vid {
-        f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-        f.extend_from_slice(&vid.to_be_bytes());
+    let mut f = vec![0u8; len];
+    let payload = &mut f[headers.header_len()..];
+    payload[..4].copy_from_slice(&MAGIC);
+    payload[4..8].copy_from_slice(&seq.to_be_bytes());
+    for (i, b) in payload.iter_mut().enumerate().skip(8) {
+        *b = seq.wrapping_add(i as u32) as u8;
     }
-    f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-
-    // IPv4: version 4, IHL 5, DSCP 0, total length, id = low 16 bits of
-    // seq, DF, TTL 64, UDP, checksum filled below.
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&ip_total.to_be_bytes());
-    f.extend_from_slice(&(seq as u16).to_be_bytes());
-    f.extend_from_slice(&[0x40, 0, 64, 17, 0, 0]);
-    f.extend_from_slice(&SRC_IP);
-    f.extend_from_slice(&DST_IP);
-    let csum = checksum(&f[l3..l3 + IP_LEN], 0);
-    f[l3 + 10..l3 + 12].copy_from_slice(&csum.to_be_bytes());
-
-    let udp = l3 + IP_LEN;
-    f.extend_from_slice(&(1000 + (seq % 1000) as u16).to_be_bytes());
-    f.extend_from_slice(&DST_PORT.to_be_bytes());
-    f.extend_from_slice(&udp_len.to_be_bytes());
-    f.extend_from_slice(&[0, 0]);
-    f.extend_from_slice(&MAGIC);
-    f.extend_from_slice(&seq.to_be_bytes());
-    let pattern_len = len - f.len();
-    f.extend((8..8 + pattern_len).map(|i| seq.wrapping_add(i as u32) as u8));
-    debug_assert_eq!(f.len(), len);
-
-    // Pseudo-header: src, dst, zero + protocol, UDP length.
-    let mut pseudo = 0u32;
-    for w in SRC_IP.chunks(2).chain(DST_IP.chunks(2)) {
-        pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    pseudo += 17 + u32::from(udp_len);
-    let csum = match checksum(&f[udp..], pseudo) {
-        0 => 0xffff, // RFC 768: a computed 0 is sent as all ones
-        c => c,
-    };
-    f[udp + 6..udp + 8].copy_from_slice(&csum.to_be_bytes());
+    headers.write(&mut f);
     f
 }
 
-/// Internet checksum (RFC 1071) of `data`, starting from partial sum `sum`.
-fn checksum(data: &[u8], mut sum: u32) -> u16 {
+/// The headers of one Ethernet / [802.1Q] / IPv4 / UDP frame: IPv4 without options, DSCP 0,
+/// DF set, TTL 64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpHeaders {
+    /// Destination MAC.
+    pub dst_mac: [u8; 6],
+    /// Source MAC.
+    pub src_mac: [u8; 6],
+    /// An 802.1Q tag (PCP 0, DEI 0, this VLAN id) after the MAC addresses.
+    pub vlan: Option<u16>,
+    /// IPv4 source address.
+    pub src_ip: [u8; 4],
+    /// IPv4 destination address.
+    pub dst_ip: [u8; 4],
+    /// IPv4 identification.
+    pub ip_id: u16,
+    /// UDP source port.
+    pub src_port: u16,
+    /// UDP destination port.
+    pub dst_port: u16,
+}
+
+impl UdpHeaders {
+    /// Bytes of headers in front of the UDP payload: 42, or 46 with a VLAN tag.
+    pub fn header_len(&self) -> usize {
+        ETH_LEN + if self.vlan.is_some() { VLAN_LEN } else { 0 } + IP_LEN + UDP_LEN
+    }
+
+    /// Writes these headers over the first [`UdpHeaders::header_len`] bytes of `frame`, taking the
+    /// rest as the UDP payload, with the IPv4 total length, UDP length and both checksums
+    /// (an all-zero UDP checksum is sent as all ones, RFC 768).
+    ///
+    /// # Panics
+    ///
+    /// If `frame` is shorter than the headers, the IPv4 packet would exceed 65535 bytes, or
+    /// the VLAN id does not fit 12 bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use fastpath_harness::frame::{checksum, UdpHeaders};
+    /// let h = UdpHeaders {
+    ///     dst_mac: [2, 0, 0, 0, 0, 2],
+    ///     src_mac: [2, 0, 0, 0, 0, 1],
+    ///     vlan: None,
+    ///     src_ip: [10, 0, 0, 1],
+    ///     dst_ip: [10, 0, 0, 2],
+    ///     ip_id: 0,
+    ///     src_port: 1024,
+    ///     dst_port: 9,
+    /// };
+    /// let mut f = vec![0u8; 64];
+    /// f[h.header_len()..].fill(0xab);
+    /// h.write(&mut f);
+    /// assert_eq!(checksum(&f[14..34], 0), 0); // a valid IPv4 header sums to all ones
+    /// ```
+    #[track_caller]
+    pub fn write(&self, frame: &mut [u8]) {
+        let len = frame.len();
+        assert!(
+            len >= self.header_len(),
+            "frame of {len} bytes is shorter than its headers"
+        );
+        let l3 = self.header_len() - IP_LEN - UDP_LEN;
+        let ip_total = u16::try_from(len - l3).expect("the IPv4 packet exceeds 65535 bytes");
+        let udp_len = ip_total - IP_LEN as u16;
+        frame[0..6].copy_from_slice(&self.dst_mac);
+        frame[6..12].copy_from_slice(&self.src_mac);
+        if let Some(vid) = self.vlan {
+            assert!(vid <= 0x0fff, "VLAN id {vid} does not fit 12 bits");
+            frame[12..14].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            frame[14..16].copy_from_slice(&vid.to_be_bytes());
+        }
+        frame[l3 - 2..l3].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+
+        // IPv4: version 4, IHL 5, DSCP 0, total length, id, DF, TTL 64, UDP,
+        // checksum filled below.
+        let ip = &mut frame[l3..l3 + IP_LEN];
+        ip[0..2].copy_from_slice(&[0x45, 0]);
+        ip[2..4].copy_from_slice(&ip_total.to_be_bytes());
+        ip[4..6].copy_from_slice(&self.ip_id.to_be_bytes());
+        ip[6..12].copy_from_slice(&[0x40, 0, 64, 17, 0, 0]);
+        ip[12..16].copy_from_slice(&self.src_ip);
+        ip[16..20].copy_from_slice(&self.dst_ip);
+        let csum = checksum(ip, 0);
+        ip[10..12].copy_from_slice(&csum.to_be_bytes());
+
+        let udp = l3 + IP_LEN;
+        let u = &mut frame[udp..udp + UDP_LEN];
+        u[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        u[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        u[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        u[6..8].copy_from_slice(&[0, 0]);
+
+        // Pseudo-header: src, dst, zero + protocol, UDP length.
+        let mut pseudo = 0u32;
+        for w in self.src_ip.chunks(2).chain(self.dst_ip.chunks(2)) {
+            pseudo += u32::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        pseudo += 17 + u32::from(udp_len);
+        let csum = match checksum(&frame[udp..], pseudo) {
+            0 => 0xffff, // RFC 768: a computed 0 is sent as all ones
+            c => c,
+        };
+        frame[udp + 6..udp + 8].copy_from_slice(&csum.to_be_bytes());
+    }
+}
+
+/// Internet checksum (RFC 1071) of `data`, starting from partial sum `sum`: the one's
+/// complement of the folded one's-complement sum. Over data that includes a valid checksum
+/// it is 0.
+pub fn checksum(data: &[u8], mut sum: u32) -> u16 {
     let mut chunks = data.chunks_exact(2);
     for w in &mut chunks {
         sum += u32::from(u16::from_be_bytes([w[0], w[1]]));

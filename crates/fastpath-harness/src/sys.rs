@@ -1,4 +1,4 @@
-//! The only home of `libc` calls in this crate.
+//! The only home of `libc` calls (and of `unsafe`) in this crate.
 //!
 //! Every wrapper is safe to call: it takes Rust types (`BorrowedFd`, slices,
 //! `&CStr`) whose validity the borrow checker guarantees, and turns the C
@@ -32,19 +32,25 @@ pub(crate) fn geteuid() -> u32 {
 }
 
 /// `setns(fd, CLONE_NEWNET)`—moves the *calling thread* into the network
-/// namespace that `fd` refers to.
+/// namespace that `fd` refers to (an open `/var/run/netns/NAME` or
+/// `/proc/PID/ns/net`).
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/setns.2.html>
 pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: `fd` is a live descriptor for the duration of the call (it is
     // borrowed); setns only reads the descriptor number and the flag.
     cvt(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
 }
 
-/// `kill(pid, 0)`—true unless the kernel says the process does not exist.
-pub(crate) fn pid_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 performs only the existence/permission check and
-    // delivers nothing; no memory is passed.
-    let ret = unsafe { libc::kill(pid, 0) };
-    ret == 0 || io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+/// `kill(pid, sig)`—sends `sig` to `pid`; signal 0 performs only the
+/// existence/permission check and delivers nothing.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/kill.2.html>
+pub(crate) fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    cvt(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
 /// `if_nametoindex(name)` in the calling thread's network namespace.
@@ -225,4 +231,112 @@ pub(crate) fn packet_statistics(fd: BorrowedFd<'_>) -> io::Result<(u32, u32)> {
         )
     })?;
     Ok((st.tp_packets, st.tp_drops))
+}
+
+/// Most frames one [`sendmmsg_frames`] call passes to the kernel.
+pub(crate) const SENDMMSG_MAX: usize = 64;
+
+/// `sendmmsg(fd, frames)`—Sends each of the first [`SENDMMSG_MAX`] frames as
+/// one packet on the bound socket `fd`; returns how many the kernel took.
+/// Allocates nothing: the iovecs and message headers live on the stack.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/sendmmsg.2.html>
+pub(crate) fn sendmmsg_frames(fd: BorrowedFd<'_>, frames: &[&[u8]]) -> io::Result<usize> {
+    let frames = &frames[..frames.len().min(SENDMMSG_MAX)];
+    let mut iov = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; SENDMMSG_MAX];
+    for (v, f) in iov.iter_mut().zip(frames) {
+        v.iov_base = f.as_ptr() as *mut libc::c_void;
+        v.iov_len = f.len();
+    }
+    // SAFETY: all-zero is a valid mmsghdr (null name, no iovec, no control data), so an
+    // array of them is too.
+    let mut msgs: [libc::mmsghdr; SENDMMSG_MAX] = unsafe { mem::zeroed() };
+    for (m, v) in msgs.iter_mut().zip(iov.iter_mut()) {
+        m.msg_hdr.msg_iov = v;
+        m.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first `frames.len()` msghdrs each point at one iovec in `iov`, which
+    // points into a frame in `frames`; all of them outlive the call (`iov` and `msgs` are
+    // not moved while the kernel uses them) and the kernel only reads the frames. `msgs`
+    // is writable for msg_len; the count passed is `frames.len()` <= SENDMMSG_MAX.
+    let r = unsafe {
+        libc::sendmmsg(
+            fd.as_raw_fd(),
+            msgs.as_mut_ptr(),
+            frames.len() as libc::c_uint,
+            0,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
+    }
+}
+
+/// An empty `cpu_set_t`.
+fn cpu_set_empty() -> libc::cpu_set_t {
+    // SAFETY: cpu_set_t is a plain bitmask for which all-zero is a valid (empty) value.
+    unsafe { mem::zeroed() }
+}
+
+/// `sched_setaffinity(tid, {cpu})`—Pins thread `tid` (0: the calling thread) to one CPU.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/sched_setaffinity.2.html>
+pub(crate) fn pin_to_cpu(tid: i32, cpu: usize) -> io::Result<()> {
+    let mut set = cpu_set_empty();
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), so the bit is inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid, initialized cpu_set_t of the size we pass; the kernel only
+    // reads it.
+    let r = unsafe { libc::sched_setaffinity(tid, mem::size_of::<libc::cpu_set_t>(), &set) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `sched_getaffinity(0)`—The CPUs the calling thread may run on, in increasing order
+/// (`[0]` if the call fails).
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/sched_getaffinity.2.html>
+pub(crate) fn allowed_cpus() -> Vec<usize> {
+    let mut set = cpu_set_empty();
+    // SAFETY: `set` is writable and exactly the size passed; the kernel fills it.
+    let r = unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r != 0 {
+        return vec![0];
+    }
+    (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: CPU_ISSET only reads the initialized set; `c` is below CPU_SETSIZE.
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect()
+}
+
+/// `clock_gettime(CLOCK_THREAD_CPUTIME_ID)`—CPU time the calling thread has used, in ns
+/// (0 if the call fails).
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/clock_gettime.2.html>
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if r != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

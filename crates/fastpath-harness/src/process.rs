@@ -1,0 +1,64 @@
+//! Processes: who we are, whether another one exists, signalling children, finding executables.
+
+use std::env;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::sys;
+
+/// True if the effective user id is 0.
+pub fn is_root() -> bool {
+    sys::geteuid() == 0
+}
+
+/// `kill(pid, 0)`—true unless the kernel says the process does not exist (a process we may
+/// not signal still counts as alive).
+pub fn alive(pid: i32) -> bool {
+    match sys::kill(pid, 0) {
+        Ok(()) => true,
+        Err(e) => e.raw_os_error() != Some(libc::ESRCH),
+    }
+}
+
+/// `kill(pid, sig)`—Sends `sig` to process `pid` (a child of ours). Errors (the child is gone
+/// already) are ignored, and so is a `pid` of 0 or below: this never signals a process group
+/// or every process by accident.
+pub fn signal(pid: i32, sig: i32) {
+    if pid <= 0 {
+        return;
+    }
+    let _ = sys::kill(pid, sig);
+}
+
+/// Whether `p` is a regular file with an execute bit set.
+pub fn is_executable(p: &Path) -> bool {
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The first executable file named `name` in the `PATH` directories.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
+    env::var_os("PATH").and_then(|p| {
+        env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|c| is_executable(c))
+    })
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn finds_sh_and_not_nonsense() {
+        assert!(find_on_path("sh").is_some());
+        assert!(find_on_path("fastpath-no-such-command-xyz").is_none());
+        assert!(is_executable(Path::new("/bin/sh")));
+        assert!(!is_executable(Path::new("/etc/passwd")));
+    }
+
+    #[test]
+    fn we_are_alive() {
+        assert!(alive(std::process::id() as i32));
+    }
+}
