@@ -448,7 +448,7 @@ fn xdp_capture_never_leaves_a_program_attached() {
         "needs root for network namespaces, XDP and AF_XDP"
     );
     let (_ns, veth, _dir) = setup();
-    let attached = || fastpath::bpf::attached(veth.b_index).unwrap();
+    let attached = || fastpath::unstable::bpf::attached(veth.b_index).unwrap();
     let mut cap = Capture::start(&["-i", &veth.b, "-b", "xdp", "-w", "/dev/null"]);
     assert!(
         cap.lines[0].contains("af_xdp copy") && cap.lines[0].contains("native XDP"),

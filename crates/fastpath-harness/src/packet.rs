@@ -38,7 +38,7 @@ impl RawSender {
     ///
     /// No such interface, or no `CAP_NET_RAW`.
     pub fn new(ifname: &str) -> io::Result<RawSender> {
-        let ifindex = ifindex_of(ifname)?;
+        let ifindex = ifindex(ifname)?;
         let fd = sys::packet_socket()?;
         sys::packet_bind(fd.as_fd(), ifindex, 0)?;
         sys::setsockopt_int(fd.as_fd(), libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 0)?;
@@ -135,7 +135,7 @@ impl RawReceiver {
     ///
     /// No such interface, or no `CAP_NET_RAW`.
     pub fn new(ifname: &str) -> io::Result<RawReceiver> {
-        let ifindex = ifindex_of(ifname)?;
+        let ifindex = ifindex(ifname)?;
         let fd = sys::packet_socket()?;
         bump_buffer(fd.as_fd(), libc::SO_RCVBUFFORCE, libc::SO_RCVBUF);
         // Kernel >= 4.20; without it, outgoing frames are filtered by
@@ -248,7 +248,12 @@ impl AsFd for RawReceiver {
     }
 }
 
-fn ifindex_of(ifname: &str) -> io::Result<u32> {
+/// `if_nametoindex(ifname)`—the index of interface `ifname` in the calling thread's network
+/// namespace; the error names the interface.
+///
+/// # Errors
+/// No such interface, or a NUL in the name.
+pub fn ifindex(ifname: &str) -> io::Result<u32> {
     let c = CString::new(ifname)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in interface name"))?;
     sys::if_nametoindex(&c)

@@ -1,9 +1,9 @@
 //! The traffic generator: Ethernet/IPv4/UDP frames out of one interface, as fast as this kernel
 //! can, or at a given rate.
 //!
-//! Methods, fastest first (LAB-NOTES, 2-vCPU VM, 64 B):
+//! Methods, fastest first (`docs/lab-notes.md`, 2-vCPU VM, 64 B):
 //! - [`Method::XdpLive`]: `BPF_PROG_TEST_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES` on a program
-//!   returning `XDP_TX` ([`fastpath::bpf::test_run_live`]): 7–9 Mpps from one core. Each call
+//!   returning `XDP_TX` ([`fastpath::unstable::bpf::test_run_live`]): 7–9 Mpps from one core. Each call
 //!   has a fixed cost of ~40 ms, so calls carry [`DEFAULT_REPEAT`] frames. On a veth, frames
 //!   arrive only if the *peer* has a native XDP program attached.
 //! - [`Method::AfPacket`]: `sendmmsg` on an AF_PACKET socket with `PACKET_QDISC_BYPASS`:
@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use fastpath::bpf::{self, XdpProgram};
+use fastpath::unstable::bpf::{self, XdpProgram};
 use fastpath_harness::frame::{self, UdpHeaders};
 use fastpath_harness::packet::PacketTx;
 use serde::Serialize;
@@ -27,7 +27,7 @@ use serde::Serialize;
 use crate::testbed::link_counters;
 
 /// Frames per `BPF_PROG_TEST_RUN` call: 2M+ amortizes the ~40 ms fixed cost of a call
-/// (LAB-NOTES: 256k per call gave 4.3 Mpps, 4M gave 7.1).
+/// (`docs/lab-notes.md`: 256k per call gave 4.3 Mpps, 4M gave 7.1).
 pub const DEFAULT_REPEAT: u32 = 2 << 20;
 /// Frames the kernel builds and runs per inner batch in live mode.
 pub const LIVE_BATCH: u32 = 64;
@@ -265,7 +265,7 @@ impl Pacer {
 /// Bad frame spec, no such interface, no method working.
 pub fn run(cfg: &GenConfig, stop: &AtomicBool, progress: &AtomicU64) -> Result<GenReport> {
     cfg.frames.validate()?;
-    let ifindex = bpf::ifindex(&cfg.interface)
+    let ifindex = fastpath_harness::packet::ifindex(&cfg.interface)
         .with_context(|| format!("generator interface `{}`", cfg.interface))?;
     let templates = cfg.frames.templates();
     let mut fallback_reason = None;

@@ -234,7 +234,7 @@ impl Testbed {
             ns.ip(&["link", "set", "dev", "lo", "up"])?;
             ns.ip(&["link", "set", "dev", ifname, "up"])?;
         }
-        let rx_ifindex = run_in(&rx, || Ok(fastpath::bpf::ifindex(RX_IF)?))?;
+        let rx_ifindex = run_in(&rx, || Ok(fastpath_harness::packet::ifindex(RX_IF)?))?;
         let cpus = cpu::allowed_cpus();
         let gen_cpu = cpus.first().copied().unwrap_or(0);
         let rx_cpu = cpus.get(1).copied().unwrap_or(gen_cpu);

@@ -40,7 +40,7 @@ pub use fastpath_harness::frame::{
     SRC_IP, SRC_MAC,
 };
 pub use fastpath_harness::netns::NetNs;
-pub use fastpath_harness::packet::{RawReceiver, RawSender, RecvStats};
+pub use fastpath_harness::packet::{ifindex, RawReceiver, RawSender, RecvStats};
 pub use fastpath_harness::process::is_root;
 pub use fastpath_harness::veth::{Veth, VethOptions};
 #[doc(hidden)]

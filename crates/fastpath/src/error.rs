@@ -139,7 +139,7 @@ pub enum Error {
     },
     /// A BPF program could not be assembled (a bug in the code that emits it).
     #[error("cannot assemble bpf program: {0}")]
-    BpfAssemble(#[from] crate::bpf::insn::AsmError),
+    BpfAssemble(#[from] AsmError),
     /// A netlink request was refused; `detail` is the kernel's extended-ack message.
     #[error("{call}: {source}: {detail}")]
     NetlinkRefused {
@@ -230,4 +230,46 @@ fn disk_full_prefix(source: &io::Error) -> &'static str {
     } else {
         ""
     }
+}
+
+/// Why the eBPF assembler ([`crate::bpf::insn::Program::finish`]) refused a program. Defined here,
+/// at the bottom of the module graph, because [`Error`] wraps it; re-exported as
+/// `bpf::insn::AsmError`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AsmError {
+    /// A jump refers to a label that was never bound.
+    #[error("jump at instruction {at} targets label {label} which was never bound")]
+    UnboundLabel {
+        /// Index of the jump instruction.
+        at: usize,
+        /// The label number.
+        label: u32,
+    },
+    /// A label was bound twice.
+    #[error("label {label} bound twice (at instructions {first} and {second})")]
+    LabelBoundTwice {
+        /// The label number.
+        label: u32,
+        /// Where it was bound first.
+        first: usize,
+        /// Where it was bound again.
+        second: usize,
+    },
+    /// The jump distance does not fit the 16-bit offset field.
+    #[error(
+        "jump at instruction {at} needs offset {offset}, outside the 16-bit range -32768..=32767"
+    )]
+    OffsetOutOfRange {
+        /// Index of the jump instruction.
+        at: usize,
+        /// The offset that would be needed.
+        offset: i64,
+    },
+    /// A label from another `Program` was used.
+    #[error("label {label} does not belong to this program")]
+    ForeignLabel {
+        /// The label number.
+        label: u32,
+    },
 }

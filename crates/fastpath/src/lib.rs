@@ -45,13 +45,17 @@
 //! program. Errors name the capability that is missing.
 //!
 //! ## Inside
-//! Modules depend only on those below them: `sys` (kernel mirrors and syscalls) → `ring`
-//! (kernel-shared ring views) → [`bpf`] and [`filter`] → `config` ([`Config`] and every rung's
-//! options, [`XdpMode`]) and `packet` ([`Packet`], [`Stats`], [`Capabilities`]) → `backend`
-//! (one module per rung, each behind the crate-private `Rung` trait; without the `dpdk` feature
-//! `backend/dpdk` is one stub file) → `receiver` ([`Receiver`], [`Batch`], [`open_fanout`],
-//! [`open_queues`]: the one place that dispatches over the rungs). The public types are
-//! re-exported here.
+//! Modules depend only on those below them: `sys` (every kernel mirror and syscall: packet
+//! sockets, `sock_filter`, `bpf_insn`/`bpf_attr`, rtnetlink) → `ring` (kernel-shared ring
+//! views) → `bpf` (assembler, loader, maps, attach) and [`filter`] (the compiler; it uses only
+//! the assembler) side by side → `xdp_prog` (the XDP programs composed from both) → `config`
+//! ([`Config`] and every rung's options, [`XdpMode`]) and `packet` ([`Packet`], [`Stats`],
+//! [`Capabilities`]) → `backend` (one module per rung, each behind the crate-private `Rung`
+//! trait; without the `dpdk` feature `backend/dpdk` is one stub file) → `receiver`
+//! ([`Receiver`], [`Batch`], [`open_fanout`], [`open_queues`]: the one place that dispatches over
+//! the rungs). [`pcap`] stands apart (sans-IO, used by the CLI). The public types are re-exported
+//! here; `bpf` and `xdp_prog` are reachable only through [`unstable`], the door for the lab and
+//! the tests, with no stability promise.
 //!
 //! ## Example
 //! ```no_run
@@ -75,16 +79,20 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod backend;
-pub mod bpf;
 mod config;
 mod error;
 pub mod filter;
+mod limits;
 mod packet;
 pub mod pcap;
 mod receiver;
 mod ring;
 mod sys;
-pub mod xdp_prog;
+pub mod unstable;
+
+// The BPF toolkit and the XDP programs live behind the unstable door; inside the crate they keep
+// their short paths.
+pub(crate) use unstable::bpf;
 
 pub use config::{
     Backend, Config, DpdkConfig, FanoutMode, MmapConfig, XdpConfig, XdpMode, ZeroCopy, MAX_SNAPLEN,

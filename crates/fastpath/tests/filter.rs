@@ -886,8 +886,8 @@ fn parser_never_panics() {
 /// `XDP_PASS` for frames the filter accepts and `XDP_DROP` for the others.
 #[test]
 fn xdp_translation_matches_the_interpreter() {
-    use fastpath::bpf::{test_run, XdpAction, XdpProgram};
-    use fastpath::xdp_prog::filter_action_insns;
+    use fastpath::unstable::bpf::{test_run, XdpAction, XdpProgram};
+    use fastpath::unstable::xdp_prog::filter_action_insns;
     require!(is_root(), "needs root (CAP_BPF) for BPF_PROG_TEST_RUN");
     // The kernel runs XDP on whole frames: what it sees is what was captured.
     let pkts: Vec<Pkt> = corpus()
@@ -1085,13 +1085,13 @@ fn vlan_frames_match_alike_on_every_rung() {
 /// socket filter's ancillary loads, `xdp` through its device-bound program).
 #[test]
 fn metadata_tags_come_back_on_every_rung() {
-    use fastpath::bpf::tc::TcxVlanPush;
+    use fastpath::unstable::bpf::tc::TcxVlanPush;
     use fastpath::{Backend, Config, Receiver};
     use fastpath_testutil::{NetNs, RawSender};
     require!(is_root() && have_cmd("ip"), "needs root and `ip`");
     let ns = NetNs::new("fpvlm");
     let v = ns.veth_pair("fpvlm_a", "fpvlm_b");
-    let _push = TcxVlanPush::attach(fastpath::bpf::ifindex(&v.a).unwrap(), 0x8100, 0x2064)
+    let _push = TcxVlanPush::attach(fastpath_testutil::ifindex(&v.a).unwrap(), 0x8100, 0x2064)
         .expect("tcx egress program (Linux 6.6+)");
     let sent: Vec<Vec<u8>> = (0..6u16)
         .map(|i| {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use fastpath::bpf::{attached, Mode};
+use fastpath::unstable::bpf::{attached, Mode};
 use fastpath::{Backend, Config, Error, Receiver, XdpConfig, ZeroCopy};
 use fastpath_testutil::{
     assert_frames_eq, frame_seq, is_root, require, udp_frame, udp_frames, NetNs, RawSender, DST_MAC,

@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use fastpath::bpf::Mode;
 use fastpath::pcap::Format;
+use fastpath::XdpMode as Mode;
 use fastpath::{Backend, Config, FanoutMode, MmapConfig, XdpConfig, ZeroCopy};
 
 #[derive(Debug, clap::Args)]

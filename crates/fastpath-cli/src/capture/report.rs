@@ -4,7 +4,7 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fastpath::bpf::Mode;
+use fastpath::XdpMode as Mode;
 use fastpath::{Backend, Capabilities, Receiver, Stats};
 
 use super::options::Args;

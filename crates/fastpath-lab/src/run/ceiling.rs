@@ -4,7 +4,7 @@
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use fastpath::bpf::XdpProgram;
+use fastpath::unstable::bpf::XdpProgram;
 
 use super::window::{link_drops, load_attach_rx, sleep_unless, with_generator};
 use super::{LabConfig, Outcome, Rep};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use fastpath::bpf::XdpProgram;
+use fastpath::unstable::bpf::XdpProgram;
 
 use super::window::{link_drops, load_attach_rx, sleep_unless, with_generator};
 use super::{LabConfig, Outcome, Rep};

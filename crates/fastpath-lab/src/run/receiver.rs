@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use fastpath::bpf::{Mode, XdpAttachment, XdpProgram};
+use fastpath::unstable::bpf::{Mode, XdpAttachment, XdpProgram};
 use fastpath::{Backend, Config, Receiver, Stats};
 use fastpath_harness::cpu;
 
@@ -88,7 +88,7 @@ fn receiver_config(
     rcvbuf: Option<usize>,
 ) -> Result<Config> {
     let device = if backend == Backend::Dpdk {
-        // The same vdev and geometry as the dpdk-testpmd af_packet row (LAB-NOTES).
+        // The same vdev and geometry as the dpdk-testpmd af_packet row (`docs/lab-notes.md`).
         format!("net_af_packet0,iface={RX_IF},blocksz=4096,framesz=2048,framecnt=4096")
     } else {
         RX_IF.to_owned()

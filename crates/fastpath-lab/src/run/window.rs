@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
-use fastpath::bpf::{Mode, XdpAttachment, XdpProgram};
+use fastpath::unstable::bpf::{Mode, XdpAttachment, XdpProgram};
 
 use super::{LabConfig, Outcome};
 use crate::gen::{self, FrameSpec, GenConfig, GenReport, MethodChoice};

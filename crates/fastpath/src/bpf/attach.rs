@@ -118,14 +118,6 @@ pub fn attached(ifindex: u32) -> Result<Vec<AttachedProgram>> {
         .collect())
 }
 
-/// `if_nametoindex(name)`—The index of interface `name` in the calling thread's namespace.
-///
-/// # Errors
-/// [`Error::NoSuchInterface`]; [`Error::InvalidConfig`] for a name no interface can have.
-pub fn ifindex(name: &str) -> Result<u32> {
-    crate::sys::ifindex(name)
-}
-
 fn already_attached(state: &LinkXdp, mode: Mode, id: u32) -> Error {
     Error::XdpAlreadyAttached {
         ifname: state.ifname.clone(),

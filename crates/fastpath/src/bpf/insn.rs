@@ -474,45 +474,7 @@ pub fn to_bytes(insns: &[Insn]) -> Vec<u8> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Label(u32);
 
-/// Why a [`Program`] could not be assembled.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum AsmError {
-    /// A jump refers to a label that was never bound.
-    #[error("jump at instruction {at} targets label {label} which was never bound")]
-    UnboundLabel {
-        /// Index of the jump instruction.
-        at: usize,
-        /// The label number.
-        label: u32,
-    },
-    /// A label was bound twice.
-    #[error("label {label} bound twice (at instructions {first} and {second})")]
-    LabelBoundTwice {
-        /// The label number.
-        label: u32,
-        /// Where it was bound first.
-        first: usize,
-        /// Where it was bound again.
-        second: usize,
-    },
-    /// The jump distance does not fit the 16-bit offset field.
-    #[error(
-        "jump at instruction {at} needs offset {offset}, outside the 16-bit range -32768..=32767"
-    )]
-    OffsetOutOfRange {
-        /// Index of the jump instruction.
-        at: usize,
-        /// The offset that would be needed.
-        offset: i64,
-    },
-    /// A label from another `Program` was used.
-    #[error("label {label} does not belong to this program")]
-    ForeignLabel {
-        /// The label number.
-        label: u32,
-    },
-}
+pub use crate::error::AsmError;
 
 #[derive(Debug, Clone, Copy)]
 struct Fixup {
@@ -523,7 +485,7 @@ struct Fixup {
 /// Assembler: collects instructions, resolves label jumps in [`Program::finish`].
 ///
 /// ```
-/// use fastpath::bpf::insn::{Insn, JmpOp, Program, Reg, Src};
+/// use fastpath::unstable::bpf::insn::{Insn, JmpOp, Program, Reg, Src};
 /// let mut p = Program::new();
 /// let out = p.label();
 /// p.push(Insn::mov64_imm(Reg::R0, 1)); // XDP_DROP

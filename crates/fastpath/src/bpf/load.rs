@@ -1,5 +1,5 @@
 //! Loading XDP programs: [`XdpProgram`], a program in the kernel, and [`XdpAction`], what it
-//! returns. The programs fastpath loads are built in `crate::xdp_prog`.
+//! returns. The programs fastpath loads are built in `crate::unstable::xdp_prog`.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 

@@ -5,7 +5,7 @@
 //! BTF only the lookup of one kernel function's id (`btf.rs`, for the VLAN-restoring redirect
 //! program). The programs are a few instructions each, written with [`insn`], a sans-IO encoder
 //! and label assembler that is also the target for filter translation; the ones fastpath loads
-//! are composed in [`xdp_prog`](crate::xdp_prog) (above this module and the filter compiler).
+//! are composed in [`xdp_prog`](crate::unstable::xdp_prog) (above this module and the filter compiler).
 //!
 //! | need | use |
 //! |---|---|
@@ -33,11 +33,11 @@
 //! `sys/netlink.rs`; the programs' constructors (`XdpProgram::redirect`, ...) in `xdp_prog.rs`.
 //!
 //! ```no_run
-//! use fastpath::bpf::{self, Mode, XdpAttachment, XdpProgram, XskMap};
+//! use fastpath::unstable::bpf::{Mode, XdpAttachment, XdpProgram, XskMap};
 //!
 //! let xsks = XskMap::new(64)?;
 //! let prog = XdpProgram::redirect(&xsks)?;
-//! let ifindex = bpf::ifindex("eth0")?;
+//! let ifindex = 2; // if_nametoindex("eth0")
 //! let _attached = XdpAttachment::attach(&prog, ifindex, Mode::Native, false)?;
 //! // ... bind AF_XDP sockets, then xsks.set(queue, sock.as_fd())?
 //! # Ok::<(), fastpath::Error>(())
@@ -51,7 +51,7 @@ mod map;
 pub mod tc;
 mod test_run;
 
-pub use attach::{attached, ifindex, AttachedProgram, Mode, XdpAttachment};
+pub use attach::{attached, AttachedProgram, Mode, XdpAttachment};
 pub use load::{XdpAction, XdpProgram};
 pub use map::{Map, MapType, XskMap};
 pub use test_run::{test_run, test_run_live, LiveRunResult, TestRunResult, TEST_XDP_MAX_BATCH};

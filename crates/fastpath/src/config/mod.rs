@@ -140,8 +140,7 @@ pub struct Config {
     pub(crate) filter: Option<crate::filter::Filter>,
 }
 
-/// Largest snapshot length accepted (the same bound as tcpdump's `MAXIMUM_SNAPLEN`).
-pub const MAX_SNAPLEN: u32 = 262_144;
+pub use crate::limits::MAX_SNAPLEN;
 
 impl Config {
     /// A configuration for `interface` with the `mmap` backend and defaults everywhere else.

@@ -24,7 +24,7 @@ pub enum ZeroCopy {
 /// [`mode`](Self::mode) and [`replace`](Self::replace). The snapshot length and batch size are
 /// shared by every rung and live in [`Config`](crate::Config).
 ///
-/// The defaults follow LAB-NOTES: an RX ring of 4096 (2048 still lost ~0.5% to `rx_ring_full`),
+/// The defaults follow `docs/lab-notes.md`: an RX ring of 4096 (2048 still lost ~0.5% to `rx_ring_full`),
 /// a fill ring twice that, 2 KiB frames.
 // Implementation: backend/xdp/.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -126,7 +126,7 @@ impl std::error::Error for FilterError {}
 /// A compiled filter: a checked classic BPF program.
 ///
 /// Its accepting return value is the snapshot length it was compiled with
-/// ([`MAX_SNAPLEN`](crate::MAX_SNAPLEN) by [`Filter::new`], as `tcpdump -d` prints);
+/// ([`MAX_SNAPLEN`](crate::limits::MAX_SNAPLEN) by [`Filter::new`], as `tcpdump -d` prints);
 /// [`Config::filter`](crate::Config::filter) lowers it to the capture's snapshot length when
 /// attaching.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl Filter {
     /// # Errors
     /// [`FilterError`] with the column of the offending token.
     pub fn new(expr: &str) -> Result<Filter, FilterError> {
-        Filter::with_snaplen(expr, crate::MAX_SNAPLEN)
+        Filter::with_snaplen(expr, crate::limits::MAX_SNAPLEN)
     }
 
     /// Compiles `expr` with `snaplen` as the accepting return value.

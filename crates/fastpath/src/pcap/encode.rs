@@ -7,7 +7,7 @@ use super::{
     MAX_IF_NAME, NS_PER_S, OPT_ENDOFOPT, OPT_IF_NAME, OPT_IF_TSRESOL, OPT_SHB_USERAPPL,
     PCAP_MAGIC_NS, PCAP_RECORD_HEADER, USERAPPL,
 };
-use crate::MAX_SNAPLEN;
+use crate::limits::MAX_SNAPLEN;
 
 /// Sans-IO capture-file encoder: appends the file header and packet records to a caller's
 /// `Vec<u8>`.

@@ -71,7 +71,7 @@ pub(crate) const BPF_OBJ_NAME_LEN: usize = 16;
 /// `regs` packs the C bitfields `dst_reg:4, src_reg:4`; on little-endian hosts the destination is
 /// the low nibble. A 64-bit immediate load occupies two consecutive instructions.
 ///
-/// The assembler works on this very type (it is `fastpath::bpf::insn::Insn`, with its
+/// The assembler works on this very type (it is `fastpath::unstable::bpf::insn::Insn`, with its
 /// constructors), so programs are loaded as they are, without a copy.
 // Implementation of the constructors: `bpf/insn.rs`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
