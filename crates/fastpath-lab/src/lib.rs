@@ -22,6 +22,7 @@
 pub mod gen;
 pub mod peers;
 pub mod report;
+pub mod stages;
 mod run;
 pub mod testbed;
 

@@ -61,6 +61,8 @@ pub(super) fn measure_ceiling(
         link_drops: link_drops(Some(c0), Some(c1)),
         gen_pps: gr.rate(),
         cpu_ns: None,
+        stages: Default::default(),
+        noise: Default::default(),
     };
     (Outcome::Done(rep), Some(gr))
 }

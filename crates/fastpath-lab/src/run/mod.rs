@@ -19,6 +19,7 @@ use fastpath::Backend;
 
 use crate::gen::{GenReport, Method};
 use crate::peers::NetringPeer;
+use crate::stages::{Noise, Stages};
 use crate::report::{median, Generator, Machine, Pps, Report, Row, Status};
 use crate::testbed::{Layout, Testbed, GEN_IF, RX_IF};
 
@@ -34,6 +35,8 @@ pub use rows::RowSpec;
 use rows::{FILTER, FILTER_FLOWS};
 
 /// One repetition's numbers.
+// `stages` and `noise` are filled by the measurement and read by the report (lab v2, in progress).
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 struct Rep {
     pps: f64,
@@ -41,6 +44,10 @@ struct Rep {
     link_drops: u64,
     gen_pps: f64,
     cpu_ns: Option<f64>,
+    /// Where the repetition's packets went.
+    stages: Stages,
+    /// What else the machine did meanwhile.
+    noise: Noise,
 }
 
 /// How one repetition ended.

@@ -126,6 +126,8 @@ fn measure_peer(
         link_drops: link_drops(w.c0, w.c1),
         gen_pps: gr.rate(),
         cpu_ns: None,
+        stages: Default::default(),
+        noise: Default::default(),
     };
     (Outcome::Done(rep), Some(gr))
 }

@@ -264,6 +264,8 @@ impl RxWindow {
             link_drops: link_drops(self.c0, self.c1),
             gen_pps: gr.rate(),
             cpu_ns: (n > 0).then(|| (b.cpu_ns - a.cpu_ns) as f64 / n as f64),
+            stages: Default::default(),
+            noise: Default::default(),
         }
     }
 }

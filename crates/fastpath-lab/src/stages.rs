@@ -1,0 +1,96 @@
+//! Where the packets of one repetition went, and how noisy the machine was meanwhile. Sans-IO:
+//! the run code fills these from counters; the report sums, prints and saves them.
+//!
+//! The stages follow a frame from the generator to the receiving program:
+//!
+//! ```text
+//! generated ─► generator veth ─► receiving veth's XDP ─► socket / ring ─► delivered
+//!                  │ ring full         │ XDP_DROP,            │ socket or
+//!                  ▼                   ▼ redirect failed      ▼ ring drops
+//!             gen_veth_dropped     xdp_dropped            socket_dropped
+//! ```
+//! `filtered_out` counts frames a filter rejected by design (filtered rows); `unaccounted` is
+//! what no counter explains: `generated − delivered − filtered_out − the losses`.
+
+use serde::Serialize;
+
+/// Packet counts at each stage the testbed can see (one repetition, or summed over a row's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Stages {
+    /// Frames the generator transmitted.
+    pub generated: u64,
+    /// Lost between the generator and the receiving veth: the peer ring was full
+    /// (`tx_queue_0_xdp_xmit_errors`; AF_PACKET generator: `tx_dropped`).
+    pub gen_veth_dropped: u64,
+    /// Frames the receiving veth's XDP program ran on (`rx_queue_0_xdp_packets`).
+    pub rx_veth_xdp: u64,
+    /// XDP_DROP verdicts and failed redirects at the receiving veth (`rx_queue_0_xdp_drops`);
+    /// for the XDP_DROP ceiling row these are its deliveries.
+    pub xdp_dropped: u64,
+    /// Frames redirected to an AF_XDP socket (`rx_queue_0_xdp_redirect`).
+    pub xdp_redirected: u64,
+    /// Rejected by the row's filter by design (filtered rows).
+    pub filtered_out: u64,
+    /// Dropped by the socket or its ring (AF_PACKET `tp_drops`; AF_XDP `rx_dropped`,
+    /// `rx_ring_full`, fill ring empty). On the xdp rung these are also in `xdp_dropped`.
+    pub socket_dropped: u64,
+    /// Read by the user-space program.
+    pub delivered: u64,
+    /// `generated` minus everything the counters explain (negative: counted twice or stray
+    /// frames).
+    pub unaccounted: i64,
+}
+
+impl Stages {
+    /// Adds `o` to `self`, field by field.
+    pub fn add(&mut self, o: &Stages) {
+        self.generated += o.generated;
+        self.gen_veth_dropped += o.gen_veth_dropped;
+        self.rx_veth_xdp += o.rx_veth_xdp;
+        self.xdp_dropped += o.xdp_dropped;
+        self.xdp_redirected += o.xdp_redirected;
+        self.filtered_out += o.filtered_out;
+        self.socket_dropped += o.socket_dropped;
+        self.delivered += o.delivered;
+        self.unaccounted += o.unaccounted;
+    }
+
+    /// The stage that lost the most (`None` when nothing was lost), by name: `veth ring`,
+    /// `xdp`, `socket`, `unaccounted`.
+    pub fn lost_at(&self) -> Option<&'static str> {
+        [
+            ("veth ring", self.gen_veth_dropped),
+            ("xdp", self.xdp_dropped),
+            ("socket", self.socket_dropped),
+            ("unaccounted", self.unaccounted.max(0) as u64),
+        ]
+        .into_iter()
+        .filter(|&(_, n)| n > 0)
+        .max_by_key(|&(_, n)| n)
+        .map(|(s, _)| s)
+    }
+
+    /// `|unaccounted| / generated` (0 when nothing was generated).
+    pub fn unaccounted_share(&self) -> f64 {
+        if self.generated == 0 {
+            0.0
+        } else {
+            self.unaccounted.unsigned_abs() as f64 / self.generated as f64
+        }
+    }
+}
+
+/// What else happened on the machine during one repetition.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Noise {
+    /// CPU time the hypervisor stole from the generator's CPU, share of the window (0..1).
+    pub gen_cpu_steal: f64,
+    /// The same for the receiver's CPU.
+    pub rx_cpu_steal: f64,
+    /// The generator's real rate over the repetition, frames per second.
+    pub offered_pps: f64,
+    /// The CPU the receiving veth's NAPI kthread last ran on (`None`: no kthread, e.g. split).
+    pub kthread_cpu: Option<usize>,
+    /// Share of the window the NAPI kthread was on a CPU (0..1).
+    pub kthread_busy: f64,
+}
