@@ -64,5 +64,5 @@ pub(super) fn measure_ceiling(
         stages: Default::default(),
         noise: Default::default(),
     };
-    (Outcome::Done(rep), Some(gr))
+    (Outcome::Done(Box::new(rep)), Some(gr))
 }

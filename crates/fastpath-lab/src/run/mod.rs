@@ -53,7 +53,7 @@ struct Rep {
 /// How one repetition ended.
 #[derive(Debug)]
 enum Outcome {
-    Done(Rep),
+    Done(Box<Rep>),
     Unavailable(String),
     NotInstalled(String),
     Failed(String),
@@ -204,7 +204,7 @@ impl<'a> Lab<'a> {
                         r.gen_pps / 1e6
                     ));
                     self.gen_rates.push(r.gen_pps);
-                    reps.push(r);
+                    reps.push(*r);
                     continue;
                 }
                 Outcome::Interrupted => {

@@ -129,7 +129,7 @@ fn measure_peer(
         stages: Default::default(),
         noise: Default::default(),
     };
-    (Outcome::Done(rep), Some(gr))
+    (Outcome::Done(Box::new(rep)), Some(gr))
 }
 
 /// The peer's counts and the veth's counters at both ends of the window (counts zero for

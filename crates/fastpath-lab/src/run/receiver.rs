@@ -211,7 +211,7 @@ pub(super) fn measure_fastpath(
             return (o, Some(gr));
         }
         match win {
-            Ok(w) => (Outcome::Done(w.rep(&gr)), Some(gr)),
+            Ok(w) => (Outcome::Done(Box::new(w.rep(&gr))), Some(gr)),
             Err(o) => (o, Some(gr)),
         }
     })
