@@ -50,6 +50,13 @@ pub(crate) struct Args {
     /// 32 MiB).
     #[arg(long = "rcvbuf")]
     rcvbuf: Option<usize>,
+    /// Offered load: `max` (as fast as the generator goes, or --rate) or `ndr` (per row, the
+    /// highest rate with at most --loss lost: the no-drop rate).
+    #[arg(long = "load", value_parser = ["max", "ndr"], default_value = "max")]
+    load: String,
+    /// Largest loss for --load ndr, percent of the frames offered.
+    #[arg(long = "loss", default_value_t = 0.1, value_parser = parse_loss)]
+    loss: f64,
     /// Write the results as JSON to FILE.
     #[arg(long = "json")]
     json: Option<PathBuf>,
@@ -69,6 +76,16 @@ fn parse_secs(s: &str) -> std::result::Result<Duration, String> {
         return Err(format!("{s} is out of range (0.1 to 3600 seconds)"));
     }
     Ok(Duration::from_secs_f64(v))
+}
+
+fn parse_loss(s: &str) -> std::result::Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a percentage"))?;
+    if !(0.0..100.0).contains(&v) {
+        return Err(format!("{s} is out of range (0 to below 100 percent)"));
+    }
+    Ok(v)
 }
 
 fn parse_row(s: &str) -> std::result::Result<RowSpec, String> {
@@ -114,6 +131,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
         cfg.repeat = r;
     }
     cfg.rcvbuf = args.rcvbuf;
+    if args.load == "ndr" {
+        cfg.load = fastpath_lab::Load::Ndr {
+            loss: args.loss / 100.0,
+        };
+    }
 
     fastpath_lab::check_prerequisites()?;
     let mut json = args.json.as_deref().map(create).transpose()?;

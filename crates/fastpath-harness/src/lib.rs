@@ -14,7 +14,9 @@
 //!   [`RawReceiver`](packet::RawReceiver) (`sendto`/`recvfrom`, the tests'
 //!   reference path) and [`PacketTx`](packet::PacketTx) (`sendmmsg` batches).
 //! - [`frame`]: headers and checksums, and the deterministic test frames.
-//! - [`process`]: root check, liveness, signals, `PATH` lookup.
+//! - [`process`]: root check, liveness, signals, `PATH` lookup, interrupting a thread's
+//!   blocking system call.
+//! - [`ethtool`]: driver statistics (`ethtool -S`).
 //!
 //! What it does not do: no IP configuration or routing, no traffic at rate
 //! (that is the lab's generator), nothing from the `fastpath` library (which
@@ -28,6 +30,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 pub mod cpu;
+pub mod ethtool;
 pub mod frame;
 pub mod ip;
 pub mod netns;

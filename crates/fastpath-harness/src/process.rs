@@ -30,6 +30,38 @@ pub fn signal(pid: i32, sig: i32) {
     let _ = sys::kill(pid, sig);
 }
 
+/// The calling thread's id (for [`interrupt`]).
+pub fn thread_id() -> i32 {
+    sys::gettid()
+}
+
+/// The signal [`interrupt`] sends: `SIGUSR2`, with a handler that does nothing.
+pub const INTERRUPT_SIGNAL: i32 = libc::SIGUSR2;
+
+/// Makes thread `tid` of this process return from a blocking system call with `EINTR` (a long
+/// `BPF_PROG_TEST_RUN`, a `poll`), by sending it [`INTERRUPT_SIGNAL`] with a do-nothing handler
+/// installed (once, process-wide) first. A signal that arrives before the call starts is lost:
+/// callers repeat until the thread shows it stopped.
+///
+/// # Errors
+/// The handler cannot be installed, or no such thread.
+pub fn interrupt(tid: i32) -> std::io::Result<()> {
+    static HANDLER: std::sync::OnceLock<std::io::Result<()>> = std::sync::OnceLock::new();
+    if let Err(e) = HANDLER.get_or_init(|| sys::install_wake_handler(INTERRUPT_SIGNAL)) {
+        return Err(std::io::Error::new(e.kind(), e.to_string()));
+    }
+    sys::tgkill(tid, INTERRUPT_SIGNAL)
+}
+
+/// Installs the do-nothing handler of [`INTERRUPT_SIGNAL`] now (a thread that will be
+/// interrupted calls this before it blocks, so that a signal can never kill the process).
+///
+/// # Errors
+/// As `sigaction(2)`.
+pub fn prepare_interrupt() -> std::io::Result<()> {
+    sys::install_wake_handler(INTERRUPT_SIGNAL)
+}
+
 /// Whether `p` is a regular file with an execute bit set.
 pub fn is_executable(p: &Path) -> bool {
     p.metadata()

@@ -340,3 +340,72 @@ pub(crate) fn thread_cpu_ns() -> u64 {
     }
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
+
+/// `socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)`—a socket to run interface ioctls on. Its
+/// network namespace is the creating thread's, whatever thread uses it later.
+pub(crate) fn inet_dgram_socket() -> io::Result<OwnedFd> {
+    // SAFETY: socket takes three integers and touches no memory of ours.
+    let fd = cvt(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket(2), is open, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `SIOCETHTOOL`: `ioctl(fd, SIOCETHTOOL, &ifreq{ifr_name: ifname, ifr_data: cmd})`.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man8/ethtool.8.html> (the `ethtool_*` structs in
+///   `<linux/ethtool.h>`)
+pub(crate) fn ethtool(fd: BorrowedFd<'_>, ifname: &CStr, cmd: &mut [u64]) -> io::Result<()> {
+    let name = ifname.to_bytes_with_nul();
+    if name.len() > libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "interface name too long",
+        ));
+    }
+    // SAFETY: ifreq is plain old data; all-zero is a valid value.
+    let mut ifr: libc::ifreq = unsafe { mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name) {
+        *d = *s as libc::c_char;
+    }
+    ifr.ifr_ifru.ifru_data = cmd.as_mut_ptr().cast();
+    // SAFETY: `ifr` names the interface (NUL-terminated, checked above) and points `ifr_data`
+    // at `cmd`, which the caller sized for the command it holds (the kernel writes at most
+    // the counts it was told in the command's header, which the caller set from `cmd`'s
+    // length); both outlive the call.
+    cvt(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCETHTOOL, &mut ifr) }).map(drop)
+}
+
+/// `gettid()`—the calling thread's id.
+pub(crate) fn gettid() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// `tgkill(getpid(), tid, sig)`—sends `sig` to thread `tid` of this process.
+pub(crate) fn tgkill(tid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: getpid takes no arguments and cannot fail.
+    let pid = unsafe { libc::getpid() };
+    // SAFETY: tgkill takes three integers and touches no memory of ours.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, sig) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+extern "C" fn wake_handler(_: libc::c_int) {}
+
+/// Installs a handler that does nothing for `sig`, without `SA_RESTART`: the signal only
+/// interrupts a blocking system call of the thread it is sent to (which returns `EINTR`).
+pub(crate) fn install_wake_handler(sig: i32) -> io::Result<()> {
+    // SAFETY: sigaction is plain old data; all-zero is a valid (empty) value.
+    let mut sa: libc::sigaction = unsafe { mem::zeroed() };
+    sa.sa_sigaction = wake_handler as extern "C" fn(libc::c_int) as usize;
+    // SAFETY: `sa.sa_mask` is a valid sigset_t owned by us.
+    unsafe { libc::sigemptyset(&mut sa.sa_mask) };
+    // SAFETY: `sa` is initialised above and outlives the call; the handler is an
+    // async-signal-safe function that does nothing; the old action is not asked for.
+    cvt(unsafe { libc::sigaction(sig, &sa, std::ptr::null_mut()) }).map(drop)
+}

@@ -3,9 +3,18 @@
 //!
 //! Methods, fastest first (`docs/lab-notes.md`, 2-vCPU VM, 64 B):
 //! - [`Method::XdpLive`]: `BPF_PROG_TEST_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES` on a program
-//!   returning `XDP_TX` ([`fastpath::unstable::bpf::test_run_live`]): 7–9 Mpps from one core. Each call
-//!   has a fixed cost of ~40 ms, so calls carry [`DEFAULT_REPEAT`] frames. On a veth, frames
-//!   arrive only if the *peer* has a native XDP program attached.
+//!   returning `XDP_TX` ([`fastpath::unstable::bpf::test_run_live`]): 7–11 Mpps from one core.
+//!   On a veth, frames arrive only if the *peer* has a native XDP program attached.
+//!
+//!   **How it paces.** Each call has a fixed cost of ~30 ms (the kernel swaps the XDP dispatcher
+//!   in and out), so pacing by sleeping between calls can only send bursts — and a burst larger
+//!   than the receiving veth's 256-frame ring is lost there before any receiver is involved.
+//!   So the generator makes *one* call that runs until it is interrupted (a signal to the
+//!   generator thread, [`fastpath_harness::process::interrupt`]), and paces inside the kernel:
+//!   its program ([`fastpath::unstable::xdp_prog::tx_paced_insns`]) lets a frame go (`XDP_TX`)
+//!   only when a GCRA rate limiter on `bpf_ktime_get_ns` says it is due, and drops (recycles)
+//!   the others. The largest burst is one live-frames batch of [`LIVE_BATCH`] frames. The
+//!   count of frames sent and of flow-0 frames comes from the program's map, exact.
 //! - [`Method::AfPacket`]: `sendmmsg` on an AF_PACKET socket with `PACKET_QDISC_BYPASS`:
 //!   ~0.6–1 Mpps. The fallback.
 //!
@@ -20,15 +29,19 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use fastpath::unstable::bpf::{self, XdpProgram};
+use fastpath::unstable::xdp_prog::GenState;
 use fastpath_harness::frame::{self, UdpHeaders};
 use fastpath_harness::packet::PacketTx;
+use fastpath_harness::process;
 use serde::Serialize;
 
 use crate::testbed::link_counters;
 
-/// Frames per `BPF_PROG_TEST_RUN` call: 2M+ amortizes the ~40 ms fixed cost of a call
-/// (`docs/lab-notes.md`: 256k per call gave 4.3 Mpps, 4M gave 7.1).
-pub const DEFAULT_REPEAT: u32 = 2 << 20;
+/// Frames per `BPF_PROG_TEST_RUN` call: as many as the kernel takes; the call ends when the
+/// generator interrupts it (`docs/lab-notes.md`: small calls are slow, 256k per call gave 4.3 Mpps).
+pub const DEFAULT_REPEAT: u32 = u32::MAX;
+/// Frames a paced generator may run ahead of schedule (one live-frames batch).
+pub const PACE_BURST: u32 = 64;
 /// Frames the kernel builds and runs per inner batch in live mode.
 pub const LIVE_BATCH: u32 = 64;
 /// Smallest frame: 14 (Ethernet) + 20 (IPv4) + 8 (UDP) bytes, padded to the Ethernet minimum
@@ -175,7 +188,7 @@ pub struct GenConfig {
     pub duration: Option<Duration>,
     /// Method.
     pub method: MethodChoice,
-    /// Frames per live-frames call (at most; smaller under a rate limit or count).
+    /// Frames per live-frames call (the call is interrupted at the limits anyway).
     pub repeat: u32,
     /// Whether [`MethodChoice::Auto`] checks, with a short probe run, that live frames move
     /// the interface's counters (a veth whose peer has no native XDP program swallows them
@@ -208,7 +221,10 @@ pub struct GenReport {
     pub fallback_reason: Option<String>,
     /// Frames handed to the kernel for transmission.
     pub sent: u64,
-    /// Time from the first to the end of the last transmit call.
+    /// Of those, frames of flow 0 (the flow the lab's filter selects), where known (live
+    /// frames count them exactly; AF_PACKET sends the flows in turn).
+    pub flow0: Option<u64>,
+    /// Time from the first frame sent (live frames: within 1 ms) to the end.
     pub elapsed: Duration,
 }
 
@@ -244,8 +260,8 @@ impl Pacer {
             return Ok(max_chunk);
         };
         let rate = rate.max(1);
-        // Allow bursts of up to 10 ms worth of frames (at least one).
-        let burst = (rate / 100).max(1);
+        // Allow bursts of up to 1 ms worth of frames (at least one).
+        let burst = (rate / 1000).max(1);
         let due = (elapsed.as_secs_f64() * rate as f64) as u64 + burst;
         if sent < due {
             Ok((due - sent).min(max_chunk))
@@ -272,11 +288,12 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool, progress: &AtomicU64) -> Result<G
     match cfg.method {
         MethodChoice::Only(Method::AfPacket) => {}
         MethodChoice::Only(Method::XdpLive) => {
-            return run_live(cfg, ifindex, &templates, stop, progress, None);
+            let live = Live::load(cfg).context("loading the XDP_TX program")?;
+            return run_live(cfg, ifindex, &templates[0], stop, progress, &live);
         }
-        MethodChoice::Auto => match live_program(cfg) {
-            Ok(prog) => match probe_live(cfg, &prog, ifindex, &templates[0]) {
-                Ok(()) => return run_live(cfg, ifindex, &templates, stop, progress, Some(prog)),
+        MethodChoice::Auto => match Live::load(cfg) {
+            Ok(live) => match probe_live(cfg, &live, ifindex, &templates[0]) {
+                Ok(()) => return run_live(cfg, ifindex, &templates[0], stop, progress, &live),
                 Err(why) => fallback_reason = Some(why),
             },
             Err(e) => fallback_reason = Some(format!("cannot load the XDP_TX program: {e}")),
@@ -289,15 +306,17 @@ pub fn run(cfg: &GenConfig, stop: &AtomicBool, progress: &AtomicU64) -> Result<G
 
 /// Sends a few live frames and checks that they worked (and, if `cfg.probe`, that the
 /// interface's TX counters moved).
-fn probe_live(
-    cfg: &GenConfig,
-    prog: &XdpProgram,
-    ifindex: u32,
-    frame: &[u8],
-) -> Result<(), String> {
+fn probe_live(cfg: &GenConfig, live: &Live, ifindex: u32, frame: &[u8]) -> Result<(), String> {
     const PROBE: u32 = 1024;
+    // Without the counter check the probe only proves that live frames run: its frames are
+    // dropped by the program (limit 0), so a receiver never sees frames the report does not
+    // count.
+    let limit = if cfg.probe { None } else { Some(0) };
+    live.state
+        .configure(None, PACE_BURST, limit)
+        .map_err(|e| format!("configuring the generator: {e}"))?;
     let before = link_counters(&cfg.interface).ok();
-    bpf::test_run_live(prog, frame, ifindex, 0, PROBE, LIVE_BATCH)
+    bpf::test_run_live(&live.prog, frame, ifindex, 0, PROBE, LIVE_BATCH)
         .map_err(|e| format!("XDP live frames failed: {e}"))?;
     if !cfg.probe {
         return Ok(());
@@ -322,69 +341,89 @@ fn limits_reached(cfg: &GenConfig, sent: u64, start: Instant, stop: &AtomicBool)
         || cfg.duration.is_some_and(|d| start.elapsed() >= d)
 }
 
-/// The XDP_TX program for live frames: with several flows, the one that rewrites the UDP source
-/// port per packet (`base + random % flows`), so every call mixes all flows.
-fn live_program(cfg: &GenConfig) -> fastpath::Result<XdpProgram> {
-    if cfg.frames.flows > 1 {
-        XdpProgram::tx_flows(BASE_SRC_PORT, cfg.frames.flows)
-    } else {
-        XdpProgram::tx()
+/// The live-frames program and its state map (rate, limit, counters).
+struct Live {
+    state: GenState,
+    prog: XdpProgram,
+}
+
+impl Live {
+    /// Loads the paced program for `cfg`'s flows (unpaced and unlimited until configured).
+    fn load(cfg: &GenConfig) -> fastpath::Result<Live> {
+        let state = GenState::new(None, PACE_BURST, None)?;
+        let prog = XdpProgram::tx_paced(&state, BASE_SRC_PORT, cfg.frames.flows)?;
+        Ok(Live { state, prog })
     }
 }
 
+/// One live-frames call that runs until the limits are reached or `stop` is set: a watcher
+/// thread reads the program's counters every millisecond (`progress`) and, at a limit,
+/// interrupts the call with a signal (repeated until the call has returned: a signal that
+/// lands just before the call starts is lost). The program paces and stops at `cfg.count`
+/// itself, so the count is exact.
 fn run_live(
     cfg: &GenConfig,
     ifindex: u32,
-    templates: &[Vec<u8>],
+    frame: &[u8],
     stop: &AtomicBool,
     progress: &AtomicU64,
-    prog: Option<XdpProgram>,
+    live: &Live,
 ) -> Result<GenReport> {
-    let prog = match prog {
-        Some(p) => p,
-        None => live_program(cfg).context("loading the XDP_TX program")?,
-    };
-    // With several flows the program varies the source port packet by packet (one template).
-    let per_packet = cfg.frames.flows > 1;
-    let pacer = Pacer::new(cfg.rate);
-    // Under a rate limit, one call carries at most ~100 ms worth of frames.
-    let max_chunk =
-        u64::from(cfg.repeat.max(1)).min(cfg.rate.map_or(u64::MAX, |r| (r / 10).max(1)));
+    live.state
+        .configure(cfg.rate, PACE_BURST, cfg.count)
+        .context("configuring the generator's rate")?;
+    process::prepare_interrupt().context("installing the generator's wake-up handler")?;
+    let tid = process::thread_id();
+    // Relaxed: the flags only say "stop now" / "the call loop ended"; no data travels with them
+    // (the counters are read from the map after the join).
+    let limit = AtomicBool::new(false);
+    let returned = AtomicBool::new(false);
     let start = Instant::now();
-    let mut sent = 0u64;
-    let mut call = 0usize;
-    while !limits_reached(cfg, sent, start, stop) {
-        let mut n = match pacer.next(sent, start.elapsed(), max_chunk) {
-            Ok(n) => n,
-            Err(d) => {
-                thread::sleep(d);
-                continue;
+    let (result, first) = thread::scope(|s| {
+        // Returns when the first frame went out (within its 1-ms polling): a call spends its
+        // first ~30 ms setting up, which is not sending time.
+        let watcher = s.spawn(|| {
+            let mut first = None;
+            while !returned.load(Ordering::Relaxed) {
+                let sent = live.state.read().map_or(0, |c| c.tx);
+                if sent > 0 && first.is_none() {
+                    first = Some(Instant::now());
+                }
+                progress.store(sent, Ordering::Relaxed);
+                if limits_reached(cfg, sent, start, stop) {
+                    limit.store(true, Ordering::Relaxed);
+                    let _ = process::interrupt(tid);
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            first
+        });
+        let r = loop {
+            if limit.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            match bpf::test_run_live(&live.prog, frame, ifindex, 0, cfg.repeat.max(1), LIVE_BATCH) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => break Err(e).context("BPF_PROG_TEST_RUN (XDP live frames)"),
             }
         };
-        if let Some(c) = cfg.count {
-            n = n.min(c - sent);
-        }
-        let frame = if per_packet {
-            &templates[0]
-        } else {
-            &templates[call % templates.len()]
-        };
-        call += 1;
-        match bpf::test_run_live(&prog, frame, ifindex, 0, n as u32, LIVE_BATCH) {
-            Ok(_) => {
-                sent += n;
-                progress.fetch_add(n, Ordering::Relaxed);
-            }
-            // A signal cut the call short: the frames already sent are not reported.
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
-            Err(e) => return Err(e).context("BPF_PROG_TEST_RUN (XDP live frames)"),
-        }
-    }
+        returned.store(true, Ordering::Relaxed);
+        (r, watcher.join().unwrap_or(None))
+    });
+    let elapsed = first.unwrap_or(start).elapsed();
+    result?;
+    let counts = live
+        .state
+        .read()
+        .context("reading the generator's counters")?;
+    progress.store(counts.tx, Ordering::Relaxed);
     Ok(GenReport {
         method: Method::XdpLive,
         fallback_reason: None,
-        sent,
-        elapsed: start.elapsed(),
+        sent: counts.tx,
+        flow0: Some(counts.flow0),
+        elapsed,
     })
 }
 
@@ -432,6 +471,7 @@ fn run_af_packet(
         method: Method::AfPacket,
         fallback_reason: None,
         sent,
+        flow0: None,
         elapsed: start.elapsed(),
     })
 }
@@ -491,10 +531,10 @@ mod test {
         let p = Pacer::new(None);
         assert_eq!(p.next(1 << 40, Duration::ZERO, 77), Ok(77));
         let p = Pacer::new(Some(1000));
-        // At t=0 a 10-frame burst is allowed.
-        assert_eq!(p.next(0, Duration::ZERO, 1 << 20), Ok(10));
+        // At t=0 a 1-frame burst (1 ms worth) is allowed.
+        assert_eq!(p.next(0, Duration::ZERO, 1 << 20), Ok(1));
         // After 1 s, 1000 more are due.
-        assert_eq!(p.next(10, Duration::from_secs(1), 1 << 20), Ok(1000));
+        assert_eq!(p.next(1, Duration::from_secs(1), 1 << 20), Ok(1000));
         assert_eq!(p.next(10, Duration::from_secs(1), 64), Ok(64));
         // Ahead of schedule: sleep.
         assert!(p.next(2000, Duration::from_secs(1), 64).is_err());

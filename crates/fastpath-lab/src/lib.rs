@@ -22,12 +22,12 @@
 pub mod gen;
 pub mod peers;
 pub mod report;
-pub mod stages;
 mod run;
+pub mod stages;
 pub mod testbed;
 
 pub use report::Report;
-pub use run::{run, LabConfig, RowSpec};
+pub use run::{run, LabConfig, Load, RowSpec};
 pub use testbed::{check_prerequisites, Layout, Testbed};
 
 /// Installs the peer tools with apt (`apt-get install -y tcpdump netsniff-ng dpdk dpdk-dev`;

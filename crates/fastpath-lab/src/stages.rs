@@ -24,8 +24,9 @@ pub struct Stages {
     pub gen_veth_dropped: u64,
     /// Frames the receiving veth's XDP program ran on (`rx_queue_0_xdp_packets`).
     pub rx_veth_xdp: u64,
-    /// XDP_DROP verdicts and failed redirects at the receiving veth (`rx_queue_0_xdp_drops`);
-    /// for the XDP_DROP ceiling row these are its deliveries.
+    /// Lost at the receiving veth: XDP_DROP verdicts (`rx_queue_0_xdp_drops`) and failed
+    /// redirects or skb allocations (`rx_queue_0_drops`). For the XDP_DROP ceiling row the
+    /// verdicts are its deliveries and only the failures count here.
     pub xdp_dropped: u64,
     /// Frames redirected to an AF_XDP socket (`rx_queue_0_xdp_redirect`).
     pub xdp_redirected: u64,
@@ -93,4 +94,18 @@ pub struct Noise {
     pub kthread_cpu: Option<usize>,
     /// Share of the window the NAPI kthread was on a CPU (0..1).
     pub kthread_busy: f64,
+}
+
+/// How a row's no-drop rate was found (`--load ndr`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Ndr {
+    /// The highest offered rate that passed, frames per second (0: none passed).
+    pub offered_pps: f64,
+    /// Its loss, as a fraction.
+    pub loss: f64,
+    /// The lowest offered rate that failed (the search's upper bound; the generator's maximum
+    /// when none failed).
+    pub failed_pps: f64,
+    /// Trials run (each one full repetition at one rate).
+    pub trials: u32,
 }

@@ -25,6 +25,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
+use fastpath_harness::ethtool::{EthtoolStats, EthtoolValues};
 use fastpath_harness::netns::{self, Namespace};
 use fastpath_harness::veth::{self, VethEnd, VethOptions};
 use fastpath_harness::{cpu, process};
@@ -145,6 +146,9 @@ pub struct Testbed {
     gen_cpu: usize,
     rx_cpu: usize,
     rx_ifindex: u32,
+    /// `ethtool -S fplg0` / `fplr0` (their sockets live in the namespaces).
+    gen_stats: EthtoolStats,
+    rx_stats: EthtoolStats,
     torn_down: bool,
 }
 
@@ -235,6 +239,10 @@ impl Testbed {
             ns.ip(&["link", "set", "dev", ifname, "up"])?;
         }
         let rx_ifindex = run_in(&rx, || Ok(fastpath_harness::packet::ifindex(RX_IF)?))?;
+        let gen_stats = run_in(&gen, || Ok(EthtoolStats::open(GEN_IF)?))
+            .context("reading fplg0's driver statistics")?;
+        let rx_stats = run_in(&rx, || Ok(EthtoolStats::open(RX_IF)?))
+            .context("reading fplr0's driver statistics")?;
         let cpus = cpu::allowed_cpus();
         let gen_cpu = cpus.first().copied().unwrap_or(0);
         let rx_cpu = cpus.get(1).copied().unwrap_or(gen_cpu);
@@ -245,6 +253,8 @@ impl Testbed {
             gen_cpu,
             rx_cpu,
             rx_ifindex,
+            gen_stats,
+            rx_stats,
             torn_down: false,
         };
         tb.wait_carrier()?; // on error, `tb` drops: veth and namespaces go
@@ -331,6 +341,40 @@ impl Testbed {
     /// As [`link_counters`].
     pub fn rx_counters(&self) -> Result<LinkCounters> {
         self.in_rx(|| link_counters(RX_IF))
+    }
+
+    /// `fplg0`'s counters (in the generator namespace).
+    ///
+    /// # Errors
+    /// As [`link_counters`].
+    pub fn gen_counters(&self) -> Result<LinkCounters> {
+        run_in(&self.gen, || link_counters(GEN_IF))
+    }
+
+    /// `ethtool -S fplg0` now (veth: `tx_queue_0_xdp_xmit`, `tx_queue_0_xdp_xmit_errors`).
+    ///
+    /// # Errors
+    /// The interface is gone.
+    pub fn gen_ethtool(&self) -> Result<EthtoolValues> {
+        Ok(self.gen_stats.read()?)
+    }
+
+    /// `ethtool -S fplr0` now (veth: `rx_queue_0_xdp_packets`, `_xdp_drops`, `_xdp_redirect`,
+    /// `_drops`).
+    ///
+    /// # Errors
+    /// The interface is gone.
+    pub fn rx_ethtool(&self) -> Result<EthtoolValues> {
+        Ok(self.rx_stats.read()?)
+    }
+
+    /// The thread ids of `fplr0`'s NAPI kthreads (one-core layout, after [`apply_layout`](Self::apply_layout); empty otherwise).
+    pub fn napi_kthreads(&self) -> Vec<i32> {
+        if self.layout == Layout::OneCore {
+            napi_threads(RX_IF)
+        } else {
+            Vec::new()
+        }
     }
 
     /// One-core layout: turns on threaded NAPI for `fplr0` and pins its NAPI kthreads to the

@@ -55,7 +55,6 @@ pub fn tx_flows_insns(base: u16, flows: u16) -> Result<Vec<Insn>> {
             why: "0 flows: give at least 1".into(),
         });
     }
-    const BPF_FUNC_GET_PRANDOM_U32: i32 = 7;
     let mut p = Program::new();
     let tx = p.label();
     p.push(Insn::ldx_mem(Size::W, Reg::R6, Reg::R1, 0))
@@ -73,6 +72,277 @@ pub fn tx_flows_insns(base: u16, flows: u16) -> Result<Vec<Insn>> {
         .bind(tx)
         .extend(action_insns(XdpAction::Tx));
     Ok(p.finish()?)
+}
+
+/// Layout of the generator's state map ([`GenState`]): one array entry of six `u64`s.
+pub mod gen_state {
+    /// Theoretical arrival time of the next frame (GCRA), in 1/256 ns of `bpf_ktime_get_ns`.
+    pub const TAT: i16 = 0;
+    /// Frame interval in 1/256 ns (0: no pacing, as fast as the CPU goes).
+    pub const INTERVAL: i16 = 8;
+    /// Burst tolerance in 1/256 ns (how far ahead of schedule a frame may go).
+    pub const TAU: i16 = 16;
+    /// Frames transmitted (`XDP_TX` verdicts) so far.
+    pub const TX: i16 = 24;
+    /// Stop transmitting after this many frames (`u64::MAX`: no limit).
+    pub const LIMIT: i16 = 32;
+    /// Frames of flow 0 transmitted (the flow the lab's filtered rows select).
+    pub const FLOW0: i16 = 40;
+    /// Bytes per entry.
+    pub const SIZE: u32 = 48;
+}
+
+/// `bpf_map_lookup_elem`, `bpf_ktime_get_ns`, `bpf_get_prandom_u32` (`enum bpf_func_id`).
+const BPF_FUNC_MAP_LOOKUP_ELEM: i32 = 1;
+const BPF_FUNC_KTIME_GET_NS: i32 = 5;
+const BPF_FUNC_GET_PRANDOM_U32: i32 = 7;
+
+/// Instructions of the lab generator's paced program, run with live frames
+/// (`BPF_F_TEST_XDP_LIVE_FRAMES`): each frame the kernel offers is either sent (`XDP_TX`) or
+/// dropped (`XDP_DROP`, recycled at once), so the transmitted stream is paced *inside the
+/// kernel*, frame by frame, by a GCRA (virtual scheduling) rate limiter on `bpf_ktime_get_ns`:
+///
+/// ```text
+/// state = map[0]; if !state: drop
+/// if state.tx >= state.limit: drop
+/// if state.interval:                       // paced
+///     now = ktime_get_ns() << 8            // 1/256 ns units
+///     tat = max(state.tat, now)
+///     if tat > now + state.tau: drop       // ahead of schedule
+///     state.tat = tat + state.interval
+/// state.tx += 1
+/// flows > 1: port = base + prandom() % flows, written to the UDP source port;
+///            flow 0 counted in state.flow0
+/// return XDP_TX
+/// ```
+///
+/// A user-space pacer can only send bursts (each `BPF_PROG_TEST_RUN` call has a fixed cost of
+/// ~30 ms, so calls must be large); bursts overflow the 256-frame ring of the receiving veth
+/// long before the receiver is busy. Here the largest burst is the kernel's live-frames batch
+/// (64 frames, flushed together). The generator's CPU stays busy at any rate: frames not sent
+/// are dropped (a page-pool recycle each). The map is written by one CPU only (live frames run
+/// on the calling CPU with migration disabled), so plain loads and stores suffice.
+///
+/// # Errors
+/// [`Error::InvalidConfig`] if `flows` is 0.
+pub fn tx_paced_insns(state_fd: i32, base: u16, flows: u16) -> Result<Vec<Insn>> {
+    use gen_state::*;
+    if flows == 0 {
+        return Err(Error::InvalidConfig {
+            field: "flows",
+            why: "0 flows: give at least 1".into(),
+        });
+    }
+    let mut p = Program::new();
+    let drop = p.label();
+    let send = p.label();
+    let tx = p.label();
+    let later = p.label();
+    let not_flow0 = p.label();
+    let [map_lo, map_hi] = Insn::ld_map_fd(Reg::R1, state_fd);
+    // r6 = ctx; r7 = &state
+    p.push(Insn::mov64_reg(Reg::R6, Reg::R1))
+        .push(Insn::st_mem(Size::W, Reg::R10, -4, 0))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R10))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R2, -4))
+        .push(map_lo)
+        .push(map_hi)
+        .push(Insn::call(BPF_FUNC_MAP_LOOKUP_ELEM))
+        .jump_if(JmpOp::Eq, Reg::R0, Src::Imm(0), drop)
+        .push(Insn::mov64_reg(Reg::R7, Reg::R0))
+        // The limit.
+        .push(Insn::ldx_mem(Size::DW, Reg::R1, Reg::R7, TX))
+        .push(Insn::ldx_mem(Size::DW, Reg::R2, Reg::R7, LIMIT))
+        .jump_if(JmpOp::Ge, Reg::R1, Src::Reg(Reg::R2), drop)
+        // The pacing.
+        .push(Insn::ldx_mem(Size::DW, Reg::R8, Reg::R7, INTERVAL))
+        .jump_if(JmpOp::Eq, Reg::R8, Src::Imm(0), send)
+        .push(Insn::call(BPF_FUNC_KTIME_GET_NS))
+        .push(Insn::alu64_imm(AluOp::Lsh, Reg::R0, 8))
+        .push(Insn::ldx_mem(Size::DW, Reg::R1, Reg::R7, TAT))
+        .jump_if(JmpOp::Ge, Reg::R1, Src::Reg(Reg::R0), later)
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .bind(later)
+        .push(Insn::ldx_mem(Size::DW, Reg::R2, Reg::R7, TAU))
+        .push(Insn::alu64_reg(AluOp::Add, Reg::R2, Reg::R0))
+        .jump_if(JmpOp::Gt, Reg::R1, Src::Reg(Reg::R2), drop)
+        .push(Insn::alu64_reg(AluOp::Add, Reg::R1, Reg::R8))
+        .push(Insn::stx_mem(Size::DW, Reg::R7, Reg::R1, TAT))
+        .bind(send)
+        .push(Insn::ldx_mem(Size::DW, Reg::R1, Reg::R7, TX))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1))
+        .push(Insn::stx_mem(Size::DW, Reg::R7, Reg::R1, TX));
+    if flows > 1 {
+        // r9 = data; bounds check bytes 34..36 (the verifier tracks r9 with r2: same id).
+        p.push(Insn::ldx_mem(Size::W, Reg::R9, Reg::R6, 0))
+            .push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R6, 4))
+            .push(Insn::mov64_reg(Reg::R2, Reg::R9))
+            .push(Insn::alu64_imm(AluOp::Add, Reg::R2, 36))
+            .jump_if(JmpOp::Gt, Reg::R2, Src::Reg(Reg::R3), tx)
+            .push(Insn::call(BPF_FUNC_GET_PRANDOM_U32))
+            .push(Insn::alu32_imm(AluOp::Mod, Reg::R0, i32::from(flows)))
+            .jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), not_flow0)
+            .push(Insn::ldx_mem(Size::DW, Reg::R1, Reg::R7, FLOW0))
+            .push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1))
+            .push(Insn::stx_mem(Size::DW, Reg::R7, Reg::R1, FLOW0))
+            .bind(not_flow0)
+            .push(Insn::alu64_imm(AluOp::Add, Reg::R0, i32::from(base)))
+            .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+            .push(Insn::alu64_imm(AluOp::Rsh, Reg::R1, 8))
+            .push(Insn::stx_mem(Size::B, Reg::R9, Reg::R1, 34))
+            .push(Insn::stx_mem(Size::B, Reg::R9, Reg::R0, 35));
+    } else {
+        p.push(Insn::ldx_mem(Size::DW, Reg::R1, Reg::R7, FLOW0))
+            .push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1))
+            .push(Insn::stx_mem(Size::DW, Reg::R7, Reg::R1, FLOW0));
+    }
+    p.bind(tx)
+        .extend(action_insns(XdpAction::Tx))
+        .bind(drop)
+        .extend(action_insns(XdpAction::Drop));
+    Ok(p.finish()?)
+}
+
+/// The generator's state: the array map [`tx_paced_insns`] reads and writes ([`gen_state`]).
+#[derive(Debug)]
+pub struct GenState {
+    map: crate::bpf::Map,
+}
+
+/// What [`GenState::read`] returns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GenCounts {
+    /// Frames transmitted.
+    pub tx: u64,
+    /// Frames of flow 0 transmitted.
+    pub flow0: u64,
+}
+
+impl GenState {
+    /// A fresh state: `rate` frames per second (`None`: unpaced), bursts of at most `burst`
+    /// frames ahead of schedule, at most `limit` frames in all (`None`: no limit).
+    ///
+    /// # Errors
+    /// As [`crate::bpf::Map::create`]; [`Error::InvalidConfig`] for a rate of 0.
+    pub fn new(rate: Option<u64>, burst: u32, limit: Option<u64>) -> Result<GenState> {
+        let map = crate::bpf::Map::create(
+            crate::bpf::MapType::Array,
+            4,
+            gen_state::SIZE,
+            1,
+            "fp_gen_state",
+        )?;
+        let s = GenState { map };
+        s.configure(rate, burst, limit)?;
+        Ok(s)
+    }
+
+    /// Sets the rate, burst and limit and clears the counters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] for a rate of 0; [`Error::Syscall`] if the map update fails.
+    pub fn configure(&self, rate: Option<u64>, burst: u32, limit: Option<u64>) -> Result<()> {
+        let interval = match rate {
+            None => 0,
+            Some(0) => {
+                return Err(Error::InvalidConfig {
+                    field: "rate",
+                    why: "0 frames per second: give at least 1".into(),
+                })
+            }
+            // 1/256 ns per frame; at most 2.56e11 (1 frame per second), at least 1.
+            Some(r) => ((256u128 * 1_000_000_000) / u128::from(r)).max(1) as u64,
+        };
+        let mut v = [0u8; gen_state::SIZE as usize];
+        let mut put = |off: i16, x: u64| {
+            let o = off as usize;
+            v[o..o + 8].copy_from_slice(&x.to_ne_bytes());
+        };
+        put(gen_state::INTERVAL, interval);
+        put(
+            gen_state::TAU,
+            interval.saturating_mul(u64::from(burst.max(1))),
+        );
+        put(gen_state::LIMIT, limit.unwrap_or(u64::MAX));
+        self.map.update(&0u32.to_ne_bytes(), &v)
+    }
+
+    /// The counters now.
+    ///
+    /// # Errors
+    /// [`Error::Syscall`] if the map lookup fails.
+    pub fn read(&self) -> Result<GenCounts> {
+        let mut v = [0u8; gen_state::SIZE as usize];
+        self.map.lookup(&0u32.to_ne_bytes(), &mut v)?;
+        let get = |off: i16| {
+            let o = off as usize;
+            u64::from_ne_bytes(v[o..o + 8].try_into().expect("8 bytes"))
+        };
+        Ok(GenCounts {
+            tx: get(gen_state::TX),
+            flow0: get(gen_state::FLOW0),
+        })
+    }
+}
+
+/// Instructions of the lab's counting pass program: `XDP_PASS` for every frame, and a count of
+/// the frames whose UDP source port (bytes 34..36 of an Ethernet/IPv4 frame without options)
+/// is `port`, in entry 0 of the array map `counter_fd` (one `u64`). One receive queue's NAPI
+/// runs on one CPU at a time, so a plain load-add-store suffices.
+pub fn pass_counting_insns(counter_fd: i32, port: u16) -> Vec<Insn> {
+    let mut p = Program::new();
+    let pass = p.label();
+    let [map_lo, map_hi] = Insn::ld_map_fd(Reg::R1, counter_fd);
+    // The port as a little-endian load of its two big-endian bytes sees it.
+    let raw = i32::from(u16::from_ne_bytes(port.to_be_bytes()));
+    p.push(Insn::ldx_mem(Size::W, Reg::R2, Reg::R1, 0))
+        .push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R1, 4))
+        .push(Insn::mov64_reg(Reg::R4, Reg::R2))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R4, 36))
+        .jump_if(JmpOp::Gt, Reg::R4, Src::Reg(Reg::R3), pass)
+        .push(Insn::ldx_mem(Size::H, Reg::R6, Reg::R2, 34))
+        .jump_if(JmpOp::Ne, Reg::R6, Src::Imm(raw), pass)
+        .push(Insn::st_mem(Size::W, Reg::R10, -4, 0))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R10))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R2, -4))
+        .push(map_lo)
+        .push(map_hi)
+        .push(Insn::call(BPF_FUNC_MAP_LOOKUP_ELEM))
+        .jump_if(JmpOp::Eq, Reg::R0, Src::Imm(0), pass)
+        .push(Insn::ldx_mem(Size::DW, Reg::R1, Reg::R0, 0))
+        .push(Insn::alu64_imm(AluOp::Add, Reg::R1, 1))
+        .push(Insn::stx_mem(Size::DW, Reg::R0, Reg::R1, 0))
+        .bind(pass)
+        .extend(action_insns(XdpAction::Pass));
+    p.finish()
+        .expect("a fixed program with bound labels assembles")
+}
+
+/// The counter [`pass_counting_insns`] adds to.
+#[derive(Debug)]
+pub struct FrameCounter {
+    map: crate::bpf::Map,
+}
+
+impl FrameCounter {
+    /// A counter at 0.
+    ///
+    /// # Errors
+    /// As [`crate::bpf::Map::create`].
+    pub fn new() -> Result<FrameCounter> {
+        let map = crate::bpf::Map::create(crate::bpf::MapType::Array, 4, 8, 1, "fp_count")?;
+        Ok(FrameCounter { map })
+    }
+
+    /// The count now.
+    ///
+    /// # Errors
+    /// [`Error::Syscall`] if the map lookup fails.
+    pub fn read(&self) -> Result<u64> {
+        let mut v = [0u8; 8];
+        self.map.lookup(&0u32.to_ne_bytes(), &mut v)?;
+        Ok(u64::from_ne_bytes(v))
+    }
 }
 
 /// Instructions of the AF_XDP redirect program for the XSKMAP behind fd `xsks`:
@@ -318,6 +588,26 @@ impl XdpProgram {
     /// As [`XdpProgram::load`]; [`Error::InvalidConfig`] for 0 flows.
     pub fn tx_flows(base: u16, flows: u16) -> Result<XdpProgram> {
         XdpProgram::load("fastpath_txflow", &tx_flows_insns(base, flows)?)
+    }
+
+    /// `fastpath_passct`: `XDP_PASS`, counting frames from UDP source port `port` in
+    /// `counter` ([`pass_counting_insns`]).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`].
+    pub fn pass_counting(counter: &FrameCounter, port: u16) -> Result<XdpProgram> {
+        let fd = counter.map.as_fd().as_raw_fd();
+        XdpProgram::load("fastpath_passct", &pass_counting_insns(fd, port))
+    }
+
+    /// `fastpath_txpace`: the generator's paced `XDP_TX` program on `state`
+    /// ([`tx_paced_insns`]).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::load`]; [`Error::InvalidConfig`] for 0 flows.
+    pub fn tx_paced(state: &GenState, base: u16, flows: u16) -> Result<XdpProgram> {
+        let fd = state.map.as_fd().as_raw_fd();
+        XdpProgram::load("fastpath_txpace", &tx_paced_insns(fd, base, flows)?)
     }
 }
 

@@ -184,6 +184,13 @@ fn xdp_refuses_to_take_a_used_interface_and_names_conflicts() {
     let err =
         Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).xdp(x)).unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    // Busy polling cannot reach a copy-mode socket (no NAPI id): refused, not faked.
+    let mut x = XdpConfig::default();
+    x.busy_poll = Some((20, 64));
+    let err =
+        Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true).xdp(x)).unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+    assert!(err.to_string().contains("NAPI id"), "{err}");
     let mut x = XdpConfig::default();
     x.rx_size = 3000;
     let err =

@@ -32,6 +32,21 @@ pub struct LabConfig {
     pub repeat: u32,
     /// Socket receive buffer of the `recv` and `recv-batch` rows (`None`: fastpath's default).
     pub rcvbuf: Option<usize>,
+    /// How the offered load is chosen.
+    pub load: Load,
+}
+
+/// How the offered load is chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// As fast as the generator goes (or `rate`): the overload behaviour.
+    Max,
+    /// Per row, the highest offered rate at which the receiver loses at most `loss` (a
+    /// fraction, 0.001 = 0.1 %): the no-drop rate of RFC 2544.
+    Ndr {
+        /// Largest acceptable loss, as a fraction.
+        loss: f64,
+    },
 }
 
 impl LabConfig {
@@ -48,6 +63,7 @@ impl LabConfig {
             flows: 1,
             repeat: gen::DEFAULT_REPEAT,
             rcvbuf: None,
+            load: Load::Max,
         }
     }
 

@@ -19,24 +19,24 @@ use fastpath::Backend;
 
 use crate::gen::{GenReport, Method};
 use crate::peers::NetringPeer;
-use crate::stages::{Noise, Stages};
 use crate::report::{median, Generator, Machine, Pps, Report, Row, Status};
+use crate::stages::{Ndr, Noise, Stages};
 use crate::testbed::{Layout, Testbed, GEN_IF, RX_IF};
 
+mod account;
 mod ceiling;
 mod config;
+mod ndr;
 mod peer;
 mod receiver;
 mod rows;
 mod window;
 
-pub use config::LabConfig;
+pub use config::{LabConfig, Load};
 pub use rows::RowSpec;
 use rows::{FILTER, FILTER_FLOWS};
 
 /// One repetition's numbers.
-// `stages` and `noise` are filled by the measurement and read by the report (lab v2, in progress).
-#[allow(dead_code)]
 #[derive(Debug, Clone, Copy)]
 struct Rep {
     pps: f64,
@@ -48,6 +48,8 @@ struct Rep {
     stages: Stages,
     /// What else the machine did meanwhile.
     noise: Noise,
+    /// `--load ndr`: how the no-drop rate was found.
+    ndr: Option<Ndr>,
 }
 
 /// How one repetition ended.
@@ -198,10 +200,18 @@ impl<'a> Lab<'a> {
                     let cpu = r
                         .cpu_ns
                         .map_or(String::new(), |c| format!(", {c:.0} ns/pkt"));
+                    let st = &r.stages;
+                    let lost = st
+                        .lost_at()
+                        .map_or(String::new(), |at| format!(", most lost at {at}"));
                     (self.progress)(&format!(
-                        "{tag}: {:.2} Mpps (generator {:.2} Mpps{cpu})",
+                        "{tag}: {:.2} Mpps (generator {:.2} Mpps{cpu}{lost}; generated {}, \
+                         delivered {}, unaccounted {:.2}%)",
                         r.pps / 1e6,
-                        r.gen_pps / 1e6
+                        r.gen_pps / 1e6,
+                        st.generated,
+                        st.delivered,
+                        st.unaccounted_share() * 100.0
                     ));
                     self.gen_rates.push(r.gen_pps);
                     reps.push(*r);
@@ -271,6 +281,23 @@ fn fill_row(row: &mut Row, reps: &[Rep]) {
 /// One repetition of one row. `netring`: the harness of the netring rows (`None` when no such
 /// row is asked for).
 fn measure(
+    tb: &Testbed,
+    spec: RowSpec,
+    size: usize,
+    cfg: &LabConfig,
+    netring: Option<&Result<NetringPeer, String>>,
+    stop: &AtomicBool,
+) -> (Outcome, Option<GenReport>) {
+    match cfg.load {
+        Load::Max => measure_once(tb, spec, size, cfg, netring, stop),
+        Load::Ndr { loss } => ndr::search(cfg, loss, stop, |c| {
+            measure_once(tb, spec, size, c, netring, stop)
+        }),
+    }
+}
+
+/// One repetition at `cfg`'s offered load.
+fn measure_once(
     tb: &Testbed,
     spec: RowSpec,
     size: usize,

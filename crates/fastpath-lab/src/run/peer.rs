@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use fastpath::unstable::bpf::XdpProgram;
 
+use super::account::{self, Filtered, Received, RxPath};
 use super::window::{link_drops, load_attach_rx, sleep_unless, with_generator};
 use super::{LabConfig, Outcome, Rep};
 use crate::gen::GenReport;
@@ -85,12 +86,25 @@ fn measure_peer(
         return (Outcome::Failed(format!("{e:#}")), None);
     }
     let window = peer.window();
+    let p0 = account::probe(tb);
+    // The count before the generator starts (an exit summary counts from the start: zero).
+    let before = match window {
+        Window::AtExit => Some(PeerCount::default()),
+        Window::Signal | Window::Periodic => run.snapshot().ok().map(|(_, c)| c),
+    };
     let (win, gr) = with_generator(tb, size, cfg, || -> Result<_, Outcome> {
         match window {
             Window::Signal | Window::Periodic => snapshot_window(tb, &mut run, peer, cfg, stop),
             Window::AtExit => exit_window(tb, cfg, stop),
         }
     });
+    // Let the peer read what is still queued (its ring may hold a few hundred ms at overload).
+    thread::sleep(Duration::from_millis(300));
+    let after = match window {
+        Window::AtExit => None,
+        Window::Signal | Window::Periodic => run.snapshot().ok().map(|(_, c)| c),
+    };
+    let p1 = account::probe(tb);
     let (t_int, last, tail) = run.finish();
     drop(pass);
     let gr = match gr {
@@ -120,14 +134,34 @@ fn measure_peer(
             w.t1.duration_since(w.t0).as_secs_f64(),
         )
     };
+    let path = if peer.needs_pass_program() {
+        RxPath::AfPacket
+    } else {
+        RxPath::Xdp
+    };
+    let counted = match window {
+        Window::AtExit => last,
+        Window::Signal | Window::Periodic => after,
+    };
+    let stages = match (before, counted) {
+        (Some(a), Some(b)) => {
+            let got = Received {
+                delivered: b.delivered.saturating_sub(a.delivered),
+                socket_dropped: b.dropped.saturating_sub(a.dropped),
+            };
+            account::stages(&p0, &p1, &gr, path, Filtered::No, got)
+        }
+        _ => Default::default(),
+    };
     let rep = Rep {
         pps: n as f64 / dt,
         drops,
         link_drops: link_drops(w.c0, w.c1),
         gen_pps: gr.rate(),
         cpu_ns: None,
-        stages: Default::default(),
-        noise: Default::default(),
+        stages,
+        noise: account::noise(&p0, &p1, tb, &gr),
+        ndr: None,
     };
     (Outcome::Done(Box::new(rep)), Some(gr))
 }

@@ -7,11 +7,14 @@ use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::gen::BASE_SRC_PORT;
 use anyhow::{anyhow, Context, Result};
 use fastpath::unstable::bpf::{Mode, XdpAttachment, XdpProgram};
+use fastpath::unstable::xdp_prog::FrameCounter;
 use fastpath::{Backend, Config, Receiver, Stats};
 use fastpath_harness::cpu;
 
+use super::account::{self, Filtered, Received, RxPath};
 use super::window::{link_drops, sleep_unless, with_generator};
 use super::{LabConfig, Outcome, Rep};
 use crate::gen::GenReport;
@@ -116,14 +119,20 @@ fn receiver_loop(
     busy_poll: bool,
     filter: Option<&str>,
     rcvbuf: Option<usize>,
+    counter: Option<&FrameCounter>,
     ctl: &RxCtl,
 ) -> Result<()> {
     tb.enter_rx()?;
-    // AF_PACKET rungs: veth needs an XDP program for NAPI (live frames, threaded NAPI).
+    // AF_PACKET rungs: veth needs an XDP program for NAPI (live frames, threaded NAPI); with a
+    // filter, one that also counts the frames the filter should keep (its rejects are in no
+    // kernel counter).
     let _pass = if backend == Backend::Xdp {
         None
     } else {
-        let prog = XdpProgram::pass()?;
+        let prog = match counter {
+            Some(c) => XdpProgram::pass_counting(c, BASE_SRC_PORT)?,
+            None => XdpProgram::pass()?,
+        };
         let att = XdpAttachment::attach(&prog, tb.rx_ifindex(), Mode::Native, false)?;
         Some((att, prog))
     };
@@ -179,11 +188,27 @@ pub(super) fn measure_fastpath(
     stop: &AtomicBool,
 ) -> (Outcome, Option<GenReport>) {
     let ctl = RxCtl::default();
+    // The filtered rows' filter is `udp src port 1024`: flow 0 (see `FILTER`).
+    let counter = match (filter, backend) {
+        (Some(_), b) if b != Backend::Xdp => match FrameCounter::new() {
+            Ok(c) => Some(c),
+            Err(e) => return (Outcome::Failed(format!("creating a BPF map: {e}")), None),
+        },
+        _ => None,
+    };
     thread::scope(|s| {
         let rxh = thread::Builder::new()
             .name("fplab-rx".into())
             .spawn_scoped(s, || {
-                receiver_loop(tb, backend, busy_poll, filter, cfg.rcvbuf, &ctl)
+                receiver_loop(
+                    tb,
+                    backend,
+                    busy_poll,
+                    filter,
+                    cfg.rcvbuf,
+                    counter.as_ref(),
+                    &ctl,
+                )
             })
             .expect("spawning a thread only fails when the system is out of resources");
         // Wait for the receiver to be ready (or to give up).
@@ -201,7 +226,10 @@ pub(super) fn measure_fastpath(
             let _ = ctl.finish(rxh);
             return (Outcome::Failed(format!("{e:#}")), None);
         }
+        let (p0, s0) = (account::probe(tb), ctl.snapshot());
         let (win, gr) = with_generator(tb, size, cfg, || window(tb, &ctl, cfg, stop));
+        let s1 = drained(&ctl);
+        let p1 = account::probe(tb);
         let fin = ctl.finish(rxh);
         let gr = match gr {
             Ok(g) => g,
@@ -211,10 +239,56 @@ pub(super) fn measure_fastpath(
             return (o, Some(gr));
         }
         match win {
-            Ok(w) => (Outcome::Done(Box::new(w.rep(&gr))), Some(gr)),
+            Ok(w) => {
+                let mut rep = w.rep(&gr);
+                if let (Some(s0), Some(s1)) = (s0, s1) {
+                    let path = if backend == Backend::Xdp {
+                        RxPath::Xdp
+                    } else {
+                        RxPath::AfPacket
+                    };
+                    let got = Received {
+                        delivered: s1.packets - s0.packets,
+                        socket_dropped: socket_drops(&s1).saturating_sub(socket_drops(&s0)),
+                    };
+                    let filtered = match (filter, &counter) {
+                        (None, _) => Filtered::No,
+                        (Some(_), None) => Filtered::InXdp,
+                        (Some(_), Some(c)) => Filtered::Matching(c.read().unwrap_or(0)),
+                    };
+                    rep.stages = account::stages(&p0, &p1, &gr, path, filtered, got);
+                }
+                rep.noise = account::noise(&p0, &p1, tb, &gr);
+                (Outcome::Done(Box::new(rep)), Some(gr))
+            }
             Err(o) => (o, Some(gr)),
         }
     })
+}
+
+/// Drops the receiver's socket or ring reported so far (AF_XDP: also frames lost for want of
+/// a fill-ring entry).
+fn socket_drops(s: &Snap) -> u64 {
+    s.stats.map_or(0, |st| st.dropped + st.fill_ring_empty)
+}
+
+/// After the generator stopped: snapshots until the receiver's count stays put for 50 ms (it
+/// has read what was queued), at most 2 s; the last one.
+fn drained(ctl: &RxCtl) -> Option<Snap> {
+    let end = Instant::now() + Duration::from_secs(2);
+    let mut last = ctl.snapshot()?;
+    let mut still = 0;
+    while still < 5 && Instant::now() < end {
+        thread::sleep(Duration::from_millis(10));
+        let s = ctl.snapshot()?;
+        still = if s.packets == last.packets {
+            still + 1
+        } else {
+            0
+        };
+        last = s;
+    }
+    Some(last)
 }
 
 /// The receiver's snapshots and the veth's counters at both ends of the timed window.
@@ -266,6 +340,7 @@ impl RxWindow {
             cpu_ns: (n > 0).then(|| (b.cpu_ns - a.cpu_ns) as f64 / n as f64),
             stages: Default::default(),
             noise: Default::default(),
+            ndr: None,
         }
     }
 }

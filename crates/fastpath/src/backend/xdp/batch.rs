@@ -25,7 +25,9 @@ impl XskSocket {
     #[inline]
     pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Result<XdpBatch<'_>> {
         let mut span = self.rx.peek(self.batch_size);
-        if span.len == 0 && timeout != Some(Duration::ZERO) {
+        if span.len == 0 && self.busy_poll {
+            span = self.busy_wait(timeout)?;
+        } else if span.len == 0 && timeout != Some(Duration::ZERO) {
             // Only zero-copy drivers set the fill ring's flag; poll() below also wakes them.
             if self.need_wakeup && self.fill.needs_wakeup() {
                 x::kick_rx(&self.fd)?;
@@ -40,6 +42,21 @@ impl XskSocket {
             span,
             ts_ns,
         })
+    }
+
+    /// Busy polling: `recvfrom(MSG_DONTWAIT)` runs the device's NAPI poll in this thread (see
+    /// `busy_poll.rs`), then the RX ring is looked at again, until it has frames or `timeout`
+    /// passed. Never sleeps.
+    #[cold]
+    fn busy_wait(&mut self, timeout: Option<Duration>) -> Result<Span> {
+        let end = timeout.map(|t| std::time::Instant::now() + t);
+        loop {
+            x::kick_rx(&self.fd)?;
+            let span = self.rx.peek(self.batch_size);
+            if span.len > 0 || end.is_some_and(|e| std::time::Instant::now() >= e) {
+                return Ok(span);
+            }
+        }
     }
 
     /// Hands `span`'s frames back to the kernel: fill ring first (the frames), then the RX

@@ -5,7 +5,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
-use super::busy_poll::busy_poll;
+use super::busy_poll::{busy_poll, check_busy_poll};
 use super::rings::{CompRing, FillRing, Rings, RxRing, TxRing};
 use super::umem::{register_umem, Share, Umem};
 use crate::config::{Config, ZeroCopy};
@@ -97,6 +97,8 @@ pub(crate) struct XskSocket {
     pub(super) snaplen: u32,
     pub(super) delivered: u64,
     pub(super) rejected: u64,
+    /// Busy polling is on: receive spins on `recvfrom(MSG_DONTWAIT)` instead of `poll`.
+    pub(super) busy_poll: bool,
 }
 
 impl XskSocket {
@@ -164,6 +166,9 @@ impl XskSocket {
 
         let opts: xdp_options =
             sys::getsockopt(&fd, x::SOL_XDP, x::XDP_OPTIONS, "getsockopt(XDP_OPTIONS)")?;
+        if xc.busy_poll.is_some() {
+            check_busy_poll(&fd)?;
+        }
         let need_wakeup = match shared {
             Some(first) => first.need_wakeup,
             None => xc.need_wakeup,
@@ -186,6 +191,7 @@ impl XskSocket {
             snaplen: cfg.snaplen,
             delivered: 0,
             rejected: 0,
+            busy_poll: xc.busy_poll.is_some(),
         })
     }
 
