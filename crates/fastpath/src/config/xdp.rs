@@ -50,6 +50,11 @@ pub struct XdpConfig {
     /// `Some((µs, budget))`: `SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL = µs`,
     /// `SO_BUSY_POLL_BUDGET = budget`.
     pub busy_poll: Option<(u32, u32)>,
+    /// When the RX ring runs empty after a busy run, nap (≤ 250 µs, ≤ the time to fill half
+    /// the ring at the last rate) instead of sleeping in `poll()`, so the kernel's flushes wake
+    /// nobody; a trickle still waits in `poll()` (a lone packet arrives at once). See
+    /// `backend/xdp/coalesce.rs`.
+    pub coalesce: bool,
     /// Zero-copy policy.
     pub zero_copy: ZeroCopy,
     /// How the XDP program is attached: [`XdpMode::Native`] (default; driver support needed) or
@@ -71,6 +76,7 @@ impl Default for XdpConfig {
             comp_size: 2048,
             need_wakeup: true,
             busy_poll: None,
+            coalesce: true,
             zero_copy: ZeroCopy::Auto,
             mode: XdpMode::Native,
             replace: false,

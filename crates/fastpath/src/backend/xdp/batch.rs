@@ -3,7 +3,7 @@
 #![allow(unsafe_code)]
 
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::rings::RxRing;
 use super::umem::Umem;
@@ -28,12 +28,10 @@ impl XskSocket {
         if span.len == 0 && self.busy_poll {
             span = self.busy_wait(timeout)?;
         } else if span.len == 0 && timeout != Some(Duration::ZERO) {
-            // Only zero-copy drivers set the fill ring's flag; poll() below also wakes them.
-            if self.need_wakeup && self.fill.needs_wakeup() {
-                x::kick_rx(&self.fd)?;
-            }
-            sys::poll_readable(self.fd.as_raw_fd(), timeout)?;
-            span = self.rx.peek(self.batch_size);
+            span = self.wait(timeout)?;
+        }
+        if let Some(c) = &mut self.coalesce {
+            c.took(span.len, Instant::now);
         }
         let ts_ns = if span.len > 0 { sys::realtime_ns() } else { 0 };
         self.delivered += u64::from(span.len);
@@ -42,6 +40,34 @@ impl XskSocket {
             span,
             ts_ns,
         })
+    }
+
+    /// The RX ring is empty: nap if the socket was busy (see `coalesce.rs`), else (or if the
+    /// nap brought nothing) sleep in `poll()` for what is left of `timeout`.
+    fn wait(&mut self, timeout: Option<Duration>) -> Result<Span> {
+        let mut left = timeout;
+        if let Some(c) = &mut self.coalesce {
+            let now = Instant::now();
+            if let Some(nap) = c.empty(now, self.rx.size()) {
+                let nap = left.map_or(nap, |t| nap.min(t));
+                std::thread::sleep(nap);
+                let span = self.rx.peek(self.batch_size);
+                if span.len > 0 {
+                    return Ok(span);
+                }
+                left = left.map(|t| t.saturating_sub(now.elapsed()));
+                if left == Some(Duration::ZERO) {
+                    return Ok(span);
+                }
+            }
+        }
+        // Only zero-copy drivers set the fill ring's flag (and need the kick); poll() below
+        // also wakes them.
+        if self.zero_copy && self.need_wakeup && self.fill.needs_wakeup() {
+            x::kick_rx(&self.fd)?;
+        }
+        sys::poll_readable(self.fd.as_raw_fd(), left)?;
+        Ok(self.rx.peek(self.batch_size))
     }
 
     /// Busy polling: `recvfrom(MSG_DONTWAIT)` runs the device's NAPI poll in this thread (see
@@ -86,7 +112,9 @@ impl XskSocket {
         self.fill.cancel(back.len - n);
         self.fill.submit(n);
         self.rx.release(span.len);
-        if self.need_wakeup && self.fill.needs_wakeup() {
+        // Copy mode: the kernel takes fill entries as it copies, never asks for a wake-up (and
+        // the flag check costs a full fence).
+        if self.zero_copy && self.need_wakeup && self.fill.needs_wakeup() {
             // Errors here are transient ("try later") or will show on the next receive.
             let _ = x::kick_rx(&self.fd);
         }

@@ -24,6 +24,7 @@
 
 mod batch;
 mod busy_poll;
+mod coalesce;
 mod port;
 mod queues;
 mod rings;

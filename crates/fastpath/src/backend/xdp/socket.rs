@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use super::busy_poll::{busy_poll, check_busy_poll};
+use super::coalesce::Coalesce;
 use super::rings::{CompRing, FillRing, Rings, RxRing, TxRing};
 use super::umem::{register_umem, Share, Umem};
 use crate::config::{Config, ZeroCopy};
@@ -99,6 +100,8 @@ pub(crate) struct XskSocket {
     pub(super) rejected: u64,
     /// Busy polling is on: receive spins on `recvfrom(MSG_DONTWAIT)` instead of `poll`.
     pub(super) busy_poll: bool,
+    /// Whether an empty RX ring under load is waited for with a nap (`XdpConfig::coalesce`).
+    pub(super) coalesce: Option<Coalesce>,
 }
 
 impl XskSocket {
@@ -192,6 +195,7 @@ impl XskSocket {
             delivered: 0,
             rejected: 0,
             busy_poll: xc.busy_poll.is_some(),
+            coalesce: xc.coalesce.then(Coalesce::default),
         })
     }
 
