@@ -31,7 +31,8 @@ fn xdp_delivers_the_frames_byte_exact_in_order_and_detaches() {
         let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp)).unwrap();
         let caps = rx.capabilities();
         assert_eq!(caps.mode, "af_xdp copy", "veth has no AF_XDP zero-copy");
-        assert!(!caps.driver_zero_copy && caps.zero_copy && caps.tx);
+        // Receive only by default: no TX ring (XdpConfig::tx_size).
+        assert!(!caps.driver_zero_copy && caps.zero_copy && !caps.tx);
         assert_eq!(rx.queue(), Some(0));
         assert_eq!(rx.xdp_mode(), Some(Mode::Native));
         assert!(
@@ -121,7 +122,16 @@ fn xdp_snaplen_multi_queue_and_tx() {
     // TX: frames sent through the AF_XDP TX ring on `a` arrive byte-exact on `b`.
     {
         let veth = one;
-        let mut tx = Receiver::open(&Config::new(&veth.a).backend(Backend::Xdp)).unwrap();
+        // Receive-only by default: no TX ring, `send` says how to get one.
+        let mut rx_only = Receiver::open(&Config::new(&veth.a).backend(Backend::Xdp)).unwrap();
+        assert!(!rx_only.capabilities().tx);
+        let err = rx_only.send(&[&[0u8; 60][..]]).unwrap_err();
+        assert!(err.to_string().contains("tx_size"), "{err}");
+        drop(rx_only);
+        let mut x = XdpConfig::default();
+        x.tx_size = 2048;
+        let mut tx = Receiver::open(&Config::new(&veth.a).backend(Backend::Xdp).xdp(x)).unwrap();
+        assert!(tx.capabilities().tx);
         let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Mmap)).unwrap();
         let sent: Vec<_> = (0..100)
             .map(|s| udp_frame(s, 60 + s as usize * 7, DST_MAC, veth.a_mac))

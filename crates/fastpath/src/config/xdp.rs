@@ -37,8 +37,11 @@ pub struct XdpConfig {
     pub frame_count: u32,
     /// RX ring entries per socket; a power of two.
     pub rx_size: u32,
-    /// TX ring entries per socket; a power of two. Also the number of TX frames (at most half a
-    /// socket's share of the UMEM).
+    /// TX ring entries per socket: 0 (the default: receive only) or a power of two. Also the
+    /// number of TX frames (at most half a socket's share of the UMEM). Only a socket with a
+    /// TX ring can [`send`](crate::Receiver::send); without one, the kernel has nothing to do
+    /// for TX when the receiver waits (in copy mode, `poll()` on a socket with a TX ring runs
+    /// the TX path each time).
     pub tx_size: u32,
     /// Fill ring entries per socket; a power of two.
     pub fill_size: u32,
@@ -71,7 +74,7 @@ impl Default for XdpConfig {
             frame_size: 2048,
             frame_count: 16384,
             rx_size: 4096,
-            tx_size: 2048,
+            tx_size: 0,
             fill_size: 8192,
             comp_size: 2048,
             need_wakeup: true,
@@ -111,7 +114,9 @@ impl XdpConfig {
         }
         pow2("frame_count", self.frame_count)?;
         pow2("rx_size", self.rx_size)?;
-        pow2("tx_size", self.tx_size)?;
+        if self.tx_size != 0 {
+            pow2("tx_size", self.tx_size)?;
+        }
         pow2("fill_size", self.fill_size)?;
         pow2("comp_size", self.comp_size)?;
         if batch_size == 0 || batch_size > self.rx_size {
@@ -207,7 +212,10 @@ mod test {
 
     #[test]
     fn split_conserves_frames() {
-        let d = XdpConfig::default();
+        // Receive only (the default): every frame of the share goes to the fill ring.
+        assert_eq!(XdpConfig::default().split(8192), (8192, 0));
+        let mut d = XdpConfig::default();
+        d.tx_size = 2048;
         let (rx, tx) = d.split(8192);
         assert_eq!((rx, tx), (6144, 2048));
         let (rx, tx) = d.split(16384);

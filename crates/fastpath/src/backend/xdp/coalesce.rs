@@ -94,7 +94,10 @@ mod test {
         let mut c = Coalesce::default();
         c.took(2000, || t);
         let nap = c.empty(t + Duration::from_micros(100), 2048).unwrap();
-        assert!(nap > Duration::from_micros(50) && nap < Duration::from_micros(52), "{nap:?}");
+        assert!(
+            nap > Duration::from_micros(50) && nap < Duration::from_micros(52),
+            "{nap:?}"
+        );
         // So fast that half the ring fills in under 20 µs: not worth a timer.
         let mut c = Coalesce::default();
         c.took(10_000, || t);

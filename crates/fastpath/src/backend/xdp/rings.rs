@@ -22,11 +22,12 @@ pub(super) struct Rings {
     pub(super) fill: FillRing,
     pub(super) comp: CompRing,
     pub(super) rx: RxRing,
-    pub(super) tx: TxRing,
+    /// `None` when the config asks for no TX ring (`tx_size` 0).
+    pub(super) tx: Option<TxRing>,
 }
 
 impl Rings {
-    /// Sizes the four rings of the socket `fd` as `cfg` says, then maps them.
+    /// Sizes the rings (the TX ring only if `cfg.tx_size` is not 0) of the socket `fd` as `cfg` says, then maps them.
     pub(super) fn create(fd: &OwnedFd, cfg: &XdpConfig) -> Result<Rings> {
         set_ring_size(
             fd,
@@ -41,7 +42,9 @@ impl Rings {
             "setsockopt(XDP_UMEM_COMPLETION_RING)",
         )?;
         set_ring_size(fd, x::XDP_RX_RING, cfg.rx_size, "setsockopt(XDP_RX_RING)")?;
-        set_ring_size(fd, x::XDP_TX_RING, cfg.tx_size, "setsockopt(XDP_TX_RING)")?;
+        if cfg.tx_size > 0 {
+            set_ring_size(fd, x::XDP_TX_RING, cfg.tx_size, "setsockopt(XDP_TX_RING)")?;
+        }
         let off: xdp_mmap_offsets = sys::getsockopt(
             fd,
             x::SOL_XDP,
@@ -64,7 +67,17 @@ impl Rings {
             "completion ring",
         )?;
         let rx: RxRing = cons_ring(fd, &off.rx, cfg.rx_size, x::XDP_PGOFF_RX_RING, "rx ring")?;
-        let tx: TxRing = prod_ring(fd, &off.tx, cfg.tx_size, x::XDP_PGOFF_TX_RING, "tx ring")?;
+        let tx = if cfg.tx_size > 0 {
+            Some(prod_ring(
+                fd,
+                &off.tx,
+                cfg.tx_size,
+                x::XDP_PGOFF_TX_RING,
+                "tx ring",
+            )?)
+        } else {
+            None
+        };
         Ok(Rings { fill, comp, rx, tx })
     }
 }

@@ -83,7 +83,7 @@ fn rx_copy_mode_byte_exact_in_order() {
             s.mode_name(),
             s.umem_hugetlb(),
             s.fill.needs_wakeup(),
-            s.tx.needs_wakeup()
+            s.tx.as_ref().is_some_and(|t| t.needs_wakeup())
         );
         let sent = frames(300, &veth);
         RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();

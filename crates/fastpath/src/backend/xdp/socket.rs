@@ -81,7 +81,8 @@ pub(crate) struct XskSocket {
     pub(super) fill: FillRing,
     pub(super) comp: CompRing,
     pub(super) rx: RxRing,
-    pub(super) tx: TxRing,
+    /// `None`: opened without a TX ring (receive only).
+    pub(super) tx: Option<TxRing>,
     pub(super) fd: OwnedFd,
     pub(super) umem: Arc<Umem>,
     /// TX frames not in the kernel's hands (capacity fixed at open: no allocation later).
@@ -243,7 +244,7 @@ impl XskSocket {
         Capabilities {
             zero_copy: true,
             fanout: true,
-            tx: true,
+            tx: self.can_send(),
             timestamps_ns: false,
             need_wakeup: self.need_wakeup,
             kernel_filter: true,

@@ -23,8 +23,11 @@ impl XskSocket {
             });
         }
         self.reap();
+        let Some(tx) = self.tx.as_mut() else {
+            return Err(no_tx_ring());
+        };
         let want = frames.len().min(self.tx_free.len()) as u32;
-        let span = self.tx.reserve(want);
+        let span = tx.reserve(want);
         for (idx, f) in span.iter().zip(frames) {
             let addr = self
                 .tx_free
@@ -45,7 +48,7 @@ impl XskSocket {
                     f.len(),
                 )
             };
-            self.tx.write(
+            tx.write(
                 idx,
                 xdp_desc {
                     addr,
@@ -55,7 +58,7 @@ impl XskSocket {
             );
         }
         // (B) in `submit` orders the frame copies above before the kernel sees the descriptors.
-        self.tx.submit(span.len);
+        tx.submit(span.len);
         self.tx_outstanding += span.len;
         if span.len > 0 {
             self.kick_tx()?;
@@ -78,11 +81,19 @@ impl XskSocket {
     }
 
     fn kick_tx(&mut self) -> Result<()> {
+        let Some(tx) = &self.tx else {
+            return Err(no_tx_ring());
+        };
         // Without need_wakeup the kernel never looks at the TX ring by itself in copy mode.
-        if !self.need_wakeup || self.tx.needs_wakeup() {
+        if !self.need_wakeup || tx.needs_wakeup() {
             x::kick_tx(&self.fd)?;
         }
         Ok(())
+    }
+
+    /// Whether the socket can transmit (it has a TX ring).
+    pub(crate) fn can_send(&self) -> bool {
+        self.tx.is_some()
     }
 
     /// Moves completed TX frames back to the free pool.
@@ -96,5 +107,14 @@ impl XskSocket {
         }
         self.comp.release(span.len);
         self.tx_outstanding -= span.len.min(self.tx_outstanding);
+    }
+}
+
+/// `send` on a socket opened without a TX ring.
+fn no_tx_ring() -> Error {
+    Error::Unsupported {
+        backend: "xdp",
+        why: "this receiver was opened without an AF_XDP TX ring (XdpConfig::tx_size is 0)".into(),
+        fix: "set XdpConfig::tx_size (a power of two, e.g. 2048) to transmit",
     }
 }
