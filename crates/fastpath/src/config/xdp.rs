@@ -214,8 +214,10 @@ mod test {
     fn split_conserves_frames() {
         // Receive only (the default): every frame of the share goes to the fill ring.
         assert_eq!(XdpConfig::default().split(8192), (8192, 0));
-        let mut d = XdpConfig::default();
-        d.tx_size = 2048;
+        let d = XdpConfig {
+            tx_size: 2048,
+            ..XdpConfig::default()
+        };
         let (rx, tx) = d.split(8192);
         assert_eq!((rx, tx), (6144, 2048));
         let (rx, tx) = d.split(16384);
