@@ -208,3 +208,37 @@ fn xdp_refuses_to_take_a_used_interface_and_names_conflicts() {
     assert!(err.is_usage() && err.to_string().contains("4096"), "{err}");
     assert!(nothing_attached(veth.b_index));
 }
+
+#[test]
+fn xdp_lone_packets_arrive_within_two_ms_also_after_a_burst() {
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
+    let ns = NetNs::new("fpx");
+    let veth = ns.veth_pair("fpa", "fpb");
+    let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp)).unwrap();
+    let tx = RawSender::new(&veth.a).unwrap();
+    // A burst first, so the receive loop is in its "busy" state (it naps when the ring runs
+    // empty) when the lone packets come.
+    let burst = udp_frames(600, veth.a_mac);
+    tx.send_all(&burst).unwrap();
+    assert_eq!(collect(&mut rx, burst.len(), Duration::from_secs(5)).len(), burst.len());
+    let mut lat = Vec::new();
+    for s in 0..30 {
+        let f = udp_frames(1, veth.a_mac).pop().unwrap();
+        let t0 = Instant::now();
+        tx.send(&f).unwrap();
+        let got = collect(&mut rx, 1, Duration::from_secs(2));
+        assert_eq!(got.len(), 1, "lone packet {s}");
+        lat.push(t0.elapsed());
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    lat.sort();
+    let median = lat[lat.len() / 2];
+    eprintln!(
+        "xdp single-packet latency: median {median:?}, max {:?}",
+        lat[lat.len() - 1]
+    );
+    assert!(median < Duration::from_millis(2), "median latency {median:?}");
+}

@@ -206,12 +206,14 @@ impl<'a> Lab<'a> {
                         .map_or(String::new(), |at| format!(", most lost at {at}"));
                     (self.progress)(&format!(
                         "{tag}: {:.2} Mpps (generator {:.2} Mpps{cpu}{lost}; generated {}, \
-                         delivered {}, unaccounted {:.2}%)",
+                         delivered {}, unaccounted {:.2}%; NAPI kthread on CPU{} {:.0}% busy)",
                         r.pps / 1e6,
                         r.gen_pps / 1e6,
                         st.generated,
                         st.delivered,
-                        st.unaccounted_share() * 100.0
+                        st.unaccounted_share() * 100.0,
+                        r.noise.kthread_cpu.map_or("-".into(), |c| c.to_string()),
+                        r.noise.kthread_busy * 100.0
                     ));
                     self.gen_rates.push(r.gen_pps);
                     reps.push(*r);
