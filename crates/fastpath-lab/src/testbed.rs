@@ -28,7 +28,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use fastpath_harness::netns::{self, Namespace};
 use fastpath_harness::veth::{self, VethEnd, VethOptions};
 use fastpath_harness::{cpu, process};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The generator's end of the veth pair.
 pub const GEN_IF: &str = "fplg0";
@@ -40,7 +40,7 @@ pub const GEN_NS_PREFIX: &str = "fplg-";
 pub const RX_NS_PREFIX: &str = "fplr-";
 
 /// Where the kernel's receive work and the receiver run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// Threaded NAPI on the receiving veth; that kernel thread and the receiver share one CPU,
