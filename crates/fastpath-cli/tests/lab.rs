@@ -6,6 +6,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
 
 use fastpath_testutil::{have_cmd, is_root, require, TempDir};
@@ -201,24 +203,39 @@ fn interrupted_lab_keeps_the_rounds_that_ran() {
         .spawn()
         .expect("run fastpath lab");
     let pid = child.id();
+    // Read stderr to its end on a thread: a lab whose stderr is closed would die of the
+    // next progress line.
     let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
-    for line in stderr.lines() {
-        let line = line.unwrap();
-        // Four repetitions done: round 1 complete, round 2 begun.
-        let done = line.starts_with("[4/");
-        seen.push(line);
-        if done || Instant::now() > deadline {
-            break;
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            // Four repetitions done: round 1 complete, round 2 begun.
+            Ok(line) => {
+                let done = line.starts_with("[4/");
+                seen.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
     }
     assert!(seen.iter().any(|l| l.starts_with("[4/")), "{seen:#?}");
     // SAFETY: kill(2) on our own child's pid; no memory involved.
     assert_eq!(unsafe { libc::kill(pid as libc::pid_t, libc::SIGINT) }, 0);
     let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}{seen:#?}");
     assert!(stdout.contains("layout one-core"), "{stdout}");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

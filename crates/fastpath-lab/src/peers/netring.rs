@@ -99,9 +99,10 @@ impl NetringPeer {
     /// Finds the harness, building it only from fastpath's own source tree:
     /// 1. `$FASTPATH_NETRING_PEER`, if set (it must name an executable);
     /// 2. [`MANIFEST`](Self::MANIFEST) in the checkout the running binary was built from (its
-    ///    path is compiled in), if [`check_trusted`] finds nobody but root or us could have
-    ///    written it: `cargo build --release --manifest-path M --target-dir <crate>/target` (a
-    ///    no-op when up to date; the first build downloads and compiles netring, aya and their
+    ///    path is compiled in), if nobody but root (or the user running) can write it, the
+    ///    directories above it, or their `.cargo/config.toml` and `rust-toolchain.toml`:
+    ///    `cargo build --release --manifest-path M --target-dir <crate>/target` (a no-op when
+    ///    up to date; the first build downloads and compiles netring, aya and their
     ///    dependencies), binary `<crate>/target/release/netring-peer`; cargo is `$CARGO`,
     ///    `cargo` on `PATH` or `~/.cargo/bin/cargo`;
     /// 3. `netring-peer` next to the running binary, then on `PATH`.
