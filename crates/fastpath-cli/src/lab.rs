@@ -192,7 +192,11 @@ pub(crate) fn run(args: Args) -> Result<()> {
     fastpath_lab::check_prerequisites()?;
     let mut json = args.json.as_deref().map(create).transpose()?;
     let mut plot = args.plot.as_deref().map(create).transpose()?;
-    let mut progress = |line: &str| eprintln!("{line}");
+    // Progress is advice: a closed stderr (`2>&1 | head`) must not end a run (eprintln! would
+    // panic), the table and the files still come.
+    let mut progress = |line: &str| {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
     if args.install_peers {
         fastpath_lab::install_peers(&mut progress)?;
     }
