@@ -80,13 +80,15 @@ impl Report {
                 let yy = y(m);
                 let _ = writeln!(
                     s,
-                    r#"<rect x="{:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>{} {}B {}: {m:.2} Mpps (95% CI {c0:.2}-{c1:.2}){}</title></rect>"#,
+                    r#"<rect x="{:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{color}"><title>{} {}B {}: {m:.2} Mpps (95% CI {c0:.2}-{c1:.2}, min-max {:.2}-{:.2}){}</title></rect>"#,
                     x + 2.0,
                     bar - 4.0,
                     top + h - yy,
                     xml(&r.name),
                     r.size,
                     layout.name(),
+                    r.pps.min / 1e6,
+                    r.pps.max / 1e6,
                     if r.noisy { ", noisy" } else { "" }
                 );
                 // The whisker: a vertical line over the interval with caps at both ends.
@@ -145,7 +147,7 @@ mod test {
         assert_eq!(s.matches("<rect").count(), 4);
         assert_eq!(s.matches(r#"class="ci""#).count(), 4);
         assert!(
-            s.contains("mmap 64B one-core: 1.35 Mpps (95% CI 1.30-1.40)"),
+            s.contains("mmap 64B one-core: 1.35 Mpps (95% CI 1.30-1.40, min-max 1.30-1.40)"),
             "{s}"
         );
         assert!(s.contains("tcpdump"));
