@@ -103,6 +103,10 @@ fn quantile_sorted(s: &[f64], p: f64) -> f64 {
     let h = (s.len() - 1) as f64 * p;
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(s.len() - 1);
+    if s[lo] == s[hi] {
+        // Also keeps an infinite value infinite (inf − inf would be NaN).
+        return s[lo];
+    }
     s[lo] + (h - lo as f64) * (s[hi] - s[lo])
 }
 
@@ -329,6 +333,9 @@ mod test {
         // Worst case 1.1 / 1.1 − 1 = 0, best 1.3 / 0.9 − 1 = 0.44.
         assert!(lo >= 0.0 && hi <= 0.45 && lo < c && c < hi, "{lo} {hi}");
         assert_eq!(change(&[], &b, 1), None);
+        // Resamples of a with a zero median: the upper end is unbounded, not NaN.
+        let (_, [_, hi]) = change(&[0.0, 1.0, 1.0], &[1.0, 1.0, 1.0], 1).unwrap();
+        assert_eq!(hi, f64::INFINITY);
         assert_eq!(change(&[0.0], &b, 1), None);
     }
 
