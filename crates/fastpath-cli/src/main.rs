@@ -9,6 +9,7 @@ mod gen;
 mod lab;
 mod print;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -54,7 +55,8 @@ fn main() -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("fastpath: error: {}", message(&err));
+            // Not eprintln!: with stderr closed it would panic and turn exit 1 into 101.
+            let _ = writeln!(std::io::stderr(), "fastpath: error: {}", message(&err));
             let usage = err
                 .chain()
                 .filter_map(|e| e.downcast_ref::<fastpath::Error>())

@@ -6,13 +6,21 @@
 //! panic; no drop here ever panics. Interfaces are created through
 //! `ip -n NAME ...`, so they always land in the intended namespace regardless
 //! of the calling thread's current one.
+//!
+//! Ownership: every [`Namespace`] holds an [`NsLock`] (an exclusive `flock` on
+//! `LOCK_DIR/NAME.lock`) from before it exists until after it is deleted, and
+//! [`remove_stale`] deletes only namespaces whose lock nobody holds. A lock,
+//! unlike a pid in the name, means the same in every pid namespace and cannot
+//! be taken over by a reused pid; the kernel releases it when its holder dies,
+//! however it dies.
 
 use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -50,9 +58,84 @@ pub fn disable_ipv6() -> io::Result<()> {
     Ok(())
 }
 
-/// Deletes (`ip netns del`) the namespaces in `/var/run/netns` left behind by processes that
-/// no longer exist: `owner` reads the owning pid out of a name (`None`: not one of ours), and a
-/// namespace is stale when that pid is not this process and [`process::alive`] says it is gone.
+/// Where the namespaces' ownership locks live ([`NsLock`]): `NAME.lock` per namespace.
+pub const LOCK_DIR: &str = "/var/run/fastpath-harness/netns";
+
+/// `LOCK_DIR/NAME.lock`.
+pub fn lock_path(name: &str) -> PathBuf {
+    Path::new(LOCK_DIR).join(format!("{name}.lock"))
+}
+
+/// Proof that this process owns the namespace `NAME`: an exclusive `flock(2)` on
+/// [`lock_path`]`(NAME)`, held from before the namespace is created until after it is
+/// deleted. Dropping it unlinks the file, then closes it (which releases the lock).
+///
+/// The kernel releases the lock when the holder dies (`kill -9` included), so "the lock is
+/// free" proves "no live owner" in every pid namespace that shares `/var/run`, where a pid in
+/// the name proves nothing (another pid namespace, or a reused pid).
+// Implementation: this file.
+#[derive(Debug)]
+pub struct NsLock {
+    /// Never read: open for as long as the lock is held; closing it releases the lock.
+    _file: File,
+    path: PathBuf,
+}
+
+impl NsLock {
+    /// Takes the lock of `name` if no live process holds it: `Ok(None)` when one does.
+    ///
+    /// # Errors
+    /// [`LOCK_DIR`] or the lock file cannot be created (not root) or locked.
+    pub fn try_acquire(name: &str) -> io::Result<Option<NsLock>> {
+        fs::create_dir_all(LOCK_DIR).map_err(|e| annotate(e, &format!("create {LOCK_DIR}")))?;
+        let path = lock_path(name);
+        loop {
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| annotate(e, &format!("open {}", path.display())))?;
+            if !sys::try_lock_exclusive(file.as_fd())
+                .map_err(|e| annotate(e, &format!("flock {}", path.display())))?
+            {
+                return Ok(None);
+            }
+            // The last holder may have unlinked the file between our open and our lock: then
+            // the lock is on a file nobody else can find any more. Only a lock on the file the
+            // path names now counts; otherwise open the path again.
+            let held = file.metadata()?;
+            match fs::metadata(&path) {
+                Ok(m) if (m.dev(), m.ino()) == (held.dev(), held.ino()) => {
+                    return Ok(Some(NsLock { _file: file, path }))
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(annotate(e, &format!("stat {}", path.display()))),
+            }
+        }
+    }
+}
+
+impl Drop for NsLock {
+    fn drop(&mut self) {
+        // Unlink first, close (unlock) after, as `_file` drops: whoever opens the path later
+        // finds a new file, or detects the unlinked one (see `try_acquire`).
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Deletes (`ip netns del`) the namespaces in `/var/run/netns` that `owner` calls ours (it
+/// returns the pid in the name, `None` for a name that is not ours) and that no live process
+/// owns:
+/// - a namespace with a lock file ([`NsLock`]) is stale when nobody holds the lock, whatever
+///   the pid in its name says (its owner may live in another pid namespace);
+/// - a namespace without one was made by a fastpath from before the locks (or its owner failed
+///   to delete it and is gone or going): then the pid is all there is, and it is stale when
+///   that pid is not this process and [`process::alive`] says it is gone.
+///
 /// Best effort; returns each name it tried to delete with the outcome, for the caller to report
 /// or not.
 pub fn remove_stale(owner: impl Fn(&str) -> Option<u32>) -> Vec<(String, io::Result<()>)> {
@@ -65,15 +148,25 @@ pub fn remove_stale(owner: impl Fn(&str) -> Option<u32>) -> Vec<(String, io::Res
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let Some(pid) = owner(name) else { continue };
-        if pid != me && i32::try_from(pid).is_ok_and(|p| !process::alive(p)) {
+        if lock_path(name).exists() {
+            match NsLock::try_acquire(name) {
+                // Held by us now: no one can be creating it; it may have been deleted by its
+                // owner meanwhile.
+                Ok(Some(_lock)) if path(name).exists() => {
+                    tried.push((name.to_owned(), ip::ip(&["netns", "del", name])));
+                }
+                Ok(_) => {}
+                Err(e) => tried.push((name.to_owned(), Err(e))),
+            }
+        } else if pid != me && i32::try_from(pid).is_ok_and(|p| !process::alive(p)) {
             tried.push((name.to_owned(), ip::ip(&["netns", "del", name])));
         }
     }
     tried
 }
 
-/// A named network namespace (`ip netns add NAME`) that this process owns: deleted
-/// (`ip netns del NAME`) by [`Namespace::delete`] or when dropped.
+/// A named network namespace (`ip netns add NAME`) that this process owns (it holds its
+/// [`NsLock`]): deleted (`ip netns del NAME`) by [`Namespace::delete`] or when dropped.
 ///
 /// Creating one enters nothing: threads join it with [`Namespace::enter`], tools run in it
 /// with [`Namespace::exec`]. The kernel destroys the namespace (and the interfaces in it) once
@@ -86,6 +179,8 @@ pub struct Namespace {
     file: File,
     /// Set once `ip netns del` has been tried; then Drop does nothing.
     deleted: bool,
+    /// Ownership, released after the delete.
+    lock: Option<NsLock>,
 }
 
 impl fmt::Debug for Namespace {
@@ -98,12 +193,22 @@ impl fmt::Debug for Namespace {
 }
 
 impl Namespace {
-    /// `ip netns add NAME`, then opens `/var/run/netns/NAME` (deleting the namespace again if
-    /// that fails).
+    /// Takes the namespace's [`NsLock`], runs `ip netns add NAME`, then opens
+    /// `/var/run/netns/NAME` (deleting the namespace again if that fails).
     ///
     /// # Errors
-    /// `ip` failed (not root, the name exists, no CONFIG_NET_NS) or the file cannot be opened.
+    /// A live process holds the name's lock (`AlreadyExists`), the lock cannot be taken (not
+    /// root), `ip` failed (the name exists, no CONFIG_NET_NS) or the file cannot be opened.
     pub fn create(name: &str) -> io::Result<Namespace> {
+        let lock = NsLock::try_acquire(name)?.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "netns {name} belongs to a live process (it holds {})",
+                    lock_path(name).display()
+                ),
+            )
+        })?;
         ip::ip(&["netns", "add", name])?;
         let p = path(name);
         match File::open(&p) {
@@ -111,6 +216,7 @@ impl Namespace {
                 name: name.to_owned(),
                 file,
                 deleted: false,
+                lock: Some(lock),
             }),
             Err(e) => {
                 if let Err(del) = ip::ip(&["netns", "del", name]) {
@@ -287,7 +393,11 @@ impl Namespace {
         if std::mem::replace(&mut self.deleted, true) {
             return Ok(());
         }
-        ip::ip(&["netns", "del", &self.name])
+        let r = ip::ip(&["netns", "del", &self.name]);
+        // Released either way: if the delete failed, the namespace is left without a lock
+        // file, and `remove_stale` treats it by our pid once we are gone.
+        self.lock = None;
+        r
     }
 }
 

@@ -11,6 +11,11 @@ pub fn is_root() -> bool {
     sys::geteuid() == 0
 }
 
+/// The effective user id.
+pub fn euid() -> u32 {
+    sys::geteuid()
+}
+
 /// `kill(pid, 0)`—true unless the kernel says the process does not exist (a process we may
 /// not signal still counts as alive).
 pub fn alive(pid: i32) -> bool {

@@ -43,6 +43,23 @@ pub(crate) fn setns_net(fd: BorrowedFd<'_>) -> io::Result<()> {
     cvt(unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) }).map(drop)
 }
 
+/// `flock(fd, LOCK_EX | LOCK_NB)`—takes an exclusive advisory lock on the open file
+/// description behind `fd` without waiting: `Ok(true)` taken, `Ok(false)` another open file
+/// description holds it (`EWOULDBLOCK`). The kernel releases it when the last descriptor of
+/// that description closes, however the process ends.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man2/flock.2.html>
+pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    // SAFETY: `fd` is a live descriptor for the duration of the call (it is borrowed); flock
+    // takes two integers and touches no memory of ours.
+    match cvt(unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// `kill(pid, sig)`—sends `sig` to `pid`; signal 0 performs only the
 /// existence/permission check and delivers nothing.
 ///

@@ -9,8 +9,11 @@
 //! - [`gen`]: the traffic generator (XDP live frames, AF_PACKET fallback), also behind
 //!   `fastpath gen`.
 //! - [`peers`]: tcpdump, netsniff-ng, dpdk-testpmd and the netring harness run beside fastpath.
-//! - [`run()`]: the measurement loop ([`LabConfig`], [`RowSpec`]).
-//! - [`report`]: the ratio table, JSON and SVG (sans-IO).
+//! - [`run()`]: the measurement loop: interleaved rounds in a seeded random order
+//!   ([`LabConfig`], [`RowSpec`], [`Load`]).
+//! - [`report`]: statistics (bootstrap intervals, paired ratios, verdicts), the table, JSON and
+//!   SVG (sans-IO).
+//! - [`compare`]: two saved runs side by side (`fastpath lab --compare A.json B.json`).
 //!
 //! What it does not do: tune the machine (no sysctl, IRQ or CPU frequency changes outside its
 //! namespaces), nor measure real NICs (use `fastpath gen` and `fastpath capture` for that).
@@ -19,6 +22,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod compare;
 pub mod gen;
 pub mod peers;
 pub mod report;
@@ -27,7 +31,7 @@ pub mod stages;
 pub mod testbed;
 
 pub use report::Report;
-pub use run::{run, LabConfig, Load, RowSpec};
+pub use run::{fresh_seed, run, LabConfig, Load, RowSpec};
 pub use testbed::{check_prerequisites, Layout, Testbed};
 
 /// Installs the peer tools with apt (`apt-get install -y tcpdump netsniff-ng dpdk dpdk-dev`;

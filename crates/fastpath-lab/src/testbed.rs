@@ -29,7 +29,7 @@ use fastpath_harness::ethtool::{EthtoolStats, EthtoolValues};
 use fastpath_harness::netns::{self, Namespace};
 use fastpath_harness::veth::{self, VethEnd, VethOptions};
 use fastpath_harness::{cpu, process};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The generator's end of the veth pair.
 pub const GEN_IF: &str = "fplg0";
@@ -41,7 +41,7 @@ pub const GEN_NS_PREFIX: &str = "fplg-";
 pub const RX_NS_PREFIX: &str = "fplr-";
 
 /// Where the kernel's receive work and the receiver run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     /// Threaded NAPI on the receiving veth; that kernel thread and the receiver share one CPU,
@@ -174,8 +174,10 @@ pub fn check_prerequisites() -> Result<()> {
     }
 }
 
-/// Deletes namespaces `fplg-<pid>`/`fplr-<pid>` whose process is gone (a lab killed by
-/// `kill -9`). Best effort, silent.
+/// Deletes namespaces `fplg-<pid>`/`fplr-<pid>` that no live lab owns (left by a lab killed by
+/// `kill -9`): ownership is the namespace's lock ([`netns::NsLock`], held for the testbed's
+/// life), not the pid in the name, which may belong to another pid namespace. Best effort,
+/// silent.
 fn remove_stale() {
     let _ = netns::remove_stale(|name| {
         name.strip_prefix(GEN_NS_PREFIX)
@@ -216,7 +218,10 @@ impl Testbed {
         let rx_ns = format!("{RX_NS_PREFIX}{pid}");
         for ns in [&gen_ns, &rx_ns] {
             if netns::path(ns).exists() {
-                bail!("network namespace {ns} exists already (another testbed of this process is alive)");
+                bail!(
+                    "network namespace {ns} exists already and belongs to a live testbed (this \
+                     process's, or a lab's with the same pid in another pid namespace)"
+                );
             }
         }
         // From here on, dropping `gen` and `rx` deletes whatever exists.
@@ -512,6 +517,24 @@ Inter-|   Receive                                                |  Transmit
         assert_eq!(parse_net_dev(NET_DEV, "lo").unwrap().rx_packets, 0);
         assert!(parse_net_dev(NET_DEV, "fplr").is_none());
         assert!(parse_net_dev("garbage", "fplr0").is_none());
+    }
+
+    /// A lab in another pid namespace names its namespaces after a pid this one does not have;
+    /// while it runs (holding their locks) a lab starting here must not delete them.
+    #[test]
+    fn stale_cleanup_spares_a_live_labs_namespaces() {
+        use fastpath_testutil::{have_cmd, is_root, require};
+        require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+        // Above any pid_max (2^22): no process here has this pid.
+        let name = format!("{GEN_NS_PREFIX}4999999");
+        let live = Namespace::create(&name).unwrap();
+        remove_stale();
+        assert!(
+            netns::path(&name).exists(),
+            "the live namespace {name} was deleted"
+        );
+        drop(live);
+        assert!(!netns::path(&name).exists());
     }
 
     #[test]

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use fastpath_harness::netns::{lock_path, Namespace, LOCK_DIR};
 use fastpath_testutil::{
     assert_frames_eq, frame_seq, have_cmd, is_root, require, udp_frame, vlan_frame, NetNs,
     RawReceiver, RawSender, VethOptions, DST_MAC, REQUIRE_PRIV_ENV,
@@ -371,6 +372,50 @@ fn stale_namespace_of_dead_process_is_removed() {
     let ns = NetNs::new("fptst");
     assert!(!listed(&stale), "stale {stale} not removed");
     assert!(listed(ns.name()));
+}
+
+/// A namespace whose name carries a pid this pid namespace does not have, as one made by a lab
+/// or test in another pid namespace does, is kept while its owner holds its lock.
+#[test]
+fn live_namespace_of_another_pid_namespace_is_kept() {
+    require_netns!();
+    // Above any pid_max (2^22): no process here has this pid.
+    let owner = Namespace::create("fptsl-4999999-0").unwrap();
+    let ns = NetNs::new("fptsl");
+    assert!(listed(owner.name()), "a live owner's namespace was removed");
+    drop(ns);
+    drop(owner);
+    assert!(!listed("fptsl-4999999-0"));
+    assert!(!lock_path("fptsl-4999999-0").exists(), "lock file left");
+}
+
+/// A namespace whose owner died (`kill -9`) still has its lock file, but nobody holds the
+/// lock: it is removed, whatever pid its name carries (here our own, which is alive).
+#[test]
+fn namespace_with_a_free_lock_is_removed() {
+    require_netns!();
+    let stale = format!("fptsk-{}-999999", std::process::id());
+    assert!(ip_ok(&["netns", "add", &stale]));
+    fs::create_dir_all(LOCK_DIR).unwrap();
+    fs::write(lock_path(&stale), "").unwrap();
+    let _ns = NetNs::new("fptsk");
+    assert!(!listed(&stale), "stale {stale} not removed");
+    assert!(!lock_path(&stale).exists(), "lock file left");
+}
+
+/// Two owners of one name cannot both exist: the second `create` fails while the first lives,
+/// and succeeds once it is gone.
+#[test]
+fn a_namespace_name_has_one_owner() {
+    require_netns!();
+    let name = format!("fptso-{}-0", std::process::id());
+    let first = Namespace::create(&name).unwrap();
+    let e = Namespace::create(&name).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists, "{e}");
+    assert!(e.to_string().contains("belongs to a live process"), "{e}");
+    drop(first);
+    drop(Namespace::create(&name).unwrap());
+    assert!(!listed(&name));
 }
 
 #[test]

@@ -223,7 +223,10 @@ fn xdp_lone_packets_arrive_within_two_ms_also_after_a_burst() {
     // empty) when the lone packets come.
     let burst = udp_frames(600, veth.a_mac);
     tx.send_all(&burst).unwrap();
-    assert_eq!(collect(&mut rx, burst.len(), Duration::from_secs(5)).len(), burst.len());
+    assert_eq!(
+        collect(&mut rx, burst.len(), Duration::from_secs(5)).len(),
+        burst.len()
+    );
     let mut lat = Vec::new();
     for s in 0..30 {
         let f = udp_frames(1, veth.a_mac).pop().unwrap();
@@ -240,5 +243,8 @@ fn xdp_lone_packets_arrive_within_two_ms_also_after_a_burst() {
         "xdp single-packet latency: median {median:?}, max {:?}",
         lat[lat.len() - 1]
     );
-    assert!(median < Duration::from_millis(2), "median latency {median:?}");
+    assert!(
+        median < Duration::from_millis(2),
+        "median latency {median:?}"
+    );
 }

@@ -4,10 +4,12 @@
 //! together with the count, so the window is the difference of the two `T`s (exact, whatever the
 //! signal latency).
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fastpath_harness::process::{find_on_path, is_executable};
+use fastpath_harness::process::{self, find_on_path, is_executable};
 
 use super::{strings, PeerCount};
 use crate::testbed::RX_IF;
@@ -94,15 +96,19 @@ impl NetringPeer {
     /// The harness's manifest, relative to the fastpath source tree.
     pub const MANIFEST: &'static str = "crates/netring-peer/Cargo.toml";
 
-    /// Finds the harness, building it when the fastpath source tree is at hand:
+    /// Finds the harness, building it only from fastpath's own source tree:
     /// 1. `$FASTPATH_NETRING_PEER`, if set (it must name an executable);
-    /// 2. [`MANIFEST`](Self::MANIFEST) in a parent directory of the running `fastpath`
-    ///    binary or of the current directory: `cargo build --release --manifest-path M
-    ///    --target-dir <crate>/target` (a no-op when up to date; the first build downloads
-    ///    and compiles netring, aya and their dependencies), binary
-    ///    `<crate>/target/release/netring-peer`; cargo is `$CARGO`, `cargo` on `PATH` or
-    ///    `~/.cargo/bin/cargo`;
+    /// 2. [`MANIFEST`](Self::MANIFEST) in the checkout the running binary was built from (its
+    ///    path is compiled in), if nobody but root (or the user running) can write it, the
+    ///    directories above it, or their `.cargo/config.toml` and `rust-toolchain.toml`:
+    ///    `cargo build --release --manifest-path M --target-dir <crate>/target` (a no-op when
+    ///    up to date; the first build downloads and compiles netring, aya and their
+    ///    dependencies), binary `<crate>/target/release/netring-peer`; cargo is `$CARGO`,
+    ///    `cargo` on `PATH` or `~/.cargo/bin/cargo`;
     /// 3. `netring-peer` next to the running binary, then on `PATH`.
+    ///
+    /// Never a manifest found from the current directory or anywhere else: building runs the
+    /// crate's build scripts, and the lab runs as root.
     ///
     /// # Errors
     /// Not found or the build failed: a message saying why and how to fix it (the rows'
@@ -122,39 +128,41 @@ impl NetringPeer {
                 ))
             };
         }
-        let exe = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.canonicalize().ok());
-        let roots = exe
-            .as_deref()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .into_iter()
-            .chain(std::env::current_dir().ok());
-        let manifest = roots
-            .flat_map(|r| {
-                r.ancestors()
-                    .map(|a| a.join(Self::MANIFEST))
-                    .collect::<Vec<_>>()
-            })
-            .find(|m| m.is_file());
-        if let Some(m) = manifest {
-            return Self::build(&m, progress);
+        let mut refused = None;
+        if let Some(m) = Self::own_manifest() {
+            let dir = m
+                .parent()
+                .expect("the manifest path ends in crates/netring-peer/Cargo.toml");
+            match check_trusted(dir, process::euid()) {
+                Ok(()) => return Self::build(&m, progress),
+                Err(why) => refused = Some(format!("not building {}: {why}; ", m.display())),
+            }
         }
-        let sibling = exe
-            .as_deref()
-            .and_then(Path::parent)
-            .map(|d| d.join("netring-peer"))
+        let sibling = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.canonicalize().ok())
+            .and_then(|e| e.parent().map(|d| d.join("netring-peer")))
             .filter(|p| is_executable(p));
         if let Some(path) = sibling.or_else(|| find_on_path("netring-peer")) {
+            if let Some(r) = &refused {
+                progress(&format!("netring peer: {r}using {}", path.display()));
+            }
             return Ok(NetringPeer { path });
         }
         Err(format!(
-            "netring-peer not found: run the lab from the fastpath source tree (it builds {} \
-             with cargo) or set {}=/path/to/netring-peer",
+            "{}netring-peer not found: run a lab built from a fastpath checkout that only root \
+             can write (it builds {} with cargo) or set {}=/path/to/netring-peer",
+            refused.unwrap_or_default(),
             Self::MANIFEST,
             Self::ENV
         ))
+    }
+
+    /// The harness's manifest in the checkout this binary was built from, if it is still there.
+    fn own_manifest() -> Option<PathBuf> {
+        // crates/fastpath-lab -> the checkout.
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?.parent()?;
+        Some(checkout.join(Self::MANIFEST)).filter(|m| m.is_file())
     }
 
     /// Builds the harness; if cargo is missing or the build fails but an earlier build is
@@ -233,6 +241,94 @@ impl NetringPeer {
     }
 }
 
+/// Why `crate_dir` must not be built from, if it must not. `cargo build` runs the crate's
+/// build scripts and reads `.cargo/config.toml` (which can name any program to run) and
+/// `rust-toolchain.toml` in every directory above it, all as the user running the lab: root.
+/// So every directory from `/` down to the crate, those configuration files, and everything
+/// under the crate (its `target/` included: cargo runs what it built there) must be owned by
+/// root or by `euid`, and writable by nobody else (see [`mode_problem`]).
+fn check_trusted(crate_dir: &Path, euid: u32) -> std::result::Result<(), String> {
+    let dir = crate_dir
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", crate_dir.display()))?;
+    let check = |p: &Path, m: &fs::Metadata, above: bool| match mode_problem(
+        m.uid(),
+        m.gid(),
+        m.mode(),
+        m.is_dir(),
+        above,
+        euid,
+    ) {
+        Some(why) => Err(format!(
+            "{} is {why} (cargo would run code from there as this user); make it root's \
+                 and not writable by others, or set {} to a built binary",
+            p.display(),
+            NetringPeer::ENV
+        )),
+        None => Ok(()),
+    };
+    for a in dir.ancestors().skip(1) {
+        let m = fs::metadata(a).map_err(|e| format!("{}: {e}", a.display()))?;
+        check(a, &m, true)?;
+        for config in [
+            ".cargo",
+            ".cargo/config",
+            ".cargo/config.toml",
+            "rust-toolchain",
+            "rust-toolchain.toml",
+        ] {
+            let p = a.join(config);
+            if let Ok(m) = fs::metadata(&p) {
+                check(&p, &m, false)?;
+            }
+        }
+    }
+    // Everything under the crate, without following directory symlinks (a symlink's target
+    // is checked as a file).
+    let mut todo = vec![dir];
+    while let Some(d) = todo.pop() {
+        let m = fs::metadata(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        check(&d, &m, false)?;
+        let entries = fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        for e in entries.flatten() {
+            let p = e.path();
+            let lm = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if lm.is_dir() {
+                todo.push(p);
+            } else {
+                let m = fs::metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                check(&p, &m, false)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a file or directory (owner `uid`, group `gid`, `mode`) that code run by
+/// `euid` must be able to trust, if anything: owned by someone other than root or `euid`,
+/// writable by everyone, or writable by a group other than root's. A directory above the
+/// crate (`above`) may be writable by everyone if it is sticky (`/tmp`): others cannot
+/// replace what root owns there.
+fn mode_problem(
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    is_dir: bool,
+    above: bool,
+    euid: u32,
+) -> Option<&'static str> {
+    let sticky_above = above && is_dir && mode & 0o1000 != 0;
+    if uid != 0 && uid != euid {
+        Some("owned by another user")
+    } else if mode & 0o002 != 0 && !sticky_above {
+        Some("writable by everyone")
+    } else if mode & 0o020 != 0 && gid != 0 && !sticky_above {
+        Some("writable by a group other than root's")
+    } else {
+        None
+    }
+}
+
 /// cargo: `$CARGO` (set under `cargo run`), `cargo` on `PATH`, or `~/.cargo/bin/cargo`.
 fn cargo_command() -> Option<PathBuf> {
     std::env::var_os("CARGO")
@@ -248,7 +344,160 @@ fn cargo_command() -> Option<PathBuf> {
 
 #[cfg(test)]
 mod test {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command;
+
+    use fastpath_testutil::TempDir;
+
     use super::*;
+
+    #[test]
+    fn modes_that_can_be_trusted() {
+        let me = 1000;
+        assert_eq!(mode_problem(0, 0, 0o100644, false, false, me), None);
+        assert_eq!(mode_problem(me, me, 0o40755, true, false, me), None);
+        assert_eq!(
+            mode_problem(1001, 0, 0o100644, false, false, me),
+            Some("owned by another user")
+        );
+        assert_eq!(
+            mode_problem(0, 0, 0o100666, false, false, me),
+            Some("writable by everyone")
+        );
+        assert_eq!(
+            mode_problem(0, 100, 0o40775, true, false, me),
+            Some("writable by a group other than root's")
+        );
+        assert_eq!(mode_problem(0, 0, 0o40775, true, false, me), None);
+        // /tmp above the checkout: sticky, so fine; the checkout itself may not be.
+        assert_eq!(mode_problem(0, 0, 0o41777, true, true, me), None);
+        assert_eq!(
+            mode_problem(0, 0, 0o41777, true, false, me),
+            Some("writable by everyone")
+        );
+        assert_eq!(
+            mode_problem(0, 0, 0o40777, true, true, me),
+            Some("writable by everyone")
+        );
+    }
+
+    #[test]
+    fn a_tree_others_can_write_is_not_trusted() {
+        let tmp = TempDir::new("fplab-trust");
+        let krate = tmp.path().join("checkout/crates/netring-peer");
+        fs::create_dir_all(krate.join("src")).unwrap();
+        fs::write(krate.join("Cargo.toml"), "[package]\n").unwrap();
+        fs::write(krate.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let me = process::euid();
+        let chmod =
+            |p: &Path, mode| fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+        for p in [
+            tmp.path(),
+            &tmp.path().join("checkout"),
+            &tmp.path().join("checkout/crates"),
+        ] {
+            chmod(p, 0o755);
+        }
+        assert_eq!(check_trusted(&krate, me), Ok(()));
+        chmod(&krate.join("src"), 0o777);
+        let e = check_trusted(&krate, me).unwrap_err();
+        assert!(
+            e.contains("netring-peer/src is writable by everyone"),
+            "{e}"
+        );
+        chmod(&krate.join("src"), 0o755);
+        chmod(&krate.join("src/main.rs"), 0o646);
+        assert!(check_trusted(&krate, me).unwrap_err().contains("main.rs"));
+        chmod(&krate.join("src/main.rs"), 0o644);
+        // A directory above the crate.
+        chmod(&tmp.path().join("checkout"), 0o777);
+        assert!(check_trusted(&krate, me)
+            .unwrap_err()
+            .contains("checkout is writable"));
+        chmod(&tmp.path().join("checkout"), 0o755);
+        // Cargo configuration above the crate.
+        fs::create_dir(tmp.path().join("checkout/.cargo")).unwrap();
+        fs::write(tmp.path().join("checkout/.cargo/config.toml"), "").unwrap();
+        chmod(&tmp.path().join("checkout/.cargo/config.toml"), 0o666);
+        assert!(check_trusted(&krate, me)
+            .unwrap_err()
+            .contains("config.toml"));
+        chmod(&tmp.path().join("checkout/.cargo/config.toml"), 0o644);
+        assert_eq!(check_trusted(&krate, me), Ok(()));
+        // Owned by us, but we are not who runs it.
+        if me != 0 {
+            assert!(check_trusted(&krate, me + 1).is_err());
+        }
+    }
+
+    /// Set in the copy of this test binary that [`locate_builds_only_its_own_checkout`]
+    /// runs.
+    const PROBE: &str = "FASTPATH_LAB_LOCATE_PROBE";
+
+    /// A manifest planted above the current directory (a user's home, a shared /tmp) is never
+    /// built: `locate` runs in a copy of this test binary (so its own location has no
+    /// checkout above it) from inside the planted tree, with a `cargo` that records what it
+    /// is asked to build and fails.
+    #[test]
+    fn locate_builds_only_its_own_checkout() {
+        if std::env::var_os(PROBE).is_some() {
+            let r = NetringPeer::locate(&mut |l| eprintln!("{l}"));
+            eprintln!("locate: {r:?}");
+            return;
+        }
+        let tmp = TempDir::new("fplab-locate");
+        let planted = tmp.path().join("planted");
+        let krate = planted.join("crates/netring-peer");
+        fs::create_dir_all(krate.join("src")).unwrap();
+        fs::write(krate.join("Cargo.toml"), "[package]\nname = \"evil\"\n").unwrap();
+        fs::write(krate.join("src/main.rs"), "fn main() {}\n").unwrap();
+        let calls = tmp.path().join("calls");
+        let cargo = tmp.path().join("cargo");
+        fs::write(
+            &cargo,
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$FPLAB_CALLS\"\nexit 1\n",
+        )
+        .unwrap();
+        fs::set_permissions(&cargo, fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = tmp.path().join("bin");
+        fs::create_dir(&bin).unwrap();
+        let probe = bin.join("probe");
+        fs::copy(std::env::current_exe().unwrap(), &probe).unwrap();
+        let out = Command::new(&probe)
+            .args([
+                "--exact",
+                "peers::netring::test::locate_builds_only_its_own_checkout",
+                "--test-threads",
+                "1",
+                "--nocapture",
+            ])
+            .current_dir(planted.join("crates"))
+            .env(PROBE, "1")
+            .env("CARGO", &cargo)
+            .env("FPLAB_CALLS", &calls)
+            .env_remove(NetringPeer::ENV)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("locate: "),
+            "the probe did not run: {stderr}"
+        );
+        let calls = fs::read_to_string(&calls).unwrap_or_default();
+        assert!(
+            !calls.contains(planted.to_str().unwrap()),
+            "cargo was asked to build the planted manifest: {calls}"
+        );
+        // If it built anything, it was the checkout this crate was compiled from.
+        let own = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/netring-peer/Cargo.toml")
+            .canonicalize()
+            .unwrap();
+        for c in calls.lines() {
+            assert!(c.contains(own.to_str().unwrap()), "{c}");
+        }
+    }
 
     #[test]
     fn netring_lines() {

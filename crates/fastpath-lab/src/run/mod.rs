@@ -1,14 +1,15 @@
-//! The measurement loop: for each layout a fresh [`Testbed`], for each frame size and row,
-//! `repetitions` independent runs (receiver or peer started, generator started, warm-up, one
-//! timed window, everything stopped again).
+//! The measurement loop: `rounds` rounds; each builds a fresh [`Testbed`] per layout and runs
+//! every (frame size, row) on it once, in an order drawn from the seed ([`schedule`]). One
+//! repetition: receiver or peer started, generator started, warm-up, one timed window,
+//! everything stopped again.
 //!
 //! "Delivered" means read by the user-space program: fastpath rows fold every byte of every
 //! packet into a checksum (kept alive with `black_box`); peers count what they processed.
 //!
-//! Files: [`rows`] (what each row is) and [`config`] (the schedule); this file runs the schedule
-//! and fills the [`Report`]; one repetition of a row is [`receiver`] (fastpath rows), [`peer`]
-//! (peer tools) or [`ceiling`] (XDP_DROP), all on the shared pieces in [`window`] (generator,
-//! sleeps, XDP attachments, veth counters).
+//! Files: [`rows`] (what each row is), [`config`] (what to run) and [`schedule`] (in which
+//! order); this file runs the rounds and fills the [`Report`]; one repetition of a row is
+//! [`receiver`] (fastpath rows), [`peer`] (peer tools) or [`ceiling`] (XDP_DROP), all on the
+//! shared pieces in [`window`] (generator, sleeps, XDP attachments, veth counters).
 
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -19,7 +20,7 @@ use fastpath::Backend;
 
 use crate::gen::{GenReport, Method};
 use crate::peers::NetringPeer;
-use crate::report::{median, Generator, Machine, Pps, Report, Row, Status};
+use crate::report::{median, Generator, Machine, Report, Row, Sample, Stability, Status};
 use crate::stages::{Ndr, Noise, Stages};
 use crate::testbed::{Layout, Testbed, GEN_IF, RX_IF};
 
@@ -30,13 +31,14 @@ mod ndr;
 mod peer;
 mod receiver;
 mod rows;
+mod schedule;
 mod window;
 
-pub use config::{LabConfig, Load};
+pub use config::{fresh_seed, LabConfig, Load};
 pub use rows::RowSpec;
 use rows::{FILTER, FILTER_FLOWS};
 
-/// One repetition's numbers.
+/// One repetition's numbers: what `measure` returns and the report keeps (as a [`Sample`]).
 #[derive(Debug, Clone, Copy)]
 struct Rep {
     pps: f64,
@@ -52,6 +54,23 @@ struct Rep {
     ndr: Option<Ndr>,
 }
 
+impl Rep {
+    /// The report's record of this repetition, run in `round`.
+    fn sample(&self, round: u32) -> Sample {
+        Sample {
+            round,
+            pps: self.pps,
+            offered_pps: self.gen_pps,
+            drops: self.drops,
+            link_drops: self.link_drops,
+            cpu_ns: self.cpu_ns,
+            stages: self.stages,
+            noise: self.noise,
+            ndr: self.ndr,
+        }
+    }
+}
+
 /// How one repetition ended.
 #[derive(Debug)]
 enum Outcome {
@@ -63,36 +82,83 @@ enum Outcome {
 }
 
 /// Runs the lab. `progress` receives one line per finished repetition (and notes). Returns the
-/// report, partial if `stop` was set (then `interrupted` is true).
+/// report, partial if `stop` was set (then `interrupted` is true: the rounds that ran are
+/// kept, rows cut short say how many ran).
 ///
 /// # Errors
 /// The first testbed cannot be built (not root, no netns/veth support, ...).
 pub fn run(cfg: &LabConfig, stop: &AtomicBool, progress: &mut dyn FnMut(&str)) -> Result<Report> {
     let mut lab = Lab::new(cfg, stop, progress);
     let dpdk_dir_existed = Path::new("/var/run/dpdk").exists();
+    (lab.progress)(&format!(
+        "{} rounds, seed {} (repeat this order with --seed {})",
+        cfg.rounds, cfg.seed, cfg.seed
+    ));
     lab.locate_netring();
-    for (li, &layout) in cfg.layouts.iter().enumerate() {
-        let tb = match Testbed::new(layout) {
-            Ok(tb) => tb,
-            Err(e) if li == 0 => return Err(e),
-            Err(e) => {
-                (lab.progress)(&format!("layout {}: testbed failed: {e:#}", layout.name()));
+    let per_layout = cfg.sizes.len() * cfg.rows.len();
+    'rounds: for round in 1..=cfg.rounds {
+        for part in schedule::round(cfg.seed, round, cfg.layouts.len(), per_layout) {
+            let layout = cfg.layouts[part.layout];
+            let pending: Vec<usize> = part
+                .items
+                .iter()
+                .map(|&i| part.layout * per_layout + i)
+                .filter(|&s| !lab.slots[s].retired)
+                .collect();
+            if pending.is_empty() {
                 continue;
             }
-        };
-        if lab.layout(&tb, layout).is_break() {
-            // Interrupted: `tb` is torn down as it drops.
-            break;
-        }
-        crate::peers::remove_dpdk_runtime_dir(!dpdk_dir_existed);
-        if let Err(e) = tb.teardown() {
-            (lab.progress)(&format!("cleanup: {e:#}"));
+            if stop.load(Ordering::Relaxed) {
+                lab.report.interrupted = true;
+                break 'rounds;
+            }
+            let tb = match Testbed::new(layout) {
+                Ok(tb) => tb,
+                Err(e) if !lab.built_any => return Err(e),
+                Err(e) => {
+                    let why = format!("round {round}: testbed failed: {e:#}");
+                    (lab.progress)(&format!("layout {}: {why}", layout.name()));
+                    lab.testbed_errors.push((layout, why));
+                    continue;
+                }
+            };
+            lab.built_any = true;
+            let described = layout.describe(tb.gen_cpu(), tb.rx_cpu());
+            if !lab.report.layouts.contains(&described) {
+                (lab.progress)(&format!(
+                    "layout {described} (netns {} / {}, veth {GEN_IF}/{RX_IF})",
+                    tb.gen_ns(),
+                    tb.rx_ns()
+                ));
+                lab.report.layouts.push(described);
+            }
+            let flow = lab.part(&tb, round, &pending);
+            crate::peers::remove_dpdk_runtime_dir(!dpdk_dir_existed);
+            if flow.is_break() {
+                // Interrupted: `tb` is torn down as it drops.
+                break 'rounds;
+            }
+            if let Err(e) = tb.teardown() {
+                (lab.progress)(&format!("cleanup: {e:#}"));
+            }
         }
     }
     Ok(lab.finish())
 }
 
-/// One lab run in progress: the report being filled and what the progress lines count.
+/// One row of the run: what it is and what it measured so far.
+struct Slot {
+    layout: Layout,
+    size: usize,
+    spec: RowSpec,
+    samples: Vec<Sample>,
+    /// How it ended when not by measuring (unavailable, not installed, failed) and why.
+    ended: Option<(Status, String)>,
+    /// No more repetitions: it ended, or (after an error) would end the same way.
+    retired: bool,
+}
+
+/// One lab run in progress: the rows being filled and what the progress lines count.
 struct Lab<'a> {
     cfg: &'a LabConfig,
     stop: &'a AtomicBool,
@@ -100,7 +166,13 @@ struct Lab<'a> {
     /// The netring rows' harness (`None`: no such row asked for).
     netring: Option<Result<NetringPeer, String>>,
     report: Report,
-    /// Repetitions in the whole run, and those done or given up so far.
+    /// Every row, in table order (layout, size, row).
+    slots: Vec<Slot>,
+    /// Whether a testbed was built yet (the first failing is the run's error).
+    built_any: bool,
+    /// Testbeds that could not be built after the first, and why.
+    testbed_errors: Vec<(Layout, String)>,
+    /// Repetitions in the whole run (less those of rows that ended early), and those done.
     total: usize,
     done: usize,
     gen_rates: Vec<f64>,
@@ -116,20 +188,47 @@ impl<'a> Lab<'a> {
                 rate_pps: 0.0,
                 note: None,
             },
+            seed: cfg.seed,
+            rounds: cfg.rounds,
+            load: cfg.load.kind(),
+            loss_pct: match cfg.load {
+                Load::Max => None,
+                Load::Ndr { loss } => Some(loss * 100.0),
+            },
             layouts: Vec::new(),
             rep_seconds: cfg.rep_time.as_secs_f64(),
-            repetitions: cfg.repetitions,
+            repetitions: cfg.rounds,
             rcvbuf: cfg.rcvbuf,
             interrupted: false,
             rows: Vec::new(),
+            ratios: Vec::new(),
+            stability: Stability::default(),
         };
+        let mut slots = Vec::new();
+        for &layout in &cfg.layouts {
+            for &size in &cfg.sizes {
+                for &spec in &cfg.rows {
+                    slots.push(Slot {
+                        layout,
+                        size,
+                        spec,
+                        samples: Vec::new(),
+                        ended: None,
+                        retired: false,
+                    });
+                }
+            }
+        }
         Lab {
             cfg,
             stop,
             progress,
             netring: None,
             report,
-            total: cfg.layouts.len() * cfg.sizes.len() * cfg.rows.len() * cfg.repetitions as usize,
+            total: slots.len() * cfg.rounds as usize,
+            slots,
+            built_any: false,
+            testbed_errors: Vec::new(),
             done: 0,
             gen_rates: Vec::new(),
             gen_methods: Vec::new(),
@@ -150,108 +249,128 @@ impl<'a> Lab<'a> {
         }
     }
 
-    /// Every size and row on one testbed; breaks when `stop` was set.
-    fn layout(&mut self, tb: &Testbed, layout: Layout) -> ControlFlow<()> {
-        let described = layout.describe(tb.gen_cpu(), tb.rx_cpu());
-        (self.progress)(&format!(
-            "layout {described} (netns {} / {}, veth {GEN_IF}/{RX_IF})",
-            tb.gen_ns(),
-            tb.rx_ns()
-        ));
-        self.report.layouts.push(described);
-        for &size in &self.cfg.sizes {
-            for &spec in &self.cfg.rows {
-                if let Some(row) = self.row(tb, layout, spec, size) {
-                    self.report.rows.push(row);
-                }
-                if self.stop.load(Ordering::Relaxed) {
-                    self.report.interrupted = true;
-                    return ControlFlow::Break(());
-                }
+    /// One repetition of each of `slots` (in that order) on `tb`; breaks when `stop` was set.
+    fn part(&mut self, tb: &Testbed, round: u32, slots: &[usize]) -> ControlFlow<()> {
+        for &s in slots {
+            if self.stop.load(Ordering::Relaxed) {
+                self.report.interrupted = true;
+                return ControlFlow::Break(());
             }
+            self.repetition(tb, round, s)?;
         }
         ControlFlow::Continue(())
     }
 
-    /// The repetitions of one row; `None` if it was interrupted before any repetition ran.
-    fn row(&mut self, tb: &Testbed, layout: Layout, spec: RowSpec, size: usize) -> Option<Row> {
+    /// One repetition of slot `s` in `round`.
+    fn repetition(&mut self, tb: &Testbed, round: u32, s: usize) -> ControlFlow<()> {
         let cfg = self.cfg;
-        let mut row = Row::new(spec.name(), spec.kind(), spec.rung(), layout, size);
-        let mut reps: Vec<Rep> = Vec::new();
-        for rep in 1..=cfg.repetitions {
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            self.done += 1;
-            let (outcome, gr) = measure(tb, spec, size, cfg, self.netring.as_ref(), self.stop);
-            if let Some(g) = &gr {
-                self.gen_methods.push((g.method, g.fallback_reason.clone()));
-            }
-            let tag = format!(
-                "[{}/{}] {} {} {size}B rep {rep}/{}",
-                self.done,
-                self.total,
-                layout.name(),
-                spec.name(),
-                cfg.repetitions
-            );
-            let (status, why) = match outcome {
-                Outcome::Done(r) => {
-                    let cpu = r
-                        .cpu_ns
-                        .map_or(String::new(), |c| format!(", {c:.0} ns/pkt"));
-                    let st = &r.stages;
-                    let lost = st
-                        .lost_at()
-                        .map_or(String::new(), |at| format!(", most lost at {at}"));
-                    (self.progress)(&format!(
-                        "{tag}: {:.2} Mpps (generator {:.2} Mpps{cpu}{lost}; generated {}, \
-                         delivered {}, unaccounted {:.2}%; NAPI kthread on CPU{} {:.0}% busy)",
-                        r.pps / 1e6,
-                        r.gen_pps / 1e6,
-                        st.generated,
-                        st.delivered,
-                        st.unaccounted_share() * 100.0,
-                        r.noise.kthread_cpu.map_or("-".into(), |c| c.to_string()),
+        let (layout, size, spec) = {
+            let slot = &self.slots[s];
+            (slot.layout, slot.size, slot.spec)
+        };
+        self.done += 1;
+        let (outcome, gr) = measure(tb, spec, size, cfg, self.netring.as_ref(), self.stop);
+        if let Some(g) = &gr {
+            self.gen_methods.push((g.method, g.fallback_reason.clone()));
+        }
+        let tag = format!(
+            "[{}/{}] round {round}/{} {} {} {size}B",
+            self.done,
+            self.total,
+            cfg.rounds,
+            layout.name(),
+            spec.name(),
+        );
+        let (status, why) = match outcome {
+            Outcome::Done(r) => {
+                let cpu = r
+                    .cpu_ns
+                    .map_or(String::new(), |c| format!(", {c:.0} ns/pkt"));
+                let st = &r.stages;
+                let lost = st
+                    .lost_at()
+                    .map_or(String::new(), |at| format!(", most lost at {at}"));
+                let kthread = r.noise.kthread_cpu.map_or(String::new(), |c| {
+                    format!(
+                        ", NAPI kthread on CPU{c} {:.0}% busy",
                         r.noise.kthread_busy * 100.0
-                    ));
-                    self.gen_rates.push(r.gen_pps);
-                    reps.push(*r);
-                    continue;
-                }
-                Outcome::Interrupted => {
-                    (self.progress)(&format!("{tag}: interrupted"));
-                    break;
-                }
-                Outcome::Unavailable(w) => (Status::Unavailable, w),
-                Outcome::NotInstalled(w) => (Status::NotInstalled, w),
-                Outcome::Failed(w) => (Status::Failed, w),
-            };
-            (self.progress)(&format!("{tag}: {why}"));
-            row.status = status;
-            row.note = Some(why);
-            // Later repetitions would end the same way.
-            self.done += (cfg.repetitions - rep) as usize;
-            break;
-        }
-        fill_row(&mut row, &reps);
-        if row.status == Status::Ok && (reps.len() as u32) < cfg.repetitions {
-            row.status = Status::Interrupted;
-            row.note = Some(format!(
-                "{} of {} repetitions ran",
-                reps.len(),
-                cfg.repetitions
-            ));
-        }
-        let skip = row.status == Status::Interrupted && reps.is_empty();
-        (!skip).then_some(row)
+                    )
+                });
+                (self.progress)(&format!(
+                    "{tag}: {:.2} Mpps (offered {:.2} Mpps{cpu}{lost}{kthread})",
+                    r.pps / 1e6,
+                    r.gen_pps / 1e6
+                ));
+                self.gen_rates.push(r.gen_pps);
+                self.slots[s].samples.push(r.sample(round));
+                return ControlFlow::Continue(());
+            }
+            Outcome::Interrupted => {
+                (self.progress)(&format!("{tag}: interrupted"));
+                self.report.interrupted = true;
+                return ControlFlow::Break(());
+            }
+            Outcome::Unavailable(w) => (Status::Unavailable, w),
+            Outcome::NotInstalled(w) => (Status::NotInstalled, w),
+            Outcome::Failed(w) => (Status::Failed, w),
+        };
+        (self.progress)(&format!("{tag}: {why}"));
+        // Later rounds would end the same way.
+        let slot = &mut self.slots[s];
+        slot.ended = Some((status, why));
+        slot.retired = true;
+        self.total -= (cfg.rounds - round) as usize;
+        ControlFlow::Continue(())
     }
 
-    /// The report, with the generator's method (and why, if it differed or fell back) and its
-    /// median rate.
-    fn finish(self) -> Report {
+    /// The report: every slot that ran summarized, the ratios and the stability line, and the
+    /// generator's method (and why, if it differed or fell back) and median rate.
+    fn finish(mut self) -> Report {
+        let cfg = self.cfg;
+        let ndr = matches!(cfg.load, Load::Ndr { .. });
+        let interrupted = self.report.interrupted || self.stop.load(Ordering::Relaxed);
+        for slot in std::mem::take(&mut self.slots) {
+            let spec = slot.spec;
+            let mut row = Row::new(
+                spec.name(),
+                spec.kind(),
+                spec.rung(),
+                slot.layout,
+                slot.size,
+            );
+            row.filter = spec.filter().map(str::to_owned);
+            let ran = slot.samples.len();
+            row.summarize(slot.samples, cfg.seed, ndr);
+            if let Some((status, why)) = slot.ended {
+                row.status = status;
+                row.note = Some(why);
+            } else if ran < cfg.rounds as usize {
+                let testbed = self
+                    .testbed_errors
+                    .iter()
+                    .filter(|(l, _)| *l == slot.layout)
+                    .map(|(_, why)| why.as_str())
+                    .collect::<Vec<_>>();
+                let mut note = format!("{ran} of {} rounds ran", cfg.rounds);
+                if !testbed.is_empty() {
+                    note = format!("{note} ({})", testbed.join("; "));
+                }
+                row.status = match (ran, interrupted) {
+                    (_, true) => Status::Interrupted,
+                    (0, false) => Status::Failed,
+                    (_, false) => Status::Ok,
+                };
+                row.note = Some(note);
+                if ran == 0 && interrupted {
+                    // Never measured: nothing to show.
+                    continue;
+                }
+            }
+            self.report.rows.push(row);
+        }
         let mut report = self.report;
-        report.interrupted |= self.stop.load(Ordering::Relaxed);
+        report.interrupted = interrupted;
+        report.derive();
         let gen_methods = &self.gen_methods;
         if let Some((m, note)) = gen_methods.last() {
             report.generator.method = m.name().to_owned();
@@ -267,17 +386,6 @@ impl<'a> Lab<'a> {
         report.generator.rate_pps = median(&self.gen_rates).unwrap_or(0.0);
         report
     }
-}
-
-fn fill_row(row: &mut Row, reps: &[Rep]) {
-    let pps: Vec<f64> = reps.iter().map(|r| r.pps).collect();
-    row.pps = Pps::of(&pps);
-    row.reps = pps;
-    row.drops = reps.iter().map(|r| r.drops).sum();
-    row.link_drops = reps.iter().map(|r| r.link_drops).sum();
-    row.gen_pps = median(&reps.iter().map(|r| r.gen_pps).collect::<Vec<_>>()).unwrap_or(0.0);
-    let cpu: Vec<f64> = reps.iter().filter_map(|r| r.cpu_ns).collect();
-    row.cpu_ns_per_packet = median(&cpu);
 }
 
 /// One repetition of one row. `netring`: the harness of the netring rows (`None` when no such

@@ -70,6 +70,12 @@ impl RowSpec {
         }
     }
 
+    /// The filter expression it runs with, if any (it is compared only with rows running the
+    /// same).
+    pub fn filter(self) -> Option<&'static str> {
+        matches!(self, RowSpec::Filtered(_)).then_some(FILTER)
+    }
+
     /// The rung it competes on.
     pub fn rung(self) -> Rung {
         match self {
