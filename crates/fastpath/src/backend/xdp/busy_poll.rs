@@ -29,7 +29,8 @@ pub(super) fn check_busy_poll(fd: &OwnedFd) -> Result<()> {
     if id == 0 {
         return Err(Error::Unsupported {
             backend: "xdp",
-            why: "busy polling needs the socket's NAPI id, and the kernel gives one only to                   zero-copy AF_XDP sockets (Linux 6.13 and later); this one is in copy mode"
+            why: "busy polling needs the socket's NAPI id, and the kernel gives one only to \
+                  zero-copy AF_XDP sockets (Linux 6.13 and later); this one is in copy mode"
                 .into(),
             fix: "busy-poll on a NIC with AF_XDP zero-copy, or drop --busy-poll",
         });
