@@ -283,6 +283,11 @@ impl Testbed {
         }
     }
 
+    /// The core layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// The generator namespace's name.
     pub fn gen_ns(&self) -> &str {
         self.gen.name()
