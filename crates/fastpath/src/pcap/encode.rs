@@ -286,7 +286,7 @@ impl Encoder {
 /// A nanosecond timestamp as pcapng stores it in options: high 32 bits first, then low, in a
 /// 64-bit value written as two u32 (so in the file's byte order, the high word comes first).
 fn split_ts(ts_ns: u64) -> u64 {
-    (ts_ns >> 32) | (ts_ns << 32)
+    ts_ns.rotate_left(32)
 }
 
 pub(super) fn put_u16(out: &mut Vec<u8>, v: u16) {

@@ -447,8 +447,11 @@ mod test {
     use crate::pcap::fixtures::{encode, packet, TS, UDP_FRAME};
     use crate::pcap::{read_records, Encoder};
 
+    /// `(ts_ns, orig_len, data, interface)` of one packet.
+    type Owned = (u64, u32, Vec<u8>, u32);
+
     /// Everything the reader yields, as owned records.
-    fn read_all(bytes: &[u8]) -> Result<Vec<(u64, u32, Vec<u8>, u32)>> {
+    fn read_all(bytes: &[u8]) -> Result<Vec<Owned>> {
         let mut r = Reader::new(bytes)?;
         let mut out = Vec::new();
         while let Some(p) = r.next_packet()? {

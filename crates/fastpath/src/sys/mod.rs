@@ -9,6 +9,7 @@ pub(crate) mod bpf;
 pub(crate) mod netlink;
 pub(crate) mod packet;
 pub(crate) mod time;
+pub(crate) mod tstamp;
 pub(crate) mod xdp;
 
 use std::ffi::CString;

@@ -11,7 +11,7 @@ use super::port::Port;
 use super::{eal, ffi, ports};
 use crate::backend::{Rung, RungBatch};
 use crate::config::{Backend, Config};
-use crate::packet::{Capabilities, Packet, Stats};
+use crate::packet::{Capabilities, Packet, Stats, TimestampSource};
 use crate::{sys, Error, Result};
 
 /// How often a receiving queue checks that its device is still there.
@@ -279,6 +279,7 @@ impl Rung for DpdkQueue {
             fanout: true,
             tx: true,
             timestamps_ns: true,
+            hardware_timestamps: false,
             need_wakeup: false,
             kernel_filter: false,
             driver_zero_copy: self.port.pci,
@@ -387,6 +388,7 @@ impl<'b> Iterator for DpdkIter<'b> {
             ts_ns: self.ts_ns,
             ifindex: self.ifindex,
             queue: Some(self.queue),
+            ts_source: TimestampSource::Batch,
         })
     }
 

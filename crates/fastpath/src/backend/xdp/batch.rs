@@ -9,7 +9,7 @@ use super::rings::RxRing;
 use super::umem::Umem;
 use super::XskSocket;
 use crate::backend::RungBatch;
-use crate::packet::Packet;
+use crate::packet::{Packet, TimestampSource};
 use crate::ring::xsk::{RingIdx, Span};
 use crate::sys::{self, xdp as x};
 use crate::Result;
@@ -160,6 +160,7 @@ impl<'b> Iterator for XdpIter<'b> {
                 ts_ns: self.ts_ns,
                 ifindex: self.ifindex,
                 queue: Some(self.queue),
+                ts_source: TimestampSource::Batch,
             });
         }
         None

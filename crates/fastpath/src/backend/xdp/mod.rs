@@ -58,6 +58,15 @@ pub(crate) use socket::XskSocket;
 /// (frames it rejects stay with the kernel stack: nothing is taken wholesale).
 pub(crate) fn open(cfg: &Config, queues: &[u32]) -> Result<Vec<XdpQueue>> {
     cfg.validate()?;
+    if cfg.timestamps == crate::config::TimestampType::Adapter {
+        return Err(Error::Unsupported {
+            backend: "xdp",
+            why: "hardware timestamps from the XDP receive metadata are not wired into the \
+                  AF_XDP rung yet"
+                .into(),
+            fix: "capture with -j host (a stamp per batch), or -j adapter on -b mmap",
+        });
+    }
     let ifindex = sys::ifindex(&cfg.interface)?;
     let probe = sys::packet_socket();
     if let Ok(fd) = &probe {

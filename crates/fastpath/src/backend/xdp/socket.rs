@@ -235,6 +235,7 @@ impl XskSocket {
             fanout: true,
             tx: true,
             timestamps_ns: false,
+            hardware_timestamps: false,
             need_wakeup: self.need_wakeup,
             kernel_filter: true,
             driver_zero_copy: self.zero_copy,
