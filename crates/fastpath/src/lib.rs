@@ -85,6 +85,7 @@ pub mod filter;
 mod limits;
 mod packet;
 pub mod pcap;
+mod probe;
 mod receiver;
 mod ring;
 mod sys;
@@ -101,4 +102,5 @@ pub use config::{
 pub use error::{Error, Result};
 pub use filter::{Filter, FilterError};
 pub use packet::{Capabilities, Packet, Stats, TimestampSource};
+pub use probe::{interfaces, probe, InterfaceCaps};
 pub use receiver::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};

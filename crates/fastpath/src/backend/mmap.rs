@@ -120,18 +120,7 @@ impl Rung for MmapSocket {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            zero_copy: true,
-            fanout: true,
-            tx: false,
-            timestamps_ns: true,
-            hardware_timestamps: self.hw_timestamps,
-            need_wakeup: false,
-            kernel_filter: true,
-            driver_zero_copy: false,
-            restores_vlan: true,
-            mode: "tpacket-v3",
-        }
+        caps(self.hw_timestamps)
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -140,6 +129,22 @@ impl Rung for MmapSocket {
 
     fn fanout_group(&self) -> Option<u16> {
         self.fanout_group
+    }
+}
+
+/// What an `mmap` handle reports; `hw`: hardware timestamps are on.
+pub(crate) fn caps(hw: bool) -> Capabilities {
+    Capabilities {
+        zero_copy: true,
+        fanout: true,
+        tx: false,
+        timestamps_ns: true,
+        hardware_timestamps: hw,
+        need_wakeup: false,
+        kernel_filter: true,
+        driver_zero_copy: false,
+        restores_vlan: true,
+        mode: "tpacket-v3",
     }
 }
 

@@ -339,18 +339,7 @@ impl Rung for RecvSocket {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            zero_copy: false,
-            fanout: true,
-            tx: false,
-            timestamps_ns: true,
-            hardware_timestamps: self.hw_timestamps,
-            need_wakeup: false,
-            kernel_filter: true,
-            driver_zero_copy: false,
-            restores_vlan: true,
-            mode: if self.batched { "recvmmsg" } else { "recvmsg" },
-        }
+        caps(self.hw_timestamps, self.batched)
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -508,5 +497,21 @@ impl<'b> Iterator for OwnedIter<'b> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.meta.size_hint()
+    }
+}
+
+/// What a `recv` (`batched`: `recv-batch`) handle reports; `hw`: hardware timestamps are on.
+pub(crate) fn caps(hw: bool, batched: bool) -> Capabilities {
+    Capabilities {
+        zero_copy: false,
+        fanout: true,
+        tx: false,
+        timestamps_ns: true,
+        hardware_timestamps: hw,
+        need_wakeup: false,
+        kernel_filter: true,
+        driver_zero_copy: false,
+        restores_vlan: true,
+        mode: if batched { "recvmmsg" } else { "recvmsg" },
     }
 }

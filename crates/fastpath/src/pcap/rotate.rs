@@ -131,6 +131,7 @@ pub struct RotatingWriter {
     flush_bytes: Option<usize>,
     rotation: Rotation,
     interfaces: Vec<(u32, String)>,
+    linktype: Option<u16>,
     cur: Option<PcapWriter>,
     /// The expanded template of the current file, and its number among files sharing it.
     base: String,
@@ -183,6 +184,7 @@ impl RotatingWriter {
             flush_bytes: None,
             rotation,
             interfaces: Vec::new(),
+            linktype: None,
             cur: None,
             base: String::new(),
             number: 0,
@@ -202,6 +204,14 @@ impl RotatingWriter {
     /// The rotation settings.
     pub fn rotation(&self) -> Rotation {
         self.rotation
+    }
+
+    /// The link type of every file and interface; see [`PcapWriter::set_linktype`].
+    pub fn set_linktype(&mut self, linktype: u16) {
+        self.linktype = Some(linktype);
+        if let Some(w) = &mut self.cur {
+            w.set_linktype(linktype);
+        }
     }
 
     /// Registers an interface in the current file (if its header is not written yet) and in
@@ -456,6 +466,9 @@ impl RotatingWriter {
         }
         for (ifindex, name) in &self.interfaces {
             w.add_interface(*ifindex, name);
+        }
+        if let Some(l) = self.linktype {
+            w.set_linktype(l);
         }
         self.cur = Some(w);
         // The ring: a reused name moves to the back; beyond the count the oldest goes.

@@ -30,6 +30,7 @@ pub struct InterfaceInfo {
 
 /// One packet lent by [`Reader::next_packet`], valid until the next call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PacketRef<'a> {
     /// Nanoseconds since the UNIX epoch.
     pub ts_ns: u64,
@@ -40,6 +41,8 @@ pub struct PacketRef<'a> {
     /// The interface, an index into [`Reader::interfaces`] (counted over all pcapng sections;
     /// always 0 for pcap).
     pub interface: u32,
+    /// That interface's description (link type, name).
+    pub info: &'a InterfaceInfo,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -253,6 +256,7 @@ impl<R: Read> Reader<R> {
             orig_len,
             data: &self.buf,
             interface: 0,
+            info: &self.interfaces[0],
         }))
     }
 
@@ -398,6 +402,7 @@ impl<R: Read> Reader<R> {
             orig_len,
             data,
             interface: idx as u32,
+            info: &self.interfaces[idx],
         })
     }
 
@@ -420,6 +425,7 @@ impl<R: Read> Reader<R> {
             orig_len,
             data: &data[..keep],
             interface: idx as u32,
+            info: &self.interfaces[idx],
         })
     }
 }

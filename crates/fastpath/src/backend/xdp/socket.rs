@@ -211,15 +211,6 @@ impl XskSocket {
         self.need_wakeup
     }
 
-    /// `"af_xdp zero-copy"` or `"af_xdp copy"`.
-    pub(super) fn mode_name(&self) -> &'static str {
-        if self.zero_copy {
-            "af_xdp zero-copy"
-        } else {
-            "af_xdp copy"
-        }
-    }
-
     /// Whether the UMEM is backed by huge pages (`MAP_HUGETLB` succeeded).
     #[cfg(test)]
     pub(super) fn umem_hugetlb(&self) -> bool {
@@ -230,17 +221,26 @@ impl XskSocket {
     /// [`Capabilities::zero_copy`] (packets are lent in place from the UMEM, never copied to a
     /// user buffer); `mode` says whether the *driver* copies.
     pub(crate) fn capabilities(&self) -> Capabilities {
+        Self::caps(self.need_wakeup, self.zero_copy, self.restores_vlan)
+    }
+
+    /// What a socket with these properties reports (also what `probe` predicts).
+    pub(crate) fn caps(need_wakeup: bool, zero_copy: bool, restores_vlan: bool) -> Capabilities {
         Capabilities {
             zero_copy: true,
             fanout: true,
             tx: true,
             timestamps_ns: false,
             hardware_timestamps: false,
-            need_wakeup: self.need_wakeup,
+            need_wakeup,
             kernel_filter: true,
-            driver_zero_copy: self.zero_copy,
-            restores_vlan: self.restores_vlan,
-            mode: self.mode_name(),
+            driver_zero_copy: zero_copy,
+            restores_vlan,
+            mode: if zero_copy {
+                "af_xdp zero-copy"
+            } else {
+                "af_xdp copy"
+            },
         }
     }
 
