@@ -78,6 +78,8 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod backend;
 mod config;
 mod error;
@@ -95,6 +97,8 @@ pub mod unstable;
 // their short paths.
 pub(crate) use unstable::bpf;
 
+#[cfg(feature = "tokio")]
+pub use aio::{AsyncReceiver, NoWaitFd};
 pub use config::{
     Backend, Config, DpdkConfig, FanoutMode, MmapConfig, TimestampType, XdpConfig, XdpMode,
     ZeroCopy, MAX_SNAPLEN,

@@ -127,6 +127,10 @@ impl Rung for MmapSocket {
         self.fd.as_fd()
     }
 
+    fn ready(&mut self) -> Result<bool> {
+        Ok(self.ring.acquire(self.cur).is_some())
+    }
+
     fn fanout_group(&self) -> Option<u16> {
         self.fanout_group
     }

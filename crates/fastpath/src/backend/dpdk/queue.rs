@@ -291,6 +291,11 @@ impl Rung for DpdkQueue {
         self.wake.as_fd()
     }
 
+    /// None: the poll-mode driver is polled, no descriptor tells when packets arrive.
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
     fn queue(&self) -> Option<u32> {
         Some(u32::from(self.queue))
     }

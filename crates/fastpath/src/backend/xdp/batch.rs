@@ -42,6 +42,18 @@ impl XskSocket {
         })
     }
 
+    /// Whether the RX ring holds packets; wakes a driver that waits for the fill ring (so an
+    /// event loop waiting on the descriptor is woken when packets come).
+    pub(crate) fn ready(&mut self) -> Result<bool> {
+        if self.rx.available(1) > 0 {
+            return Ok(true);
+        }
+        if self.need_wakeup && self.fill.needs_wakeup() {
+            x::kick_rx(&self.fd)?;
+        }
+        Ok(self.rx.available(1) > 0)
+    }
+
     /// Hands `span`'s frames back to the kernel: fill ring first (the frames), then the RX
     /// entries. Called when a batch drops.
     fn recycle(&mut self, span: Span) {

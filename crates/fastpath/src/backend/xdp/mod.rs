@@ -121,6 +121,10 @@ impl Rung for XdpQueue {
         self.sock.fd()
     }
 
+    fn ready(&mut self) -> Result<bool> {
+        self.sock.ready()
+    }
+
     fn queue(&self) -> Option<u32> {
         Some(self.sock.queue())
     }
