@@ -123,6 +123,7 @@ impl RungBatch for XdpBatch<'_> {
             ifindex: self.sock.ifindex,
             queue: self.sock.queue,
             snaplen: self.sock.snaplen,
+            rx_timestamps: self.sock.rx_timestamps,
         }
     }
 }
@@ -146,6 +147,8 @@ pub(crate) struct XdpIter<'b> {
     ifindex: u32,
     queue: u32,
     snaplen: u32,
+    /// The program put each frame's receive timestamp in the 8 bytes before it.
+    rx_timestamps: bool,
 }
 
 impl<'b> Iterator for XdpIter<'b> {
@@ -166,13 +169,17 @@ impl<'b> Iterator for XdpIter<'b> {
             // back to the fill ring only when the batch drops, which cannot happen while this
             // iterator (borrowing the batch for 'b) or a slice from it lives.
             let data = unsafe { self.umem.slice(off, cap) };
+            let (ts_ns, ts_source) = match self.rx_timestamps {
+                true => self.meta_timestamp(off),
+                false => (self.ts_ns, TimestampSource::Batch),
+            };
             return Some(Packet {
                 data,
                 orig_len: d.len,
-                ts_ns: self.ts_ns,
+                ts_ns,
                 ifindex: self.ifindex,
                 queue: Some(self.queue),
-                ts_source: TimestampSource::Batch,
+                ts_source,
             });
         }
         None
@@ -180,6 +187,28 @@ impl<'b> Iterator for XdpIter<'b> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(self.left as usize))
+    }
+}
+
+impl XdpIter<'_> {
+    /// The driver's receive timestamp the program wrote in the metadata before the frame at
+    /// `off`, or the batch time where it wrote 0 (the driver had none) or there is no room.
+    #[inline]
+    fn meta_timestamp(&self, off: usize) -> (u64, TimestampSource) {
+        const META: usize = crate::unstable::xdp_prog::RX_TIMESTAMP_META_LEN;
+        let frame_start = self.umem.base(off as u64) as usize;
+        if off - frame_start >= META {
+            // SAFETY: `off - META .. off` lies in the same UMEM frame as the packet (checked
+            // just above; `off` passed `check`), which we own until the batch drops; the program
+            // wrote the metadata there and the kernel copied it with the frame before
+            // publishing the descriptor ((C) in `receive`).
+            let meta = unsafe { self.umem.slice(off - META, META) };
+            let ts = u64::from_ne_bytes(meta.try_into().expect("META bytes"));
+            if ts != 0 {
+                return (ts, TimestampSource::Hardware);
+            }
+        }
+        (self.ts_ns, TimestampSource::Batch)
     }
 }
 

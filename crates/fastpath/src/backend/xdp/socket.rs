@@ -93,6 +93,8 @@ pub(crate) struct XskSocket {
     pub(super) need_wakeup: bool,
     /// The port's program puts back VLAN tags the device stripped (set by the port).
     pub(super) restores_vlan: bool,
+    /// The port's program writes each frame's receive timestamp before it (set by the port).
+    pub(super) rx_timestamps: bool,
     pub(super) batch_size: u32,
     pub(super) snaplen: u32,
     pub(super) delivered: u64,
@@ -182,6 +184,7 @@ impl XskSocket {
             zero_copy: opts.flags & x::XDP_OPTIONS_ZEROCOPY != 0,
             need_wakeup,
             restores_vlan: false,
+            rx_timestamps: false,
             batch_size: cfg.batch_size as u32,
             snaplen: cfg.snaplen,
             delivered: 0,
@@ -211,6 +214,12 @@ impl XskSocket {
         self.need_wakeup
     }
 
+    /// `"af_xdp zero-copy"` or `"af_xdp copy"`.
+    #[cfg(test)]
+    pub(super) fn mode_name(&self) -> &'static str {
+        self.capabilities().mode
+    }
+
     /// Whether the UMEM is backed by huge pages (`MAP_HUGETLB` succeeded).
     #[cfg(test)]
     pub(super) fn umem_hugetlb(&self) -> bool {
@@ -221,7 +230,9 @@ impl XskSocket {
     /// [`Capabilities::zero_copy`] (packets are lent in place from the UMEM, never copied to a
     /// user buffer); `mode` says whether the *driver* copies.
     pub(crate) fn capabilities(&self) -> Capabilities {
-        Self::caps(self.need_wakeup, self.zero_copy, self.restores_vlan)
+        let mut caps = Self::caps(self.need_wakeup, self.zero_copy, self.restores_vlan);
+        caps.hardware_timestamps = self.rx_timestamps;
+        caps
     }
 
     /// What a socket with these properties reports (also what `probe` predicts).
