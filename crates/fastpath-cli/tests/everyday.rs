@@ -75,10 +75,8 @@ impl Capture {
 
     fn interrupt(&self) {
         // SAFETY: kill(2) on our own child's pid; no memory involved.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) },
-            0
-        );
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        assert_eq!(rc, 0);
     }
 
     /// Waits for exit and returns (code, stderr, stdout).

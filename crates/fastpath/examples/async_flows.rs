@@ -57,7 +57,7 @@ async fn main() -> fastpath::Result<()> {
         }
     }
     let mut top: Vec<_> = flows.into_iter().collect();
-    top.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+    top.sort_by_key(|(_, (_, bytes))| std::cmp::Reverse(*bytes));
     for ((proto, src, sport, dst, dport), (pkts, bytes)) in top.iter().take(10) {
         let p = if *proto == 6 { "tcp" } else { "udp" };
         println!("{p} {src}:{sport} > {dst}:{dport}: {pkts} packets, {bytes} bytes");

@@ -70,8 +70,8 @@ pub struct NoWaitFd {
     /// What is wrong: [`Error::Unsupported`] for a rung without a descriptor to wait on
     /// (`dpdk`), [`Error::Syscall`] if tokio could not register it.
     pub error: Error,
-    /// The receiver, unchanged.
-    pub receiver: Receiver,
+    /// The receiver, unchanged (boxed: it is large, and this is the error path).
+    pub receiver: Box<Receiver>,
 }
 
 impl AsyncReceiver {
@@ -91,7 +91,7 @@ impl AsyncReceiver {
                         .into(),
                     fix: "receive with the blocking Receiver::recv on a thread of its own",
                 },
-                receiver: rx,
+                receiver: Box::new(rx),
             });
         };
         // SAFETY: `fd` is the receiver's open descriptor, and it stays open as long as the
@@ -106,7 +106,7 @@ impl AsyncReceiver {
                     call: "epoll_ctl(EPOLL_CTL_ADD) (tokio AsyncFd)",
                     source,
                 },
-                receiver: rx,
+                receiver: Box::new(rx),
             }),
         }
     }
@@ -157,7 +157,8 @@ impl AsyncReceiver {
     /// Deregisters from tokio and returns the receiver.
     pub fn into_inner(self) -> Receiver {
         let AsyncReceiver { fd, rx } = self;
-        drop(fd.into_inner());
+        // Deregisters; the descriptor stays open (the receiver owns it).
+        let _ = fd.into_inner();
         rx
     }
 }

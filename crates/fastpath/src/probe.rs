@@ -11,7 +11,7 @@ use crate::backend::{mmap, recv, xdp};
 use crate::bpf::btf;
 use crate::config::Backend;
 use crate::packet::Capabilities;
-use crate::sys::genl::{self, NetdevFeatures};
+use crate::sys::genl;
 use crate::{sys, Result};
 
 /// One interface and what each rung could do on it.
@@ -74,7 +74,7 @@ fn probe_one(ifindex: u32, name: String) -> Result<InterfaceCaps> {
         let want = genl::NETDEV_XDP_ACT_BASIC | genl::NETDEV_XDP_ACT_REDIRECT;
         f.xdp & want == want
     });
-    let f = feats.unwrap_or(NetdevFeatures::default());
+    let f = feats.unwrap_or_default();
     let xdp_caps = xdp::XskSocket::caps(
         true,
         f.xdp & genl::NETDEV_XDP_ACT_XSK_ZEROCOPY != 0,

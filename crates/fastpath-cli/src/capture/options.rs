@@ -299,7 +299,7 @@ fn parse_file_size(s: &str) -> std::result::Result<u64, String> {
         .parse()
         .map_err(|_| format!("`{s}` is not a size (millions of bytes, or with k, m or g)"))?;
     let bytes = v * unit;
-    if !(bytes >= 1.0 && bytes < 1e18) {
+    if !(1.0..1e18).contains(&bytes) {
         return Err(format!("{s} is out of range (at least 1 byte)"));
     }
     Ok(bytes as u64)

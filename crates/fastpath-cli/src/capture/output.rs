@@ -15,7 +15,8 @@ pub(super) struct Sink {
     names: Option<Names>,
 }
 
-/// The output proper.
+/// The output proper. One per capture, so variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Out {
     /// One tcpdump-like line per packet.
     Lines(io::BufWriter<io::Stdout>),
