@@ -118,3 +118,32 @@ fn async_recv_lends_every_frame_without_allocating() {
         });
     }
 }
+
+/// `dpdk` has no descriptor that tells when packets arrive: the type says so
+/// (`Receiver::wait_fd` is `None`) and `AsyncReceiver::new` hands the receiver back.
+#[cfg(feature = "dpdk")]
+#[test]
+fn dpdk_has_no_descriptor_to_wait_on() {
+    require!(is_root(), "needs root for network namespaces and DPDK");
+    let ns = NetNs::new("fpasd");
+    let veth = ns.veth_pair("fpa", "fpb");
+    let dev = format!(
+        "net_af_packet0,iface={},blocksz=4096,framesz=2048,framecnt=4096",
+        veth.b
+    );
+    let rx = Receiver::open(&Config::new(dev).backend(Backend::Dpdk)).unwrap();
+    assert!(rx.wait_fd().is_none());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let refused = AsyncReceiver::new(rx).unwrap_err();
+        assert!(
+            matches!(refused.error, fastpath::Error::Unsupported { .. }),
+            "{}",
+            refused.error
+        );
+        assert_eq!(refused.receiver.backend(), Backend::Dpdk);
+    });
+}
