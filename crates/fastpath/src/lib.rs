@@ -53,7 +53,9 @@
 //! [`Capabilities`]) → `backend` (one module per rung, each behind the crate-private `Rung`
 //! trait; without the `dpdk` feature `backend/dpdk` is one stub file) → `receiver`
 //! ([`Receiver`], [`Batch`], [`open_fanout`], [`open_queues`]: the one place that dispatches over
-//! the rungs). [`pcap`] stands apart (sans-IO, used by the CLI). The public types are re-exported
+//! the rungs), then `probe` ([`interfaces`], [`probe`]: what each rung could do on an interface,
+//! without opening it) and, with the `tokio` feature, `aio` (`AsyncReceiver`). [`pcap`] stands
+//! apart (sans-IO, used by the CLI). The public types are re-exported
 //! here; `bpf` and `xdp_prog` are reachable only through [`unstable`], the door for the lab and
 //! the tests, with no stability promise.
 //!

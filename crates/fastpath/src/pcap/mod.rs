@@ -12,6 +12,13 @@
 //!   pcapng with any `if_tsresol`). It is meant for tests and fuzzing: on any input it returns a
 //!   value or an [`Error::InvalidCapture`](crate::Error::InvalidCapture), it never panics.
 //!
+//! - [`RotatingWriter`] splits a capture over files by size and wall-clock time, keeping at most N
+//!   (tcpdump's `-C`, `-G`, `-W`); every file is complete on its own.
+//! - [`Reader`] reads a pcap or pcapng stream (a file, a pipe) one packet at a time into one
+//!   reused buffer.
+//! - [`Encoder::interface_statistics`] writes pcapng interface statistics blocks
+//!   ([`InterfaceStats`]): drops inside the file.
+//!
 //! What we write:
 //! - [`Format::Pcap`]: classic pcap, little-endian, magic `0xa1b23c4d` (nanosecond timestamps),
 //!   version 2.4, `LINKTYPE_ETHERNET`. Seconds are stored in 32 bits, as the format demands, so
@@ -28,7 +35,7 @@
 //! - link types: <https://www.tcpdump.org/linktypes.html>
 //!
 //! Implementation: `encode.rs` ([`Encoder`]), `write.rs` ([`PcapWriter`]), `read.rs`
-//! ([`read_records`]).
+//! ([`read_records`]), `stream.rs` ([`Reader`]), `rotate.rs` ([`RotatingWriter`]).
 
 mod encode;
 #[cfg(test)]
