@@ -10,18 +10,19 @@
 //! refuses it, returning the receiver in [`NoWaitFd`]; drive it from a thread of its own.
 //!
 //! ```no_run
-//! # async fn run() -> fastpath::Result<()> {
 //! use fastpath::{AsyncReceiver, Config, Receiver};
 //!
-//! let rx = Receiver::open(&Config::new("eth0"))?;
-//! let mut rx = AsyncReceiver::new(rx).map_err(|e| e.error)?;
-//! loop {
-//!     let batch = rx.recv().await?;
-//!     for pkt in &batch {
-//!         println!("{} bytes", pkt.orig_len());
+//! #[tokio::main(flavor = "current_thread")]
+//! async fn main() -> fastpath::Result<()> {
+//!     let rx = Receiver::open(&Config::new("eth0"))?;
+//!     let mut rx = AsyncReceiver::new(rx).map_err(|e| e.error)?;
+//!     loop {
+//!         let batch = rx.recv().await?;
+//!         for pkt in &batch {
+//!             println!("{} bytes", pkt.orig_len());
+//!         }
 //!     }
 //! }
-//! # }
 //! ```
 #![allow(unsafe_code)]
 
