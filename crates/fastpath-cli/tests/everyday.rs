@@ -580,6 +580,32 @@ fn relinquished_privileges_own_the_files() {
             f.display()
         );
     }
+    // In a directory only root may write to, the next file cannot be created once root is
+    // gone: the capture ends with that error at the next boundary, even without traffic, and
+    // the first file stays complete.
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tpl = locked.join("t-%s.pcap");
+    let cap = Capture::start(&[
+        "-i",
+        &veth.b,
+        "-Z",
+        "nobody",
+        "-G",
+        "1",
+        "-w",
+        tpl.to_str().unwrap(),
+    ]);
+    let (code, err, _) = cap.finish();
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("cannot create capture file") && err.contains("ermission denied"),
+        "{err}"
+    );
+    let files = files_in(&locked, "t-");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(read_file(&files[0]).1.len(), 0);
 }
 
 /// `-j adapter` on a NIC without a hardware clock says so and how to go on; `-j host` works.

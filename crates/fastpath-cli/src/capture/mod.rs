@@ -84,6 +84,7 @@ pub(crate) fn run(args: Args) -> Result<()> {
     ));
     let workers = worker::spawn(receivers, &shared);
     let mut post = PostRotate::new(args.postrotate.clone());
+    let mut keeping_err: Option<anyhow::Error> = None;
     if to_file {
         let mut secs = 0u64;
         report::status_loop(&shared, &workers, &mut || {
@@ -92,18 +93,25 @@ pub(crate) fn run(args: Args) -> Result<()> {
                 .sink
                 .lock()
                 .expect("no thread panicked holding the sink");
-            // Errors here stop the writer; the receive threads report them.
-            let _ = sink.tick(stats::now_ns());
+            let mut res = sink.tick(stats::now_ns());
             if secs % stats::EVERY_SECS == 0 {
-                let _ = write_stats(&mut sink, &board);
+                res = res.and_then(|()| write_stats(&mut sink, &board));
             }
             let closed = sink.take_closed();
             drop(sink);
             post.run(closed);
+            // A file that cannot be rotated or written ends the capture, even with no traffic.
+            if let Err(e) = res {
+                keeping_err.get_or_insert(e);
+                shared.request_stop();
+            }
         });
     }
 
     let mut ended = worker::join(shared, workers);
+    if let Some(e) = keeping_err {
+        ended.first_err.get_or_insert(e);
+    }
     if !ended.sink.rotates() {
         if let Err(e) = write_stats(&mut ended.sink, &board) {
             ended.first_err.get_or_insert(e);

@@ -57,6 +57,12 @@ impl Shared {
         self.captured.load(Ordering::Relaxed).min(self.limit)
     }
 
+    /// Asks the receive threads to end (an error outside them, e.g. the next rotated file
+    /// cannot be created).
+    pub(super) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
     /// Kernel drops over all threads, as of each thread's last refresh.
     pub(super) fn drops(&self) -> u64 {
         self.drops.iter().map(|d| d.load(Ordering::Relaxed)).sum()
