@@ -703,3 +703,55 @@ fn usage_errors_of_the_everyday_options() {
         "no usage error leaves a file behind"
     );
 }
+
+/// A full disk in the middle of a rotated series: the capture stops with the error, every file
+/// is complete, and the summary counts exactly the packets the files hold.
+#[test]
+fn disk_full_while_rotating_keeps_every_file_valid() {
+    require!(
+        is_root(),
+        "needs root for network namespaces, AF_PACKET and mount"
+    );
+    require!(have_cmd("tcpdump"), "tcpdump is not installed");
+    let (_ns, veth, dir) = setup();
+    let mnt = dir.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let st = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount tmpfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mnt);
+    let base = mnt.join("full");
+    let cap = Capture::start(&[
+        "-i",
+        &veth.b,
+        "--format",
+        "pcapng",
+        "-C",
+        "0.02",
+        "-w",
+        base.to_str().unwrap(),
+    ]);
+    let sent = frames(300, 1000, &veth);
+    RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
+    let (code, err, _) = cap.finish();
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("disk full"), "{err}");
+    let files = files_in(&mnt, "full");
+    assert!(files.len() >= 2, "{files:?}");
+    let mut total = 0;
+    for f in &files {
+        let (_, recs) = read_file(f);
+        assert_eq!(tcpdump_count(f, &[]), recs.len(), "{}", f.display());
+        total += recs.len() as u64;
+    }
+    assert_eq!(summary_count(&err, "packets captured"), total, "{err}");
+}

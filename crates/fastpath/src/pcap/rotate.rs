@@ -286,7 +286,26 @@ impl RotatingWriter {
                 self.rotate(None)?;
             }
         }
-        self.writer()?.write_packet(ts_ns, orig_len, data, ifindex)
+        let res = self.writer()?.write_packet(ts_ns, orig_len, data, ifindex);
+        res.map_err(|e| self.count_all(e))
+    }
+
+    /// An error of the current file's writer, its `kept` counting the packets of every file.
+    fn count_all(&self, e: Error) -> Error {
+        match e {
+            Error::Output {
+                path,
+                source,
+                kept,
+                note,
+            } => Error::Output {
+                path,
+                source,
+                kept: kept + self.closed_packets,
+                note,
+            },
+            e => e,
+        }
     }
 
     /// Starts the next file if the wall clock (`now_ns`, ns since the epoch) passed a boundary
@@ -318,7 +337,8 @@ impl RotatingWriter {
         ts_ns: u64,
         stats: &InterfaceStats,
     ) -> Result<()> {
-        self.writer()?.write_interface_stats(ifindex, ts_ns, stats)
+        let res = self.writer()?.write_interface_stats(ifindex, ts_ns, stats);
+        res.map_err(|e| self.count_all(e))
     }
 
     /// Writes the buffer of the current file out.
@@ -326,7 +346,8 @@ impl RotatingWriter {
     /// # Errors
     /// As [`PcapWriter::flush`].
     pub fn flush(&mut self) -> Result<()> {
-        self.writer()?.flush()
+        let res = self.writer()?.flush();
+        res.map_err(|e| self.count_all(e))
     }
 
     /// Closes the current file (hook, flush, fsync) and returns the packets in all files. The
@@ -442,10 +463,12 @@ impl RotatingWriter {
             }
             Err(e) => {
                 self.stopped = true;
-                self.closed_packets += match &e {
+                let kept = match &e {
                     Error::Output { kept, .. } => *kept,
                     _ => kept_before,
                 };
+                let e = self.count_all(e);
+                self.closed_packets += kept;
                 Err(e)
             }
         }
@@ -651,5 +674,57 @@ mod test {
         assert_eq!(digits(0), 0);
         assert_eq!(digits(9), 1);
         assert_eq!(digits(10), 2);
+    }
+}
+
+#[cfg(test)]
+mod full_test {
+    use super::*;
+    use crate::pcap::fixtures::packet;
+    use crate::pcap::read_records;
+    use fastpath_testutil::{is_root, require, TempDir};
+    use std::process::Command;
+
+    /// A full disk in the middle of the series: the error counts the packets of every file, and
+    /// they are all there, each file complete.
+    #[test]
+    fn disk_full_error_counts_every_file() {
+        require!(is_root(), "needs root to mount a tmpfs");
+        let dir = TempDir::new("fastpath-rotfull");
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "fastpath-test"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        require!(ok, "cannot mount a tmpfs");
+        struct Unmount<'a>(&'a Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = Command::new("umount").arg(self.0).status();
+            }
+        }
+        let _u = Unmount(dir.path());
+        let tpl = dir.path().join("f").to_str().unwrap().to_owned();
+        let mut w =
+            RotatingWriter::create(&tpl, Format::Pcap, 0, Rotation::new().size(20_000)).unwrap();
+        w.set_flush_threshold(4096);
+        let err = (0..10_000)
+            .find_map(|i| {
+                let (ts, orig, data) = packet(i);
+                w.write_packet(ts, orig, &data, 1).err()
+            })
+            .expect("64 KiB fill up");
+        let Error::Output { kept, .. } = err else {
+            panic!("{err}");
+        };
+        let mut total = 0;
+        for e in fs::read_dir(dir.path()).unwrap() {
+            total += read_records(&fs::read(e.unwrap().path()).unwrap())
+                .unwrap()
+                .1
+                .len() as u64;
+        }
+        assert_eq!(kept, total);
+        assert!(w.take_closed().len() >= 2);
     }
 }
