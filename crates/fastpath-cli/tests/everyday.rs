@@ -764,3 +764,37 @@ fn disk_full_while_rotating_keeps_every_file_valid() {
     }
     assert_eq!(summary_count(&err, "packets captured"), total, "{err}");
 }
+
+/// Statistics blocks come every few seconds while capturing, not only at the end.
+#[test]
+fn statistics_blocks_every_few_seconds() {
+    require!(is_root(), "needs root for network namespaces and AF_PACKET");
+    require!(
+        have_cmd("capinfos"),
+        "capinfos is not installed (Debian: tshark)"
+    );
+    let (_ns, veth, dir) = setup();
+    let file = dir.path().join("periodic.pcapng");
+    let mut cap = Capture::start(&[
+        "-i",
+        &veth.b,
+        "--format",
+        "pcapng",
+        "-w",
+        file.to_str().unwrap(),
+    ]);
+    RawSender::new(&veth.a)
+        .unwrap()
+        .send_all(&frames(10, 100, &veth))
+        .unwrap();
+    // Six status lines: past five seconds, so one periodic block, then the final one.
+    for _ in 0..6 {
+        cap.wait_for("pkts/s");
+    }
+    cap.interrupt();
+    let (code, err, _) = cap.finish();
+    assert_eq!(code, 0, "{err}");
+    let info = Command::new("capinfos").arg(&file).output().unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(info.contains("Number of stat entries = 2"), "{info}");
+}
