@@ -33,9 +33,22 @@ const NS_PER_S: u64 = 1_000_000_000;
 
 /// Write one summary line (with its `\n`) for an Ethernet frame: `ts_ns` = ns since the UNIX
 /// epoch, `orig_len` = length on the wire, `data` = captured bytes.
+#[cfg(test)]
 pub(crate) fn write_line(
     out: &mut impl Write,
     ts_ns: u64,
+    orig_len: u32,
+    data: &[u8],
+) -> io::Result<()> {
+    write_line_on(out, ts_ns, None, orig_len, data)
+}
+
+/// [`write_line`] with the interface name after the time when `interface` is given (captures
+/// on several interfaces), as `tcpdump -i any` prints it: `22:13:20.123456789 eth0 IP ...`.
+pub(crate) fn write_line_on(
+    out: &mut impl Write,
+    ts_ns: u64,
+    interface: Option<&str>,
     orig_len: u32,
     data: &[u8],
 ) -> io::Result<()> {
@@ -48,6 +61,9 @@ pub(crate) fn write_line(
         day % 60,
         ts_ns % NS_PER_S
     )?;
+    if let Some(name) = interface {
+        write!(out, "{name} ")?;
+    }
     write_summary(out, orig_len, data)?;
     if (data.len() as u64) < u64::from(orig_len) {
         write!(out, " [|snap {} of {orig_len}]", data.len())?;

@@ -53,7 +53,9 @@
 //! [`Capabilities`]) → `backend` (one module per rung, each behind the crate-private `Rung`
 //! trait; without the `dpdk` feature `backend/dpdk` is one stub file) → `receiver`
 //! ([`Receiver`], [`Batch`], [`open_fanout`], [`open_queues`]: the one place that dispatches over
-//! the rungs). [`pcap`] stands apart (sans-IO, used by the CLI). The public types are re-exported
+//! the rungs), then `probe` ([`interfaces`], [`probe`]: what each rung could do on an interface,
+//! without opening it) and, with the `tokio` feature, `aio` (`AsyncReceiver`). [`pcap`] stands
+//! apart (sans-IO, used by the CLI). The public types are re-exported
 //! here; `bpf` and `xdp_prog` are reachable only through [`unstable`], the door for the lab and
 //! the tests, with no stability promise.
 //!
@@ -78,6 +80,8 @@
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "tokio")]
+mod aio;
 mod backend;
 mod config;
 mod error;
@@ -85,6 +89,7 @@ pub mod filter;
 mod limits;
 mod packet;
 pub mod pcap;
+mod probe;
 mod receiver;
 mod ring;
 mod sys;
@@ -94,10 +99,14 @@ pub mod unstable;
 // their short paths.
 pub(crate) use unstable::bpf;
 
+#[cfg(feature = "tokio")]
+pub use aio::{AsyncReceiver, NoWaitFd};
 pub use config::{
-    Backend, Config, DpdkConfig, FanoutMode, MmapConfig, XdpConfig, XdpMode, ZeroCopy, MAX_SNAPLEN,
+    Backend, Config, DpdkConfig, FanoutMode, MmapConfig, TimestampType, XdpConfig, XdpMode,
+    ZeroCopy, MAX_SNAPLEN,
 };
 pub use error::{Error, Result};
 pub use filter::{Filter, FilterError};
-pub use packet::{Capabilities, Packet, Stats};
+pub use packet::{Capabilities, Packet, Stats, TimestampSource};
+pub use probe::{interfaces, probe, InterfaceCaps};
 pub use receiver::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};

@@ -10,6 +10,24 @@ pub struct Packet<'a> {
     pub(crate) ts_ns: u64,
     pub(crate) ifindex: u32,
     pub(crate) queue: Option<u32>,
+    pub(crate) ts_source: TimestampSource,
+}
+
+/// Who stamped a packet's [`Packet::timestamp_ns`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TimestampSource {
+    /// The kernel, in software, when the packet reached the capture (`CLOCK_REALTIME`; the
+    /// AF_PACKET rungs, and `-j adapter` packets the NIC did not stamp).
+    #[default]
+    Kernel,
+    /// The NIC, in hardware (its raw clock, `SOF_TIMESTAMPING_RAW_HARDWARE`, or the driver's
+    /// XDP receive metadata): with [`TimestampType::Adapter`](crate::TimestampType::Adapter).
+    /// Comparable to system time only where the NIC clock is synchronised to it (`phc2sys`).
+    Hardware,
+    /// fastpath, in user space, once per batch (`CLOCK_REALTIME` when the batch was formed):
+    /// `xdp` and `dpdk` without a per-packet stamp. Packets of one batch share it.
+    Batch,
 }
 
 impl<'a> Packet<'a> {
@@ -36,6 +54,12 @@ impl<'a> Packet<'a> {
     #[inline]
     pub fn timestamp_ns(&self) -> u64 {
         self.ts_ns
+    }
+
+    /// Who stamped [`Packet::timestamp_ns`]: the kernel, the NIC, or fastpath per batch.
+    #[inline]
+    pub fn timestamp_source(&self) -> TimestampSource {
+        self.ts_source
     }
 
     /// Index of the interface the packet arrived on.
@@ -102,6 +126,10 @@ pub struct Capabilities {
     pub tx: bool,
     /// Packets carry nanosecond timestamps.
     pub timestamps_ns: bool,
+    /// Packets carry the NIC's hardware timestamps where it gives one
+    /// ([`TimestampType::Adapter`](crate::TimestampType::Adapter) is in force; see
+    /// [`Packet::timestamp_source`]).
+    pub hardware_timestamps: bool,
     /// The backend waits with `poll` and supports the AF_XDP `need_wakeup` protocol.
     pub need_wakeup: bool,
     /// A packet filter can run in the kernel before any copy.

@@ -157,6 +157,21 @@ impl Receiver {
         dispatch!(Inner, &mut self.inner, r => r.flush())
     }
 
+    /// The descriptor that becomes readable when packets arrive, to wait for them in an event
+    /// loop (epoll, tokio: see `AsyncReceiver` with the `tokio` feature). `None` for `dpdk`,
+    /// whose poll-mode driver has no such descriptor: drive it from a thread of its own.
+    pub fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        dispatch!(Inner, &self.inner, r => r.wait_fd())
+    }
+
+    /// Whether [`Receiver::recv`] with a zero timeout would lend packets now (nothing is taken).
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`].
+    pub fn is_ready(&mut self) -> Result<bool> {
+        dispatch!(Inner, &mut self.inner, r => r.ready())
+    }
+
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -408,6 +408,26 @@ fn behind_filter(
     p.finish()
 }
 
+/// The redirect program with a constant `stamp` written as each frame's receive timestamp:
+/// tests the metadata path on devices whose driver has no stamps (veth).
+#[cfg(test)]
+pub(crate) fn fixed_stamp_redirect(xsks: &XskMap, stamp: i32) -> Result<XdpProgram> {
+    let mut p = Program::new();
+    stamp_rx_from(&mut p, Stamp::Fixed(stamp));
+    p.extend(redirect_insns(xsks.as_fd().as_raw_fd()));
+    let insns = p.finish()?;
+    Ok(XdpProgram::load("fastpath_redir", &insns)?.with_rx_timestamps())
+}
+
+/// The error for `-j adapter` on `xdp` where the receive metadata cannot be read.
+fn no_rx_timestamps(why: String) -> Error {
+    Error::Unsupported {
+        backend: "xdp",
+        why,
+        fix: "capture with -j host (a stamp per batch), or -j adapter on -b mmap",
+    }
+}
+
 /// `return action`.
 fn returning(action: XdpAction) -> Vec<Insn> {
     vec![Insn::mov64_imm(Reg::R0, action as i32), Insn::exit()]
@@ -466,18 +486,94 @@ fn restore_vlan(p: &mut Program, kfunc: u32) {
     p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
 }
 
-/// The device-bound redirect program: [`restore_vlan`] with `kfunc`, then
-/// [`filtered_redirect_insns`] (or [`redirect_insns`] without a filter).
+/// `bpf_xdp_adjust_meta`.
+const BPF_FUNC_XDP_ADJUST_META: i32 = 54;
+/// Offsets of `data`, `data_meta` in `struct xdp_md`.
+const XDP_MD_DATA: i16 = 0;
+const XDP_MD_DATA_META: i16 = 8;
+
+/// Bytes of metadata the timestamp program puts in front of each frame: the receive time in
+/// nanoseconds (host byte order), 0 when the driver had none for the frame.
+pub const RX_TIMESTAMP_META_LEN: usize = 8;
+
+/// Appends code that asks the driver for the frame's receive timestamp (`kfunc`: the BTF id of
+/// `bpf_xdp_metadata_rx_timestamp`; the program must be device-bound) and writes it, or 0 when
+/// the driver has none for this frame, into [`RX_TIMESTAMP_META_LEN`] bytes of XDP metadata
+/// right before the frame (`bpf_xdp_adjust_meta`), which AF_XDP copies into the UMEM with it.
+/// Whenever the metadata fits (always, with the headroom every driver gives) it is written, so
+/// user space never reads a stale stamp of an earlier frame.
+///
+/// Entered and left with the context in `r1`; clobbers `r0`–`r6` and 8 bytes of stack at
+/// `r10 - 16`.
+fn stamp_rx(p: &mut Program, kfunc: u32) {
+    stamp_rx_from(p, Stamp::Kfunc(kfunc));
+}
+
+/// Where [`stamp_rx_from`] takes the timestamp.
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    /// kfunc `bpf_xdp_metadata_rx_timestamp` (its BTF id).
+    Kfunc(u32),
+    /// A constant, for testing the metadata path on devices without stamps.
+    #[cfg(test)]
+    Fixed(i32),
+}
+
+fn stamp_rx_from(p: &mut Program, stamp: Stamp) {
+    let done = p.label();
+    p.push(Insn::mov64_reg(Reg::R6, Reg::R1));
+    // u64 timestamp at r10-16, zeroed: the kfunc writes it only on success.
+    p.push(Insn::st_mem(Size::DW, Reg::R10, -16, 0));
+    match stamp {
+        Stamp::Kfunc(kfunc) => {
+            p.push(Insn::mov64_reg(Reg::R2, Reg::R10));
+            p.push(Insn::alu64_imm(AluOp::Add, Reg::R2, -16));
+            p.push(Insn::call_kfunc(kfunc as i32));
+        }
+        #[cfg(test)]
+        Stamp::Fixed(v) => {
+            p.push(Insn::st_mem(Size::DW, Reg::R10, -16, v));
+        }
+    }
+    p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+    p.push(Insn::mov64_imm(Reg::R2, -(RX_TIMESTAMP_META_LEN as i32)));
+    p.push(Insn::call(BPF_FUNC_XDP_ADJUST_META));
+    p.jump_if(JmpOp::Ne, Reg::R0, Src::Imm(0), done);
+    // Prove the 8 bytes of metadata to the verifier: data_meta + 8 <= data.
+    p.push(Insn::ldx_mem(Size::W, Reg::R2, Reg::R6, XDP_MD_DATA_META));
+    p.push(Insn::ldx_mem(Size::W, Reg::R3, Reg::R6, XDP_MD_DATA));
+    p.push(Insn::mov64_reg(Reg::R4, Reg::R2));
+    p.push(Insn::alu64_imm(
+        AluOp::Add,
+        Reg::R4,
+        RX_TIMESTAMP_META_LEN as i32,
+    ));
+    p.jump_if(JmpOp::Gt, Reg::R4, Src::Reg(Reg::R3), done);
+    p.push(Insn::ldx_mem(Size::DW, Reg::R5, Reg::R10, -16));
+    p.push(Insn::stx_mem(Size::DW, Reg::R2, Reg::R5, 0));
+    p.bind(done);
+    p.push(Insn::mov64_reg(Reg::R1, Reg::R6));
+}
+
+/// The device-bound redirect program: [`restore_vlan`] with `vlan` (when given), then
+/// [`stamp_rx`] with `stamp` (when given), then [`filtered_redirect_insns`] (or
+/// [`redirect_insns`] without a filter).
 ///
 /// # Errors
 /// As [`filtered_redirect_insns`].
 fn vlan_redirect_insns(
     xsks: i32,
     filter: Option<&Filter>,
-    kfunc: u32,
+    vlan: Option<u32>,
+    stamp: Option<u32>,
 ) -> std::result::Result<Vec<Insn>, AsmError> {
     let mut p = Program::new();
-    restore_vlan(&mut p, kfunc);
+    if let Some(kfunc) = vlan {
+        restore_vlan(&mut p, kfunc);
+    }
+    if let Some(kfunc) = stamp {
+        stamp_rx(&mut p, kfunc);
+    }
     match filter {
         Some(f) => p.extend(filtered_redirect_insns(xsks, f)?),
         None => p.extend(redirect_insns(xsks)),
@@ -515,9 +611,48 @@ impl XdpProgram {
         filter: Option<&Filter>,
         ifindex: u32,
     ) -> Result<XdpProgram> {
+        XdpProgram::redirect_native_with(xsks, filter, ifindex, false)
+    }
+
+    /// [`XdpProgram::redirect_native`], and with `rx_timestamps` each frame's receive
+    /// timestamp from the driver's XDP metadata (kfunc `bpf_xdp_metadata_rx_timestamp`) in the
+    /// [`RX_TIMESTAMP_META_LEN`] bytes before the frame, 0 where the driver had none for it
+    /// ([`XdpProgram::rx_timestamps`] is then true).
+    ///
+    /// # Errors
+    /// As [`XdpProgram::redirect_filtered`]; with `rx_timestamps`,
+    /// [`Error::Unsupported`] where the kernel has no such kfunc or the driver cannot bind
+    /// programs.
+    pub fn redirect_native_with(
+        xsks: &XskMap,
+        filter: Option<&Filter>,
+        ifindex: u32,
+        rx_timestamps: bool,
+    ) -> Result<XdpProgram> {
         let fd = xsks.as_fd().as_raw_fd();
+        if rx_timestamps {
+            let Some(stamp) = btf::rx_timestamp_kfunc() else {
+                return Err(no_rx_timestamps(
+                    "the kernel has no kfunc bpf_xdp_metadata_rx_timestamp (Linux 6.3+)".into(),
+                ));
+            };
+            let vlan = btf::rx_vlan_tag_kfunc();
+            let insns = vlan_redirect_insns(fd, filter, vlan, Some(stamp))?;
+            let name = if filter.is_some() {
+                "fastpath_filter"
+            } else {
+                "fastpath_redir"
+            };
+            return match XdpProgram::load_dev_bound(name, &insns, ifindex) {
+                Ok(fd) => Ok(XdpProgram::loaded(fd, name, vlan.is_some())?.with_rx_timestamps()),
+                Err(e @ Error::VerifierRejected { .. }) => Err(e),
+                Err(e) => Err(no_rx_timestamps(format!(
+                    "the driver of ifindex {ifindex} cannot bind an XDP program that reads its receive metadata: {e}"
+                ))),
+            };
+        }
         if let Some(kfunc) = btf::rx_vlan_tag_kfunc() {
-            let insns = vlan_redirect_insns(fd, filter, kfunc)?;
+            let insns = vlan_redirect_insns(fd, filter, Some(kfunc), None)?;
             // The same names as the programs without the tag restore: the role is the same.
             let name = if filter.is_some() {
                 "fastpath_filter"

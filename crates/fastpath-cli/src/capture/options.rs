@@ -6,13 +6,44 @@ use std::time::Duration;
 use anyhow::Result;
 use fastpath::pcap::Format;
 use fastpath::XdpMode as Mode;
-use fastpath::{Backend, Config, FanoutMode, MmapConfig, XdpConfig, ZeroCopy};
+use fastpath::{Backend, Config, FanoutMode, MmapConfig, TimestampType, XdpConfig, ZeroCopy};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Interface to capture on.
-    #[arg(short = 'i', long = "interface")]
+    /// Interface to capture on; several as `a,b` (one pcapng file, one interface block each);
+    /// `any` for every interface (AF_PACKET backends).
+    #[arg(short = 'i', long = "interface", default_value = "")]
     pub(super) interface: String,
+    /// Read packets from a pcap or pcapng FILE (`-` for standard input) instead of an
+    /// interface: printed, or written with -w, through the same filter.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub(super) read: Option<PathBuf>,
+    /// List the interfaces and what each backend can do on them, then exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    pub(super) list: bool,
+    /// Start a new file before one would pass SIZE millions of bytes (like tcpdump; a k, m or g
+    /// suffix counts KiB, MiB, GiB). Files after the first get a number: FILE1, FILE2, ...
+    #[arg(short = 'C', value_name = "SIZE", value_parser = parse_file_size)]
+    pub(super) file_size: Option<u64>,
+    /// Start a new file every SECS seconds of wall-clock time, on multiples of SECS (-G 3600:
+    /// on the hour); the -w name is a strftime format (e.g. `cap-%Y%m%d-%H%M.pcap`).
+    #[arg(short = 'G', value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(super) rotate_secs: Option<u64>,
+    /// Keep at most N files, as a ring (with -C alone: FILE0..FILE<N-1> overwritten in turn;
+    /// with -G: the oldest deleted).
+    #[arg(short = 'W', value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(super) file_count: Option<u32>,
+    /// Run CMD FILE on each file once it is closed (e.g. `-z gzip`), the last one included.
+    #[arg(short = 'z', value_name = "CMD")]
+    pub(super) postrotate: Option<String>,
+    /// Drop root privileges to USER (and its groups) once the capture sockets are open; files
+    /// created after that are USER's.
+    #[arg(short = 'Z', long = "relinquish-privileges", value_name = "USER")]
+    pub(super) user: Option<String>,
+    /// Time stamp type: `host` (the kernel's software stamps) or `adapter` (the NIC's hardware
+    /// stamps, where it has them).
+    #[arg(short = 'j', long = "time-stamp-type", default_value = "host", value_parser = parse_tstamp)]
+    pub(super) tstamp: TimestampType,
     /// Receive path: recv, recv-batch, mmap, xdp (dpdk when built with it).
     #[arg(short = 'b', long = "backend", default_value = "mmap", value_parser = parse_backend)]
     pub(super) backend: Backend,
@@ -25,9 +56,10 @@ pub(crate) struct Args {
     /// Capture at most this many bytes of each packet.
     #[arg(short = 's', long = "snaplen", default_value_t = fastpath::MAX_SNAPLEN)]
     pub(super) snaplen: u32,
-    /// Output file format.
-    #[arg(long = "format", default_value = "pcap", value_parser = ["pcap", "pcapng"])]
-    format: String,
+    /// Output file format [default: pcap; pcapng for several interfaces or `any`; with -r, the
+    /// input's].
+    #[arg(long = "format", value_parser = ["pcap", "pcapng"])]
+    format: Option<String>,
     /// Receive with N sockets in one PACKET_FANOUT group, each on its own thread.
     #[arg(long = "threads", default_value_t = 1)]
     pub(super) threads: usize,
@@ -89,7 +121,7 @@ pub(crate) struct Args {
     /// Read a classic BPF program in `tcpdump -ddd` form (count line, then `code jt jf k`)
     /// instead of taking a filter expression.
     #[arg(long = "bpf-file", value_name = "FILE")]
-    bpf_file: Option<PathBuf>,
+    pub(super) bpf_file: Option<PathBuf>,
     /// Filter expression (pcap-filter syntax, as tcpdump): the words after the options, joined
     /// with spaces, e.g. `udp and dst port 53`. Runs in the kernel (recv, recv-batch, mmap), in
     /// the XDP program (xdp: non-matching packets stay with the kernel stack, so --take is not
@@ -99,13 +131,54 @@ pub(crate) struct Args {
         trailing_var_arg = true,
         allow_hyphen_values = true
     )]
-    expression: Vec<String>,
+    pub(super) expression: Vec<String>,
 }
 
 impl Args {
-    /// The receive configuration, checked before anything opens (this reads the `--bpf-file`).
-    /// `--queues` and `--threads 0` are only checked when the receivers open.
-    pub(super) fn config(&self) -> Result<Config> {
+    /// The interfaces of `-i`: one, several (`a,b`), or `any`.
+    ///
+    /// # Errors
+    /// A usage error without `-i`, for an empty or repeated name, or `any` among others.
+    pub(super) fn interfaces(&self) -> Result<Vec<String>> {
+        let usage = |why: String| -> anyhow::Error {
+            fastpath::Error::InvalidConfig {
+                field: "interface",
+                why,
+            }
+            .into()
+        };
+        if self.interface.is_empty() {
+            return Err(usage(
+                "give -i INTERFACE (list them with -D), or read a file with -r FILE".into(),
+            ));
+        }
+        let names: Vec<String> = self.interface.split(',').map(str::to_owned).collect();
+        for (i, n) in names.iter().enumerate() {
+            if n.is_empty() {
+                return Err(usage(format!("`{}` has an empty name", self.interface)));
+            }
+            if names[..i].contains(n) {
+                return Err(usage(format!("`{n}` is given twice")));
+            }
+        }
+        if names.len() > 1 && names.iter().any(|n| n == "any") {
+            return Err(usage(
+                "`any` already means every interface: give it alone".into(),
+            ));
+        }
+        Ok(names)
+    }
+
+    /// Whether packets come from several interfaces (`a,b` or `any`), so that the file and the
+    /// lines must say which.
+    pub(super) fn several_interfaces(&self) -> bool {
+        self.interface.contains(',') || self.interface == "any"
+    }
+
+    /// The receive configuration for one interface of `-i`, checked before anything opens
+    /// (this reads the `--bpf-file`). `--queues` and `--threads 0` are only checked when the
+    /// receivers open.
+    pub(super) fn config_for(&self, interface: &str) -> Result<Config> {
         let mmap = self.mmap_config();
         if self.count == Some(0) {
             return Err(fastpath::Error::InvalidConfig {
@@ -114,8 +187,9 @@ impl Args {
             }
             .into());
         }
-        let mut cfg = Config::new(self.interface.clone())
+        let mut cfg = Config::new(interface)
             .backend(self.backend)
+            .timestamps(self.tstamp)
             .snaplen(self.snaplen)
             .batch_size(self.batch)
             .promiscuous(!self.no_promisc)
@@ -172,13 +246,20 @@ impl Args {
         x
     }
 
-    /// `--format`.
+    /// `--format`, or the default for the capture: pcapng when several interfaces must be told
+    /// apart, else pcap.
     pub(super) fn format(&self) -> Format {
-        if self.format == "pcapng" {
-            Format::Pcapng
-        } else {
-            Format::Pcap
+        match self.format.as_deref() {
+            Some("pcapng") => Format::Pcapng,
+            Some(_) => Format::Pcap,
+            None if self.several_interfaces() => Format::Pcapng,
+            None => Format::Pcap,
         }
+    }
+
+    /// `--format` as given, if it was.
+    pub(super) fn format_given(&self) -> Option<Format> {
+        self.format.as_ref().map(|_| self.format())
     }
 
     /// Whether packets go to a file (`-w FILE`, not `-w -`): only then is there a status line.
@@ -204,6 +285,28 @@ pub(super) fn parse_queues(spec: &str, interface: &str) -> Result<Vec<u32>> {
             })
         })
         .collect()
+}
+
+/// `-C`: millions of bytes (a decimal number), or with a k/m/g suffix KiB/MiB/GiB, as tcpdump.
+fn parse_file_size(s: &str) -> std::result::Result<u64, String> {
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1024.0),
+        Some((i, 'm' | 'M')) => (&s[..i], 1024.0 * 1024.0),
+        Some((i, 'g' | 'G')) => (&s[..i], 1024.0 * 1024.0 * 1024.0),
+        _ => (s, 1_000_000.0),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (millions of bytes, or with k, m or g)"))?;
+    let bytes = v * unit;
+    if !(1.0..1e18).contains(&bytes) {
+        return Err(format!("{s} is out of range (at least 1 byte)"));
+    }
+    Ok(bytes as u64)
+}
+
+fn parse_tstamp(s: &str) -> std::result::Result<TimestampType, String> {
+    s.parse().map_err(|e: fastpath::Error| e.to_string())
 }
 
 fn parse_backend(s: &str) -> std::result::Result<Backend, String> {

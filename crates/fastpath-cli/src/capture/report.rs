@@ -68,8 +68,9 @@ fn xdp_detail(mode: Mode, receivers: &[Receiver], caps: &Capabilities) -> String
     detail
 }
 
-/// Prints `pps, total, drops` on stderr once a second until the workers end.
-pub(super) fn status_loop(sh: &Shared, workers: &[Worker]) {
+/// Prints `pps, total, drops` on stderr once a second until the workers end, and runs
+/// `each_second` after each line (rotation by time, `-z`, statistics blocks).
+pub(super) fn status_loop(sh: &Shared, workers: &[Worker], each_second: &mut dyn FnMut()) {
     let mut last = 0u64;
     let mut last_t = Instant::now();
     let mut next = last_t + Duration::from_secs(1);
@@ -83,6 +84,7 @@ pub(super) fn status_loop(sh: &Shared, workers: &[Worker]) {
         let drops = sh.drops();
         let pps = (total - last) as f64 / now.duration_since(last_t).as_secs_f64();
         eprintln!("fastpath: {pps:.0} pkts/s, {total} captured, {drops} dropped by kernel");
+        each_second();
         last = total;
         last_t = now;
         next = now + Duration::from_secs(1);

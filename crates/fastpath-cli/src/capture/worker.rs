@@ -10,6 +10,7 @@ use fastpath::{Receiver, Stats};
 
 use super::options::Args;
 use super::output::Sink;
+use super::stats::Board;
 
 /// How long one `recv` waits before the loop re-checks Ctrl-C, the count and the duration.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -25,12 +26,20 @@ pub(super) struct Shared {
     deadline: Option<Instant>,
     /// Kernel drops per thread, refreshed about twice a second for the status line.
     drops: Vec<AtomicU64>,
-    sink: Mutex<Sink>,
+    pub(super) sink: Mutex<Sink>,
+    /// Each receiver's latest counters, for the pcapng statistics blocks.
+    board: Arc<Board>,
 }
 
 impl Shared {
     /// The state for `threads` receive threads; `--duration` counts from now.
-    pub(super) fn new(stop: Arc<AtomicBool>, args: &Args, threads: usize, sink: Sink) -> Shared {
+    pub(super) fn new(
+        stop: Arc<AtomicBool>,
+        args: &Args,
+        threads: usize,
+        sink: Sink,
+        board: Arc<Board>,
+    ) -> Shared {
         Shared {
             stop,
             captured: AtomicU64::new(0),
@@ -39,12 +48,19 @@ impl Shared {
             deadline: args.duration.and_then(|d| Instant::now().checked_add(d)),
             drops: (0..threads).map(|_| AtomicU64::new(0)).collect(),
             sink: Mutex::new(sink),
+            board,
         }
     }
 
     /// Packets handed to the sink so far: the slots the threads reserved, at most the count.
     pub(super) fn written(&self) -> u64 {
         self.captured.load(Ordering::Relaxed).min(self.limit)
+    }
+
+    /// Asks the receive threads to end (an error outside them, e.g. the next rotated file
+    /// cannot be created).
+    pub(super) fn request_stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 
     /// Kernel drops over all threads, as of each thread's last refresh.
@@ -112,6 +128,7 @@ fn worker(mut rx: Receiver, idx: usize, sh: &Shared) -> (Stats, Result<()>) {
         sh.stop.store(true, Ordering::Relaxed);
     }
     let stats = rx.stats().unwrap_or_default();
+    sh.board.update(idx, stats);
     (stats, res)
 }
 
@@ -128,7 +145,7 @@ fn receive_loop(rx: &mut Receiver, idx: usize, sh: &Shared) -> Result<()> {
             for pkt in batch.iter().take(take as usize) {
                 sink.write(&pkt)?;
             }
-            if matches!(*sink, Sink::Lines(_)) {
+            if sink.is_lines() {
                 sink.flush()?;
             }
             drop(sink);
@@ -144,6 +161,7 @@ fn receive_loop(rx: &mut Receiver, idx: usize, sh: &Shared) -> Result<()> {
         if now >= next_stats {
             let st = rx.stats()?;
             sh.drops[idx].store(st.dropped, Ordering::Relaxed);
+            sh.board.update(idx, st);
             next_stats = now + Duration::from_millis(500);
         }
     }

@@ -4,23 +4,91 @@
 
 use std::os::fd::OwnedFd;
 
-use crate::config::{Config, FanoutMode, MAX_SNAPLEN};
+use crate::config::{Config, FanoutMode, TimestampType, MAX_SNAPLEN};
 use crate::packet::Stats;
 use crate::sys::packet::{self as pk, VLAN_TAG_LEN};
 use crate::{sys, Error, Result};
 
+/// The interface name that stands for every interface: the socket binds to ifindex 0, as
+/// libpcap's `any` device does.
+pub(crate) const ANY: &str = "any";
+
+/// The ifindex to bind to: 0 for [`ANY`], else `cfg.interface`'s.
+pub(crate) fn bind_index(cfg: &Config) -> Result<u32> {
+    if cfg.interface == ANY {
+        Ok(0)
+    } else {
+        sys::ifindex(&cfg.interface)
+    }
+}
+
 /// An AF_PACKET socket (protocol 0: it queues nothing until bound) for `cfg.interface`, which
-/// must be up.
+/// must be up (any interface for [`ANY`]).
 pub(crate) fn socket(cfg: &Config) -> Result<OwnedFd> {
     let fd = sys::packet_socket()?;
-    sys::ensure_up(&fd, &cfg.interface)?;
+    if cfg.interface != ANY {
+        sys::ensure_up(&fd, &cfg.interface)?;
+    }
     Ok(fd)
+}
+
+/// With [`TimestampType::Adapter`]: checks that the interface stamps received packets in
+/// hardware and turns that on; returns whether the socket must ask for hardware stamps.
+pub(crate) fn hw_timestamps(fd: &OwnedFd, cfg: &Config) -> Result<bool> {
+    if cfg.timestamps != TimestampType::Adapter {
+        return Ok(false);
+    }
+    if cfg.interface == ANY {
+        return Err(Error::Unsupported {
+            backend: cfg.backend.name(),
+            why: "`any` is no device: no NIC clock can stamp its packets".into(),
+            fix: "capture with -j host, or name the interfaces (-i a,b)",
+        });
+    }
+    sys::tstamp::enable_hw_rx(fd, &cfg.interface, cfg.backend.name())?;
+    Ok(true)
+}
+
+/// `ARPHRD_ETHER` and `ARPHRD_LOOPBACK` (`<linux/if_arp.h>`): the device types whose frames
+/// start with an Ethernet header (the loopback's has zero addresses).
+const ARPHRD_ETHER: u32 = 1;
+const ARPHRD_LOOPBACK: u32 = 772;
+
+/// For [`ANY`]: in front of `rest` (or of `ret #snaplen`), a check that rejects packets of
+/// devices whose frames are not Ethernet (tunnels, PPP, ...), so that every packet handed out,
+/// filtered or written has an Ethernet header, as on one interface. `rest`'s jumps are relative:
+/// prepending keeps them right.
+fn ethernet_devices_only(rest: Option<Vec<pk::sock_filter>>, snaplen: u32) -> Vec<pk::sock_filter> {
+    use crate::filter::cbpf::SKF_AD_OFF;
+    use crate::filter::Insn;
+    /// `SKF_AD_HATYPE`: the device type of the packet's interface.
+    const SKF_AD_HATYPE: u32 = 28;
+    const LD_W_ABS: u16 = 0x20;
+    const JEQ_K: u16 = 0x15;
+    let mut prog = vec![
+        Insn::stmt(LD_W_ABS, SKF_AD_OFF + SKF_AD_HATYPE),
+        Insn::jump(JEQ_K, ARPHRD_ETHER, 2, 0),
+        Insn::jump(JEQ_K, ARPHRD_LOOPBACK, 1, 0),
+        Insn::ret(0),
+    ];
+    prog.extend(rest.unwrap_or_else(|| pk::snaplen_filter(snaplen).to_vec()));
+    prog
 }
 
 /// The classic BPF program the kernel runs for `cfg`: the filter's socket form (which reads a
 /// VLAN tag the kernel moved out of the frame as if in place) with its accepting return values
 /// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
 pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
+    let prog = filter_program(cfg)?;
+    Ok(if cfg.interface == ANY {
+        Some(ethernet_devices_only(prog, cfg.snaplen))
+    } else {
+        prog
+    })
+}
+
+/// [`kernel_program`] without the [`ANY`] device check.
+fn filter_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
     Ok(match &cfg.filter {
         Some(f) => {
             Some(
@@ -39,7 +107,8 @@ pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>
 /// What follows `bind`: promiscuous mode if `cfg` asks for it, then the fanout group. Returns
 /// the group joined, if any.
 pub(crate) fn join(fd: &OwnedFd, cfg: &Config, ifindex: u32) -> Result<Option<u16>> {
-    if cfg.promiscuous {
+    // `any` has no device to make promiscuous (libpcap refuses it too).
+    if cfg.promiscuous && ifindex != 0 {
         pk::add_promisc(fd, ifindex)?;
     }
     Ok(match cfg.fanout {

@@ -16,14 +16,17 @@ use std::time::Duration;
 
 use super::{afpacket, Rung, RungBatch};
 use crate::config::{Backend, Config, MmapConfig};
-use crate::packet::{Capabilities, Packet, Stats};
+use crate::packet::{Capabilities, Packet, Stats, TimestampSource};
 use crate::ring::tpacket::{BlockIdx, BlockRing, OwnedBlock};
 use crate::sys::packet::{self as pk, tpacket3_hdr, VLAN_TAG_LEN};
+use crate::sys::tstamp;
 use crate::sys::{self, Mmap};
 use crate::{Error, Result};
 
 /// `TPACKET3_HDRLEN`: the packet header plus the `sockaddr_ll` the kernel writes after it.
 const TPACKET3_HDRLEN: usize = size_of::<tpacket3_hdr>() + size_of::<libc::sockaddr_ll>();
+/// Where that `sockaddr_ll` starts: `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))`, 48.
+const SLL_AT: usize = size_of::<tpacket3_hdr>();
 
 /// The rung-2 socket and its ring.
 #[derive(Debug)]
@@ -36,18 +39,24 @@ pub(crate) struct MmapSocket {
     snaplen: u32,
     stats: Stats,
     fanout_group: Option<u16>,
+    /// The ring reports the NIC's stamps (`TimestampType::Adapter`).
+    hw_timestamps: bool,
 }
 
 impl MmapSocket {
     /// Opens the socket on `cfg.interface()` (looked up here) with its ring mapped, bound and
     /// receiving.
     pub(crate) fn open(cfg: &Config) -> Result<Self> {
-        let ifindex = sys::ifindex(&cfg.interface)?;
+        let ifindex = afpacket::bind_index(cfg)?;
         let m = cfg.mmap;
         let total = u64::from(m.block_size) * u64::from(m.block_count);
         check_memory(total)?;
         let fd = afpacket::socket(cfg)?;
         set_v3_with_headroom(&fd)?;
+        let hw_timestamps = afpacket::hw_timestamps(&fd, cfg)?;
+        if hw_timestamps {
+            tstamp::set_packet_timestamp(&fd, tstamp::SOF_TIMESTAMPING_RAW_HARDWARE)?;
+        }
         request_ring(&fd, &m, total)?;
         let map = Mmap::shared(&fd, total as usize, 0, "PACKET_RX_RING")?;
         // SAFETY: `map` is the mapping of the TPACKET_V3 RX ring just requested with exactly
@@ -68,6 +77,7 @@ impl MmapSocket {
             snaplen: cfg.snaplen,
             stats: Stats::default(),
             fanout_group,
+            hw_timestamps,
         })
     }
 }
@@ -110,25 +120,35 @@ impl Rung for MmapSocket {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            zero_copy: true,
-            fanout: true,
-            tx: false,
-            timestamps_ns: true,
-            need_wakeup: false,
-            kernel_filter: true,
-            driver_zero_copy: false,
-            restores_vlan: true,
-            mode: "tpacket-v3",
-        }
+        caps(self.hw_timestamps)
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
+    fn ready(&mut self) -> Result<bool> {
+        Ok(self.ring.acquire(self.cur).is_some())
+    }
+
     fn fanout_group(&self) -> Option<u16> {
         self.fanout_group
+    }
+}
+
+/// What an `mmap` handle reports; `hw`: hardware timestamps are on.
+pub(crate) fn caps(hw: bool) -> Capabilities {
+    Capabilities {
+        zero_copy: true,
+        fanout: true,
+        tx: false,
+        timestamps_ns: true,
+        hardware_timestamps: hw,
+        need_wakeup: false,
+        kernel_filter: true,
+        driver_zero_copy: false,
+        restores_vlan: true,
+        mode: "tpacket-v3",
     }
 }
 
@@ -314,12 +334,32 @@ impl<'b> Iterator for BlockIter<'b> {
             }
             self.off = off + h.tp_next_offset as usize;
         }
+        // Bound to every interface (`any`): the packet's own, from the `sockaddr_ll` the
+        // kernel writes after the header.
+        let ifindex = if self.ifindex == 0 {
+            // SAFETY: the header and the `sockaddr_ll` after it lie inside the owned block
+            // (`off + TPACKET3_HDRLEN <= blk.len`, checked above); `sll_ifindex` is 4 bytes at
+            // offset 4 of it, and the read is by value, unaligned-safe.
+            unsafe {
+                blk.base
+                    .wrapping_add(off + SLL_AT + 4)
+                    .cast::<i32>()
+                    .read_unaligned() as u32
+            }
+        } else {
+            self.ifindex
+        };
         Some(Packet {
             data,
             orig_len: h.tp_len,
             ts_ns: u64::from(h.tp_sec) * 1_000_000_000 + u64::from(h.tp_nsec),
-            ifindex: self.ifindex,
+            ifindex,
             queue: None,
+            ts_source: if h.tp_status & tstamp::TP_STATUS_TS_RAW_HARDWARE != 0 {
+                TimestampSource::Hardware
+            } else {
+                TimestampSource::Kernel
+            },
         })
     }
 

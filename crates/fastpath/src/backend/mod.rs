@@ -66,6 +66,21 @@ pub(crate) trait Rung {
     /// The descriptor to wait on.
     fn fd(&self) -> BorrowedFd<'_>;
 
+    /// The descriptor that becomes readable when packets arrive, for event loops (epoll,
+    /// tokio); `None` for rungs that poll the device and have no such descriptor (`dpdk`).
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.fd())
+    }
+
+    /// Whether a receive with a zero timeout would lend packets now (without taking them).
+    /// The default asks `poll(2)` with a zero timeout; ring rungs look at the ring.
+    fn ready(&mut self) -> Result<bool> {
+        crate::sys::poll_readable(
+            std::os::fd::AsRawFd::as_raw_fd(&self.fd()),
+            Some(Duration::ZERO),
+        )
+    }
+
     /// The receive queue the handle is bound to, where it binds to one.
     fn queue(&self) -> Option<u32> {
         None

@@ -16,13 +16,15 @@ use std::time::Duration;
 
 use super::{afpacket, Rung, RungBatch};
 use crate::config::{Backend, Config};
-use crate::packet::{Capabilities, Packet, Stats};
+use crate::packet::{Capabilities, Packet, Stats, TimestampSource};
 use crate::sys::packet::{self as pk, tpacket_auxdata, VLAN_TAG_LEN};
+use crate::sys::tstamp;
 use crate::{sys, Result};
 
-/// Room for one `SCM_TIMESTAMPNS` (16-byte payload) and one `PACKET_AUXDATA` (20-byte payload)
-/// control message, each `CMSG_SPACE`-padded, with slack.
-const CMSG_CAP: usize = 128;
+/// Room for one `SCM_TIMESTAMPNS` (16-byte payload), one `PACKET_AUXDATA` (20-byte payload) and,
+/// with hardware timestamps, one `SCM_TIMESTAMPING` (48-byte payload) control message, each
+/// `CMSG_SPACE`-padded, with slack.
+const CMSG_CAP: usize = 192;
 
 /// Where one received packet lies inside its slot.
 #[derive(Debug, Clone, Copy, Default)]
@@ -31,6 +33,9 @@ struct Meta {
     len: u32,
     orig_len: u32,
     ts_ns: u64,
+    /// The packet's interface (its own with `any`, from the source address).
+    ifindex: u32,
+    ts_source: TimestampSource,
 }
 
 /// The rung-1 socket plus the buffers the kernel copies into.
@@ -47,12 +52,17 @@ pub(crate) struct RecvSocket {
     /// Per-slot control-message space.
     cmsg: Vec<u64>,
     iov: Vec<libc::iovec>,
+    /// Per-slot source addresses, only for `any` (ifindex 0): they name each packet's
+    /// interface. Empty otherwise, so the kernel writes no address.
+    names: Vec<libc::sockaddr_ll>,
     hdrs: Vec<libc::mmsghdr>,
     meta: Vec<Meta>,
     /// The `SO_RCVTIMEO` currently set, to avoid a setsockopt per call.
     rcvtimeo: Option<Option<Duration>>,
     stats: Stats,
     fanout_group: Option<u16>,
+    /// `SO_TIMESTAMPING` asks for the NIC's stamps (`TimestampType::Adapter`).
+    hw_timestamps: bool,
 }
 
 // SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf` and `cmsg`, heap buffers owned
@@ -63,13 +73,22 @@ unsafe impl Send for RecvSocket {}
 impl RecvSocket {
     /// Opens the socket on `cfg.interface()` (looked up here), bound and receiving.
     pub(crate) fn open(cfg: &Config) -> Result<Self> {
-        let ifindex = sys::ifindex(&cfg.interface)?;
+        let ifindex = afpacket::bind_index(cfg)?;
         let fd = afpacket::socket(cfg)?;
         set_rcvbuf(&fd, cfg.rcvbuf)?;
         ask_for_metadata(&fd)?;
+        let hw = afpacket::hw_timestamps(&fd, cfg)?;
+        if hw {
+            tstamp::set_so_timestamping(
+                &fd,
+                tstamp::SOF_TIMESTAMPING_RX_HARDWARE | tstamp::SOF_TIMESTAMPING_RAW_HARDWARE,
+            )?;
+        }
         filter_and_bind(&fd, cfg, ifindex)?;
         let fanout_group = afpacket::join(&fd, cfg, ifindex)?;
-        Ok(RecvSocket::with_buffers(fd, cfg, ifindex, fanout_group))
+        let mut s = RecvSocket::with_buffers(fd, cfg, ifindex, fanout_group);
+        s.hw_timestamps = hw;
+        Ok(s)
     }
 
     /// The socket with `batch_size` slots (one for `recv`), each with its iovec and control
@@ -87,6 +106,8 @@ impl RecvSocket {
             buf: vec![0u8; n * slot],
             cmsg: vec![0u64; n * CMSG_CAP / 8],
             iov: Vec::with_capacity(n),
+            // SAFETY: sockaddr_ll is a C struct of integers; all-zero is a valid value.
+            names: vec![unsafe { std::mem::zeroed() }; if ifindex == 0 { n } else { 0 }],
             // SAFETY: mmsghdr is a C struct of integers and raw pointers; all-zero (null
             // pointers, zero lengths) is a valid value.
             hdrs: vec![unsafe { std::mem::zeroed() }; n],
@@ -94,6 +115,7 @@ impl RecvSocket {
             rcvtimeo: None,
             stats: Stats::default(),
             fanout_group,
+            hw_timestamps: false,
         };
         let base = s.buf.as_mut_ptr();
         for i in 0..n {
@@ -111,6 +133,10 @@ impl RecvSocket {
             h.msg_iovlen = 1;
             h.msg_control = cmsg_base.wrapping_add(i * CMSG_CAP).cast();
             h.msg_controllen = CMSG_CAP;
+            if let Some(name) = s.names.get_mut(i) {
+                h.msg_name = (name as *mut libc::sockaddr_ll).cast();
+                h.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            }
         }
         s
     }
@@ -145,7 +171,6 @@ impl RecvSocket {
                 buf: &self.buf,
                 slot: self.slot,
                 meta: &[],
-                ifindex: self.ifindex,
             }),
             _ => Err(sys::interface_io_error(call, err, String::new())),
         }
@@ -158,6 +183,7 @@ impl RecvSocket {
         let mut len = returned.min(cap);
         let mut orig_len = returned as u32;
         let mut ts_ns = 0u64;
+        let mut hw_ns = 0u64;
         let mut aux: Option<tpacket_auxdata> = None;
         {
             let h = &self.hdrs[i].msg_hdr;
@@ -179,6 +205,14 @@ impl RecvSocket {
                     // because CMSG_DATA only guarantees `cmsghdr` alignment.
                     let ts = unsafe { data.cast::<libc::timespec>().read_unaligned() };
                     ts_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+                } else if hdr.cmsg_level == libc::SOL_SOCKET
+                    && hdr.cmsg_type == tstamp::SO_TIMESTAMPING
+                    && payload >= 3 * size_of::<libc::timespec>()
+                {
+                    // SAFETY: the payload holds three timespecs (checked length): software,
+                    // legacy, raw hardware; read_unaligned as above.
+                    let ts = unsafe { data.cast::<[libc::timespec; 3]>().read_unaligned() };
+                    hw_ns = ts[2].tv_sec as u64 * 1_000_000_000 + ts[2].tv_nsec as u64;
                 } else if hdr.cmsg_level == libc::SOL_PACKET
                     && hdr.cmsg_type == pk::PACKET_AUXDATA
                     && payload >= size_of::<tpacket_auxdata>()
@@ -205,11 +239,23 @@ impl RecvSocket {
         if ts_ns == 0 {
             ts_ns = sys::realtime_ns();
         }
+        let ifindex = match self.names.get(i) {
+            Some(name) => name.sll_ifindex as u32,
+            None => self.ifindex,
+        };
+        let ts_source = if hw_ns != 0 {
+            ts_ns = hw_ns;
+            TimestampSource::Hardware
+        } else {
+            TimestampSource::Kernel
+        };
         Meta {
             start: start as u32,
             len: len as u32,
             orig_len: orig_len.max(len as u32),
             ts_ns,
+            ifindex,
+            ts_source,
         }
     }
 }
@@ -273,13 +319,17 @@ impl Rung for RecvSocket {
         for i in 0..got {
             self.meta[i] = self.finish_one(i);
             self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
+            if !self.names.is_empty() {
+                // The kernel shrank it to the address it wrote, like msg_controllen.
+                self.hdrs[i].msg_hdr.msg_namelen =
+                    size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            }
         }
         self.stats.delivered += got as u64;
         Ok(OwnedBatch {
             buf: &self.buf,
             slot: self.slot,
             meta: &self.meta[..got],
-            ifindex: self.ifindex,
         })
     }
 
@@ -289,17 +339,7 @@ impl Rung for RecvSocket {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            zero_copy: false,
-            fanout: true,
-            tx: false,
-            timestamps_ns: true,
-            need_wakeup: false,
-            kernel_filter: true,
-            driver_zero_copy: false,
-            restores_vlan: true,
-            mode: if self.batched { "recvmmsg" } else { "recvmsg" },
-        }
+        caps(self.hw_timestamps, self.batched)
     }
 
     fn fd(&self) -> BorrowedFd<'_> {
@@ -407,7 +447,6 @@ pub(crate) struct OwnedBatch<'a> {
     buf: &'a [u8],
     slot: usize,
     meta: &'a [Meta],
-    ifindex: u32,
 }
 
 impl RungBatch for OwnedBatch<'_> {
@@ -426,7 +465,6 @@ impl RungBatch for OwnedBatch<'_> {
             slot: self.slot,
             meta: self.meta.iter(),
             idx: 0,
-            ifindex: self.ifindex,
         }
     }
 }
@@ -437,7 +475,6 @@ pub(crate) struct OwnedIter<'b> {
     slot: usize,
     meta: std::slice::Iter<'b, Meta>,
     idx: usize,
-    ifindex: u32,
 }
 
 impl<'b> Iterator for OwnedIter<'b> {
@@ -452,12 +489,29 @@ impl<'b> Iterator for OwnedIter<'b> {
             data: &self.buf[base..base + m.len as usize],
             orig_len: m.orig_len,
             ts_ns: m.ts_ns,
-            ifindex: self.ifindex,
+            ifindex: m.ifindex,
             queue: None,
+            ts_source: m.ts_source,
         })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         self.meta.size_hint()
+    }
+}
+
+/// What a `recv` (`batched`: `recv-batch`) handle reports; `hw`: hardware timestamps are on.
+pub(crate) fn caps(hw: bool, batched: bool) -> Capabilities {
+    Capabilities {
+        zero_copy: false,
+        fanout: true,
+        tx: false,
+        timestamps_ns: true,
+        hardware_timestamps: hw,
+        need_wakeup: false,
+        kernel_filter: true,
+        driver_zero_copy: false,
+        restores_vlan: true,
+        mode: if batched { "recvmmsg" } else { "recvmsg" },
     }
 }

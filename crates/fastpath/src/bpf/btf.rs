@@ -76,6 +76,16 @@ pub(crate) fn rx_vlan_tag_kfunc() -> Option<u32> {
     })
 }
 
+/// The id of kfunc `bpf_xdp_metadata_rx_timestamp` (Linux 6.3+) in the running kernel's BTF,
+/// looked up once per process.
+pub(crate) fn rx_timestamp_kfunc() -> Option<u32> {
+    static ID: OnceLock<Option<u32>> = OnceLock::new();
+    *ID.get_or_init(|| {
+        let btf = std::fs::read("/sys/kernel/btf/vmlinux").ok()?;
+        func_id(&btf, "bpf_xdp_metadata_rx_timestamp")
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,7 @@ pub struct XdpProgram {
     id: u32,
     name: &'static str,
     restores_vlan: bool,
+    rx_timestamps: bool,
 }
 
 impl XdpProgram {
@@ -74,6 +75,7 @@ impl XdpProgram {
             id,
             name,
             restores_vlan,
+            rx_timestamps: false,
         })
     }
 
@@ -102,6 +104,18 @@ impl XdpProgram {
     /// [`XdpProgram::redirect_native`]).
     pub fn restores_vlan(&self) -> bool {
         self.restores_vlan
+    }
+
+    /// Whether the program writes each frame's receive timestamp from the driver's XDP
+    /// metadata into the 8 bytes before the frame (see [`XdpProgram::redirect_native_with`]).
+    pub fn rx_timestamps(&self) -> bool {
+        self.rx_timestamps
+    }
+
+    /// Marks the program as writing receive timestamps before each frame.
+    pub(crate) fn with_rx_timestamps(mut self) -> XdpProgram {
+        self.rx_timestamps = true;
+        self
     }
 
     /// The kernel's id for this program (`bpftool prog show id <id>`).

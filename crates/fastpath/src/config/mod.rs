@@ -82,6 +82,37 @@ impl FromStr for Backend {
     }
 }
 
+/// Which clock stamps received packets (tcpdump's `-j`, "time stamp type").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum TimestampType {
+    /// The kernel's software stamp when the packet reaches the capture (the default; `xdp` and
+    /// `dpdk` stamp each batch in user space instead).
+    #[default]
+    Host,
+    /// The NIC's hardware stamp, where the NIC has one (turned on with `SIOCSHWTSTAMP` for
+    /// every packet, as libpcap does; the setting stays with the device): the AF_PACKET rungs
+    /// ask for `SOF_TIMESTAMPING_RAW_HARDWARE`; `xdp` reads the driver's receive timestamp
+    /// metadata (kfunc `bpf_xdp_metadata_rx_timestamp`, native mode). Opening fails with
+    /// [`Error::Unsupported`] naming the interface where it has none.
+    Adapter,
+}
+
+impl FromStr for TimestampType {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "host" => Ok(TimestampType::Host),
+            "adapter" | "adapter_unsynced" => Ok(TimestampType::Adapter),
+            _ => Err(Error::InvalidConfig {
+                field: "time stamp type",
+                why: format!("`{s}` is not one (choose host or adapter)"),
+            }),
+        }
+    }
+}
+
 /// How a fanout group spreads packets over its sockets (`PACKET_FANOUT` modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -138,12 +169,20 @@ pub struct Config {
     pub(crate) take: bool,
     pub(crate) dpdk: DpdkConfig,
     pub(crate) filter: Option<crate::filter::Filter>,
+    pub(crate) timestamps: TimestampType,
 }
 
 pub use crate::limits::MAX_SNAPLEN;
 
 impl Config {
     /// A configuration for `interface` with the `mmap` backend and defaults everywhere else.
+    ///
+    /// `"any"` captures on every interface of the network namespace whose frames have an
+    /// Ethernet header (Ethernet devices, veths, bridges, the loopback; not tunnels), with the
+    /// AF_PACKET backends only, like libpcap's `any` device: the socket binds to ifindex 0,
+    /// each [`Packet::ifindex`](crate::Packet::ifindex) names the packet's own interface, a
+    /// packet that crosses two interfaces (a veth pair) is seen on both, and promiscuous mode
+    /// is not set.
     pub fn new(interface: impl Into<String>) -> Self {
         Config {
             interface: interface.into(),
@@ -159,7 +198,14 @@ impl Config {
             take: false,
             dpdk: DpdkConfig::default(),
             filter: None,
+            timestamps: TimestampType::Host,
         }
+    }
+
+    /// Which clock stamps packets (default [`TimestampType::Host`]).
+    pub fn timestamps(mut self, t: TimestampType) -> Self {
+        self.timestamps = t;
+        self
     }
 
     /// Chooses the backend.
@@ -308,6 +354,16 @@ impl Config {
             return Err(Error::InvalidConfig {
                 field: "rcvbuf",
                 why: format!("{} bytes is out of range (4 KiB to 1 GiB)", self.rcvbuf),
+            });
+        }
+        if self.interface == "any" && matches!(self.backend, Backend::Xdp | Backend::Dpdk) {
+            return Err(Error::InvalidConfig {
+                field: "interface",
+                why: format!(
+                    "`any` (every interface) works with the AF_PACKET backends only; \
+                     -b {} needs one interface: give its name, or several as `-i a,b`",
+                    self.backend
+                ),
             });
         }
         self.mmap.validate()?;

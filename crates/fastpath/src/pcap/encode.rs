@@ -3,9 +3,11 @@
 use std::collections::HashMap;
 
 use super::{
-    Format, BLOCK_OVERHEAD, BT_EPB, BT_IDB, BT_SHB, BYTE_ORDER_MAGIC, EPB_FIXED, LINKTYPE_ETHERNET,
-    MAX_IF_NAME, NS_PER_S, OPT_ENDOFOPT, OPT_IF_NAME, OPT_IF_TSRESOL, OPT_SHB_USERAPPL,
-    PCAP_MAGIC_NS, PCAP_RECORD_HEADER, USERAPPL,
+    Format, InterfaceStats, BLOCK_OVERHEAD, BT_EPB, BT_IDB, BT_ISB, BT_SHB, BYTE_ORDER_MAGIC,
+    EPB_FIXED, LINKTYPE_ETHERNET, MAX_IF_NAME, NS_PER_S, OPT_ENDOFOPT, OPT_IF_NAME, OPT_IF_TSRESOL,
+    OPT_ISB_ENDTIME, OPT_ISB_FILTERACCEPT, OPT_ISB_IFDROP, OPT_ISB_IFRECV, OPT_ISB_OSDROP,
+    OPT_ISB_STARTTIME, OPT_ISB_USRDELIV, OPT_SHB_USERAPPL, PCAP_MAGIC_NS, PCAP_RECORD_HEADER,
+    USERAPPL,
 };
 use crate::limits::MAX_SNAPLEN;
 
@@ -25,6 +27,11 @@ pub struct Encoder {
     snaplen: u32,
     /// `(ifindex, if_name)` registered with [`Encoder::add_interface`], in registration order.
     names: Vec<(u32, String)>,
+    /// The link type of the pcap header and of every interface block not listed in
+    /// `linktypes`.
+    linktype: u16,
+    /// `(ifindex, link type)` set with [`Encoder::set_interface_linktype`].
+    linktypes: Vec<(u32, u16)>,
     /// ifindex -> interface id (position of its IDB in the current section).
     idbs: HashMap<u32, u32>,
     /// The last lookup in `idbs`: captures are usually on one interface.
@@ -46,6 +53,8 @@ impl Encoder {
             format,
             snaplen,
             names: Vec::new(),
+            linktype: LINKTYPE_ETHERNET,
+            linktypes: Vec::new(),
             idbs: HashMap::new(),
             last: None,
         }
@@ -75,7 +84,7 @@ impl Encoder {
                 put_u32(out, 0); // thiszone: timestamps are UTC
                 put_u32(out, 0); // sigfigs
                 put_u32(out, self.snaplen);
-                put_u32(out, u32::from(LINKTYPE_ETHERNET));
+                put_u32(out, u32::from(self.linktype));
             }
             Format::Pcapng => {
                 self.idbs.clear();
@@ -161,6 +170,71 @@ impl Encoder {
         }
     }
 
+    /// The link type written into the pcap header and into interface blocks (default
+    /// `LINKTYPE_ETHERNET`, 1). Set it before [`Encoder::header`]; for re-writing a file read
+    /// back with another link type.
+    pub fn set_linktype(&mut self, linktype: u16) {
+        self.linktype = linktype;
+    }
+
+    /// The link type of one pcapng interface, when it differs from [`Encoder::set_linktype`]'s.
+    /// Set it before the interface's first block. (Readers built on libpcap, tcpdump among
+    /// them, refuse pcapng files whose interfaces differ in link type.)
+    pub fn set_interface_linktype(&mut self, ifindex: u32, linktype: u16) {
+        match self.linktypes.iter_mut().find(|(i, _)| *i == ifindex) {
+            Some((_, old)) => *old = linktype,
+            None => self.linktypes.push((ifindex, linktype)),
+        }
+    }
+
+    /// Whether `ifindex` already has its interface description block in the current section.
+    pub fn has_interface_block(&self, ifindex: u32) -> bool {
+        self.idbs.contains_key(&ifindex)
+    }
+
+    /// Append a pcapng interface statistics block for `ifindex` (its description block first,
+    /// if the section has none yet), stamped `ts_ns`. Counters that are `None` are left out.
+    /// Pcap has no such block: nothing is written.
+    ///
+    /// Options written (pcapng §4.6): `isb_starttime`, `isb_endtime` (nanoseconds, the
+    /// interface's `if_tsresol`), `isb_ifrecv`, `isb_ifdrop`, `isb_filteraccept`,
+    /// `isb_osdrop`, `isb_usrdeliv`.
+    pub fn interface_statistics(
+        &mut self,
+        out: &mut Vec<u8>,
+        ifindex: u32,
+        ts_ns: u64,
+        stats: &InterfaceStats,
+    ) {
+        if self.format != Format::Pcapng {
+            return;
+        }
+        let id = self.interface_id(out, ifindex);
+        let counters = [
+            (OPT_ISB_STARTTIME, stats.start_ns.map(split_ts)),
+            (OPT_ISB_ENDTIME, Some(split_ts(ts_ns))),
+            (OPT_ISB_IFRECV, stats.received),
+            (OPT_ISB_IFDROP, stats.if_dropped),
+            (OPT_ISB_FILTERACCEPT, stats.filter_accepted),
+            (OPT_ISB_OSDROP, stats.os_dropped),
+            (OPT_ISB_USRDELIV, stats.delivered),
+        ];
+        let present = counters.iter().filter(|(_, v)| v.is_some()).count();
+        let total = (BLOCK_OVERHEAD + 12 + present * option_len(8) + 4) as u32;
+        put_u32(out, BT_ISB);
+        put_u32(out, total);
+        put_u32(out, id);
+        put_u32(out, (ts_ns >> 32) as u32);
+        put_u32(out, ts_ns as u32);
+        for (code, value) in counters {
+            if let Some(v) = value {
+                put_option(out, code, &v.to_le_bytes());
+            }
+        }
+        put_option(out, OPT_ENDOFOPT, &[]);
+        put_u32(out, total);
+    }
+
     /// The pcapng interface id of `ifindex`, writing its description block first if needed.
     fn interface_id(&mut self, out: &mut Vec<u8>, ifindex: u32) -> u32 {
         if let Some((seen, id)) = self.last {
@@ -192,7 +266,12 @@ impl Encoder {
         let total = (BLOCK_OVERHEAD + 8 + opts) as u32;
         put_u32(out, BT_IDB);
         put_u32(out, total);
-        put_u16(out, LINKTYPE_ETHERNET);
+        let linktype = self
+            .linktypes
+            .iter()
+            .find(|(i, _)| *i == ifindex)
+            .map_or(self.linktype, |&(_, l)| l);
+        put_u16(out, linktype);
         put_u16(out, 0); // reserved
         put_u32(out, self.snaplen);
         if let Some(name) = name {
@@ -202,6 +281,12 @@ impl Encoder {
         put_option(out, OPT_ENDOFOPT, &[]);
         put_u32(out, total);
     }
+}
+
+/// A nanosecond timestamp as pcapng stores it in options: high 32 bits first, then low, in a
+/// 64-bit value written as two u32 (so in the file's byte order, the high word comes first).
+fn split_ts(ts_ns: u64) -> u64 {
+    ts_ns.rotate_left(32)
 }
 
 pub(super) fn put_u16(out: &mut Vec<u8>, v: u16) {
@@ -222,7 +307,7 @@ pub(super) fn option_len(len: usize) -> usize {
     4 + len + pad4(len)
 }
 
-/// Append a pcapng option; `value` is at most [`MAX_IF_NAME`] bytes.
+/// Append a pcapng option; `value` is at most 65535 bytes (names are cut at [`MAX_IF_NAME`]).
 fn put_option(out: &mut Vec<u8>, code: u16, value: &[u8]) {
     put_u16(out, code);
     put_u16(out, value.len() as u16);

@@ -12,6 +12,13 @@
 //!   pcapng with any `if_tsresol`). It is meant for tests and fuzzing: on any input it returns a
 //!   value or an [`Error::InvalidCapture`](crate::Error::InvalidCapture), it never panics.
 //!
+//! - [`RotatingWriter`] splits a capture over files by size and wall-clock time, keeping at most N
+//!   (tcpdump's `-C`, `-G`, `-W`); every file is complete on its own.
+//! - [`Reader`] reads a pcap or pcapng stream (a file, a pipe) one packet at a time into one
+//!   reused buffer.
+//! - [`Encoder::interface_statistics`] writes pcapng interface statistics blocks
+//!   ([`InterfaceStats`]): drops inside the file.
+//!
 //! What we write:
 //! - [`Format::Pcap`]: classic pcap, little-endian, magic `0xa1b23c4d` (nanosecond timestamps),
 //!   version 2.4, `LINKTYPE_ETHERNET`. Seconds are stored in 32 bits, as the format demands, so
@@ -28,16 +35,20 @@
 //! - link types: <https://www.tcpdump.org/linktypes.html>
 //!
 //! Implementation: `encode.rs` ([`Encoder`]), `write.rs` ([`PcapWriter`]), `read.rs`
-//! ([`read_records`]).
+//! ([`read_records`]), `stream.rs` ([`Reader`]), `rotate.rs` ([`RotatingWriter`]).
 
 mod encode;
 #[cfg(test)]
 mod fixtures;
 mod read;
+mod rotate;
+mod stream;
 mod write;
 
 pub use encode::Encoder;
 pub use read::{read_records, Record};
+pub use rotate::{BeforeClose, RotatingWriter, Rotation};
+pub use stream::{InterfaceInfo, PacketRef, Reader};
 pub use write::PcapWriter;
 
 /// Classic pcap magic with nanosecond timestamps, as written in the file's byte order.
@@ -45,7 +56,7 @@ const PCAP_MAGIC_NS: u32 = 0xa1b2_3c4d;
 /// Classic pcap magic with microsecond timestamps.
 const PCAP_MAGIC_US: u32 = 0xa1b2_c3d4;
 /// `LINKTYPE_ETHERNET`: frames start with an Ethernet II header.
-const LINKTYPE_ETHERNET: u16 = 1;
+pub const LINKTYPE_ETHERNET: u16 = 1;
 /// Nanoseconds per second.
 const NS_PER_S: u64 = 1_000_000_000;
 
@@ -54,6 +65,7 @@ const BT_SHB: u32 = 0x0a0d_0d0a;
 const BT_IDB: u32 = 0x0000_0001;
 const BT_SPB: u32 = 0x0000_0003;
 const BT_EPB: u32 = 0x0000_0006;
+const BT_ISB: u32 = 0x0000_0005;
 /// pcapng byte-order magic, read in the file's byte order.
 const BYTE_ORDER_MAGIC: u32 = 0x1a2b_3c4d;
 /// pcapng option codes.
@@ -62,6 +74,13 @@ const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
+const OPT_ISB_STARTTIME: u16 = 2;
+const OPT_ISB_ENDTIME: u16 = 3;
+const OPT_ISB_IFRECV: u16 = 4;
+const OPT_ISB_IFDROP: u16 = 5;
+const OPT_ISB_FILTERACCEPT: u16 = 6;
+const OPT_ISB_OSDROP: u16 = 7;
+const OPT_ISB_USRDELIV: u16 = 8;
 /// Written into the section header block's `shb_userappl` option.
 const USERAPPL: &[u8] = b"fastpath";
 /// Longest `if_name` we write; Linux names are at most 15 bytes (`IFNAMSIZ` - 1).
@@ -76,6 +95,28 @@ const PCAP_RECORD_HEADER: usize = 16;
 
 /// [`PcapWriter`] writes its buffer out once it holds this many bytes.
 pub const DEFAULT_FLUSH_BYTES: usize = 256 * 1024;
+
+/// The counters of one pcapng interface statistics block
+/// ([`Encoder::interface_statistics`]); each is left out of the block when `None`. All count
+/// from the start of the capture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InterfaceStats {
+    /// When counting started (`isb_starttime`), ns since the UNIX epoch.
+    pub start_ns: Option<u64>,
+    /// Packets the capture saw arrive, dropped ones included (`isb_ifrecv`; the
+    /// "received by kernel" of the summary).
+    pub received: Option<u64>,
+    /// Packets the interface itself dropped for lack of resources (`isb_ifdrop`), where the
+    /// driver counts them.
+    pub if_dropped: Option<u64>,
+    /// Packets the filter accepted (`isb_filteraccept`).
+    pub filter_accepted: Option<u64>,
+    /// Packets the operating system dropped: the capture's ring or socket buffer was full
+    /// (`isb_osdrop`; the "dropped by kernel" of the summary).
+    pub os_dropped: Option<u64>,
+    /// Packets handed to the application (`isb_usrdeliv`).
+    pub delivered: Option<u64>,
+}
 
 /// Capture file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -49,7 +49,7 @@ pub fn read_records(bytes: &[u8]) -> Result<(Format, Vec<Record>)> {
     }
 }
 
-fn invalid(offset: usize, why: impl Into<String>) -> Error {
+pub(super) fn invalid(offset: usize, why: impl Into<String>) -> Error {
     Error::InvalidCapture {
         offset,
         why: why.into(),
@@ -58,7 +58,7 @@ fn invalid(offset: usize, why: impl Into<String>) -> Error {
 
 /// Byte order of the file being read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endian {
+pub(super) enum Endian {
     Little,
     Big,
 }
@@ -68,7 +68,7 @@ impl Endian {
         b.get(at..at.checked_add(N)?)?.try_into().ok()
     }
 
-    fn u16(self, b: &[u8], at: usize) -> Option<u16> {
+    pub(super) fn u16(self, b: &[u8], at: usize) -> Option<u16> {
         let a = Self::array(b, at)?;
         Some(match self {
             Endian::Little => u16::from_le_bytes(a),
@@ -76,7 +76,7 @@ impl Endian {
         })
     }
 
-    fn u32(self, b: &[u8], at: usize) -> Option<u32> {
+    pub(super) fn u32(self, b: &[u8], at: usize) -> Option<u32> {
         let a = Self::array(b, at)?;
         Some(match self {
             Endian::Little => u32::from_le_bytes(a),
@@ -84,7 +84,7 @@ impl Endian {
         })
     }
 
-    fn i64(self, b: &[u8], at: usize) -> Option<i64> {
+    pub(super) fn i64(self, b: &[u8], at: usize) -> Option<i64> {
         let a = Self::array(b, at)?;
         Some(match self {
             Endian::Little => i64::from_le_bytes(a),
@@ -143,7 +143,7 @@ fn read_pcap(bytes: &[u8], e: Endian) -> Result<(Format, Vec<Record>)> {
 
 /// Timestamp settings of one pcapng interface.
 #[derive(Debug, Clone, Copy)]
-struct Interface {
+pub(super) struct Interface {
     /// `if_tsresol`: bit 7 clear: units of 10^-n s; set: units of 2^-n s. Default 6 (µs).
     tsresol: u8,
     /// `if_tsoffset`: seconds added to every timestamp.
@@ -230,7 +230,7 @@ fn block(bytes: &[u8], pos: usize, e: Endian) -> Result<(u32, &[u8], usize)> {
 }
 
 /// Checks the body of a section header block (at `pos`): version 1.
-fn check_section_header(body: &[u8], e: Endian, pos: usize) -> Result<()> {
+pub(super) fn check_section_header(body: &[u8], e: Endian, pos: usize) -> Result<()> {
     if body.len() < 16 {
         return Err(invalid(pos, "truncated section header block"));
     }
@@ -300,7 +300,7 @@ fn read_spb(body: &[u8], e: Endian, pos: usize, interfaces: &[Interface]) -> Res
 }
 
 /// Read the options of an interface description block that matter for timestamps.
-fn read_idb_options(mut opts: &[u8], e: Endian, pos: usize) -> Result<Interface> {
+pub(super) fn read_idb_options(mut opts: &[u8], e: Endian, pos: usize) -> Result<Interface> {
     let mut iface = Interface {
         tsresol: 6,
         tsoffset: 0,
@@ -325,7 +325,7 @@ fn read_idb_options(mut opts: &[u8], e: Endian, pos: usize) -> Result<Interface>
 
 /// Convert a pcapng timestamp in the interface's units to nanoseconds since the epoch,
 /// saturating at the ends of `u64`.
-fn to_ns(ts: u64, iface: Interface) -> u64 {
+pub(super) fn to_ns(ts: u64, iface: Interface) -> u64 {
     let ts = u128::from(ts);
     let exp = u32::from(iface.tsresol & 0x7f);
     let ns = if iface.tsresol & 0x80 != 0 {

@@ -7,7 +7,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use super::{Encoder, Format, DEFAULT_FLUSH_BYTES};
+use super::{Encoder, Format, InterfaceStats, DEFAULT_FLUSH_BYTES};
 use crate::{Error, Result};
 
 /// What a regular file can do that a stream cannot.
@@ -205,6 +205,79 @@ impl<W: Write> PcapWriter<W> {
     /// The format being written.
     pub fn format(&self) -> Format {
         self.enc.format()
+    }
+
+    /// The link type of the file and of its interfaces; see [`Encoder::set_linktype`]. Call it
+    /// before the first packet.
+    pub fn set_linktype(&mut self, linktype: u16) {
+        self.enc.set_linktype(linktype);
+    }
+
+    /// The link type of one pcapng interface; see [`Encoder::set_interface_linktype`].
+    pub fn set_interface_linktype(&mut self, ifindex: u32, linktype: u16) {
+        self.enc.set_interface_linktype(ifindex, linktype);
+    }
+
+    /// The output (the [`File`] for [`PcapWriter::create`]), e.g. to `fchown` it.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
+    /// The path given at creation (`-` for standard output), for messages.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Bytes of the output once everything buffered is written: what is in the file plus the
+    /// buffer, plus the file header if it is still to be written. What size-based rotation
+    /// ([`RotatingWriter`](super::RotatingWriter)) measures.
+    pub fn len_bytes(&self) -> u64 {
+        let header = if self.header_pending {
+            let mut enc = self.enc.clone();
+            let mut hdr = Vec::new();
+            enc.header(&mut hdr);
+            hdr.len() as u64
+        } else {
+            0
+        };
+        self.committed + self.buf.len() as u64 + header
+    }
+
+    /// Bytes one packet of `caplen` captured bytes adds to the output (without a pcapng
+    /// interface block it may need first).
+    pub fn record_len(&self, caplen: usize) -> u64 {
+        let cap = caplen.min(self.enc.snaplen() as usize);
+        (match self.format() {
+            Format::Pcap => super::PCAP_RECORD_HEADER + cap,
+            Format::Pcapng => super::EPB_FIXED + cap + super::encode::pad4(cap),
+        }) as u64
+    }
+
+    /// Append a pcapng interface statistics block for `ifindex` (see
+    /// [`Encoder::interface_statistics`]); nothing for pcap. It is buffered like a packet and
+    /// written with the next flush.
+    ///
+    /// # Errors
+    /// [`Error::Output`] if writing the buffer out fails, or failed before.
+    pub fn write_interface_stats(
+        &mut self,
+        ifindex: u32,
+        ts_ns: u64,
+        stats: &InterfaceStats,
+    ) -> Result<()> {
+        self.check_failed()?;
+        if self.format() != Format::Pcapng {
+            return Ok(());
+        }
+        if self.header_pending {
+            self.flush()?;
+        }
+        self.enc
+            .interface_statistics(&mut self.buf, ifindex, ts_ns, stats);
+        if self.buf.len() >= self.flush_bytes {
+            self.flush()?;
+        }
+        Ok(())
     }
 
     /// Encode one packet into the buffer, writing the buffer out when it is full. Arguments as
@@ -697,5 +770,56 @@ mod test {
             assert_eq!(w.finish().unwrap(), 0);
             assert_eq!(tcpdump_lines(&path).unwrap().len(), 0, "{format:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod isb_test {
+    use super::*;
+    use crate::pcap::fixtures::{TS, UDP_FRAME};
+    use fastpath_testutil::{have_cmd, require, TempDir};
+    use std::process::Command;
+
+    /// Statistics blocks for two interfaces, as an outside reader (tshark's `capinfos`) sees
+    /// them: per interface, the number of statistics entries and the drop count.
+    #[test]
+    fn capinfos_reads_interface_statistics() {
+        require!(
+            have_cmd("capinfos"),
+            "capinfos is not installed (Debian: tshark)"
+        );
+        let dir = TempDir::new("fastpath-isb");
+        let path = dir.path().join("isb.pcapng");
+        let mut w = PcapWriter::create(&path, Format::Pcapng, 0).unwrap();
+        w.add_interface(4, "fpa");
+        w.add_interface(9, "fpb");
+        w.write_packet(TS, 46, &UDP_FRAME, 4).unwrap();
+        w.write_packet(TS + 1, 46, &UDP_FRAME, 9).unwrap();
+        for (i, (ifindex, drops)) in [(4, 3u64), (9, 17)].into_iter().enumerate() {
+            let st = InterfaceStats {
+                start_ns: Some(TS - 1_000_000_000),
+                received: Some(100 + i as u64),
+                os_dropped: Some(drops),
+                if_dropped: Some(0),
+                delivered: Some(90),
+                ..InterfaceStats::default()
+            };
+            w.write_interface_stats(ifindex, TS + 2, &st).unwrap();
+        }
+        w.finish().unwrap();
+        let out = Command::new("capinfos").arg(&path).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("{text}");
+        assert!(text.contains("Number of interfaces in file: 2"), "{text}");
+        assert_eq!(
+            text.matches("Number of stat entries = 1").count(),
+            2,
+            "{text}"
+        );
     }
 }

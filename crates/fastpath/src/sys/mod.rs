@@ -6,8 +6,11 @@
 #![allow(unsafe_code)]
 
 pub(crate) mod bpf;
+pub(crate) mod genl;
 pub(crate) mod netlink;
 pub(crate) mod packet;
+pub(crate) mod time;
+pub(crate) mod tstamp;
 pub(crate) mod xdp;
 
 use std::ffi::CString;
@@ -433,5 +436,35 @@ pub(crate) fn interface_addresses(name: &str) -> Result<Vec<String>> {
     // SAFETY: `head` came from a successful getifaddrs and is freed once; no reference into the
     // list outlives this point (addresses were copied into `out`).
     unsafe { libc::freeifaddrs(head) };
+    Ok(out)
+}
+
+/// `if_nameindex()`—every interface of the calling thread's network namespace, as
+/// `(ifindex, name)`, in the C library's order.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man3/if_nameindex.3.html>
+pub(crate) fn interface_names() -> Result<Vec<(u32, String)>> {
+    // SAFETY: no arguments; returns a heap array (freed below) or null with errno set.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return Err(Error::last_os("if_nameindex"));
+    }
+    let mut out = Vec::new();
+    let mut p = list;
+    loop {
+        // SAFETY: `p` walks the array if_nameindex returned, which ends with an entry whose
+        // index is 0 and name null; we stop there.
+        let e = unsafe { &*p };
+        if e.if_index == 0 || e.if_name.is_null() {
+            break;
+        }
+        // SAFETY: `if_name` of a live entry is a NUL-terminated string owned by the array.
+        let name = unsafe { std::ffi::CStr::from_ptr(e.if_name) };
+        out.push((e.if_index, name.to_string_lossy().into_owned()));
+        p = p.wrapping_add(1);
+    }
+    // SAFETY: `list` came from if_nameindex and is freed once; no reference into it survives.
+    unsafe { libc::if_freenameindex(list) };
     Ok(out)
 }

@@ -51,6 +51,13 @@ fn ports() -> MutexGuard<'static, Vec<Arc<Port>>> {
 /// handles opened later on the same device take queues not yet taken.
 pub(crate) fn open(cfg: &Config, queues: &[u32]) -> Result<Vec<DpdkQueue>> {
     cfg.validate()?;
+    if cfg.timestamps == crate::config::TimestampType::Adapter {
+        return Err(Error::Unsupported {
+            backend: "dpdk",
+            why: "fastpath does not read the mbuf hardware timestamp field".into(),
+            fix: "capture with -j host (a stamp per burst)",
+        });
+    }
     let d = &cfg.dpdk;
     let mut sorted = queues.to_vec();
     sorted.sort_unstable();

@@ -11,7 +11,7 @@ use super::port::Port;
 use super::{eal, ffi, ports};
 use crate::backend::{Rung, RungBatch};
 use crate::config::{Backend, Config};
-use crate::packet::{Capabilities, Packet, Stats};
+use crate::packet::{Capabilities, Packet, Stats, TimestampSource};
 use crate::{sys, Error, Result};
 
 /// How often a receiving queue checks that its device is still there.
@@ -279,6 +279,7 @@ impl Rung for DpdkQueue {
             fanout: true,
             tx: true,
             timestamps_ns: true,
+            hardware_timestamps: false,
             need_wakeup: false,
             kernel_filter: false,
             driver_zero_copy: self.port.pci,
@@ -288,6 +289,11 @@ impl Rung for DpdkQueue {
     }
     fn fd(&self) -> BorrowedFd<'_> {
         self.wake.as_fd()
+    }
+
+    /// None: the poll-mode driver is polled, no descriptor tells when packets arrive.
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        None
     }
 
     fn queue(&self) -> Option<u32> {
@@ -387,6 +393,7 @@ impl<'b> Iterator for DpdkIter<'b> {
             ts_ns: self.ts_ns,
             ifindex: self.ifindex,
             queue: Some(self.queue),
+            ts_source: TimestampSource::Batch,
         })
     }
 

@@ -9,7 +9,7 @@ use super::rings::RxRing;
 use super::umem::Umem;
 use super::XskSocket;
 use crate::backend::RungBatch;
-use crate::packet::Packet;
+use crate::packet::{Packet, TimestampSource};
 use crate::ring::xsk::{RingIdx, Span};
 use crate::sys::{self, xdp as x};
 use crate::Result;
@@ -85,6 +85,18 @@ impl XskSocket {
         }
     }
 
+    /// Whether the RX ring holds packets; wakes a driver that waits for the fill ring (so an
+    /// event loop waiting on the descriptor is woken when packets come).
+    pub(crate) fn ready(&mut self) -> Result<bool> {
+        if self.rx.available(1) > 0 {
+            return Ok(true);
+        }
+        if self.zero_copy && self.need_wakeup && self.fill.needs_wakeup() {
+            x::kick_rx(&self.fd)?;
+        }
+        Ok(self.rx.available(1) > 0)
+    }
+
     /// Hands `span`'s frames back to the kernel: fill ring first (the frames), then the RX
     /// entries. Called when a batch drops.
     fn recycle(&mut self, span: Span) {
@@ -156,6 +168,7 @@ impl RungBatch for XdpBatch<'_> {
             ifindex: self.sock.ifindex,
             queue: self.sock.queue,
             snaplen: self.sock.snaplen,
+            rx_timestamps: self.sock.rx_timestamps,
         }
     }
 }
@@ -179,6 +192,8 @@ pub(crate) struct XdpIter<'b> {
     ifindex: u32,
     queue: u32,
     snaplen: u32,
+    /// The program put each frame's receive timestamp in the 8 bytes before it.
+    rx_timestamps: bool,
 }
 
 impl<'b> Iterator for XdpIter<'b> {
@@ -199,12 +214,17 @@ impl<'b> Iterator for XdpIter<'b> {
             // back to the fill ring only when the batch drops, which cannot happen while this
             // iterator (borrowing the batch for 'b) or a slice from it lives.
             let data = unsafe { self.umem.slice(off, cap) };
+            let (ts_ns, ts_source) = match self.rx_timestamps {
+                true => self.meta_timestamp(off),
+                false => (self.ts_ns, TimestampSource::Batch),
+            };
             return Some(Packet {
                 data,
                 orig_len: d.len,
-                ts_ns: self.ts_ns,
+                ts_ns,
                 ifindex: self.ifindex,
                 queue: Some(self.queue),
+                ts_source,
             });
         }
         None
@@ -212,6 +232,28 @@ impl<'b> Iterator for XdpIter<'b> {
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         (0, Some(self.left as usize))
+    }
+}
+
+impl XdpIter<'_> {
+    /// The driver's receive timestamp the program wrote in the metadata before the frame at
+    /// `off`, or the batch time where it wrote 0 (the driver had none) or there is no room.
+    #[inline]
+    fn meta_timestamp(&self, off: usize) -> (u64, TimestampSource) {
+        const META: usize = crate::unstable::xdp_prog::RX_TIMESTAMP_META_LEN;
+        let frame_start = self.umem.base(off as u64) as usize;
+        if off - frame_start >= META {
+            // SAFETY: `off - META .. off` lies in the same UMEM frame as the packet (checked
+            // just above; `off` passed `check`), which we own until the batch drops; the program
+            // wrote the metadata there and the kernel copied it with the frame before
+            // publishing the descriptor ((C) in `receive`).
+            let meta = unsafe { self.umem.slice(off - META, META) };
+            let ts = u64::from_ne_bytes(meta.try_into().expect("META bytes"));
+            if ts != 0 {
+                return (ts, TimestampSource::Hardware);
+            }
+        }
+        (self.ts_ns, TimestampSource::Batch)
     }
 }
 

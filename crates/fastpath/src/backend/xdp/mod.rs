@@ -20,7 +20,11 @@
 //! never assumed.
 //!
 //! Timestamps: AF_XDP has none; every packet of a batch carries the `CLOCK_REALTIME` taken once
-//! when the batch was formed.
+//! when the batch was formed. With [`TimestampType::Adapter`](crate::TimestampType::Adapter)
+//! (native mode) the program asks the driver for each frame's receive time (kfunc
+//! `bpf_xdp_metadata_rx_timestamp`) and puts it in 8 bytes of XDP metadata before the frame;
+//! packets whose driver gave one carry it ([`TimestampSource::Hardware`](crate::TimestampSource)),
+//! the others the batch time.
 
 mod batch;
 mod busy_poll;
@@ -59,6 +63,15 @@ pub(crate) use socket::XskSocket;
 /// (frames it rejects stay with the kernel stack: nothing is taken wholesale).
 pub(crate) fn open(cfg: &Config, queues: &[u32]) -> Result<Vec<XdpQueue>> {
     cfg.validate()?;
+    if cfg.timestamps == crate::config::TimestampType::Adapter && cfg.xdp.mode != Mode::Native {
+        return Err(Error::Unsupported {
+            backend: "xdp",
+            why: "receive timestamps come from the driver's XDP metadata, which only a program \
+                  in native mode can read"
+                .into(),
+            fix: "capture with --xdp-mode native, or with -j host (a stamp per batch)",
+        });
+    }
     let ifindex = sys::ifindex(&cfg.interface)?;
     let probe = sys::packet_socket();
     if let Ok(fd) = &probe {
@@ -111,6 +124,10 @@ impl Rung for XdpQueue {
 
     fn fd(&self) -> BorrowedFd<'_> {
         self.sock.fd()
+    }
+
+    fn ready(&mut self) -> Result<bool> {
+        self.sock.ready()
     }
 
     fn queue(&self) -> Option<u32> {

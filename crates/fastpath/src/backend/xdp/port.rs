@@ -89,6 +89,7 @@ impl XdpPort {
         let mut sockets = open_sockets_retrying(ifindex, queues, cfg, &umem)?;
         for s in &mut sockets {
             s.restores_vlan = prog.restores_vlan();
+            s.rx_timestamps = prog.rx_timestamps();
             map.set(s.queue, s.fd())?;
         }
         Ok(XdpPort {
@@ -144,11 +145,27 @@ impl XdpPort {
 /// also puts back VLAN tags the device stripped, where kernel and driver allow (generic mode
 /// cannot run device-bound ones). With a filter, frames it rejects go on to the kernel stack.
 fn redirect_program(cfg: &Config, map: &XskMap, ifindex: u32) -> Result<XdpProgram> {
+    #[cfg(test)]
+    if let Some(stamp) = FIXED_STAMP.with(std::cell::Cell::get) {
+        return crate::unstable::xdp_prog::fixed_stamp_redirect(map, stamp);
+    }
     match (cfg.xdp.mode, cfg.filter.as_ref()) {
-        (Mode::Native, f) => XdpProgram::redirect_native(map, f, ifindex),
+        (Mode::Native, f) => XdpProgram::redirect_native_with(
+            map,
+            f,
+            ifindex,
+            cfg.timestamps == crate::config::TimestampType::Adapter,
+        ),
         (_, Some(f)) => XdpProgram::redirect_filtered(map, f),
         (_, None) => XdpProgram::redirect(map),
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: load the redirect program that writes this constant as every frame's receive
+    /// timestamp (the metadata path, on veth whose driver has no stamps).
+    pub(crate) static FIXED_STAMP: std::cell::Cell<Option<i32>> = const { std::cell::Cell::new(None) };
 }
 
 /// [`open_sockets`], retried for a second while a queue is busy.

@@ -95,6 +95,8 @@ pub(crate) struct XskSocket {
     pub(super) need_wakeup: bool,
     /// The port's program puts back VLAN tags the device stripped (set by the port).
     pub(super) restores_vlan: bool,
+    /// The port's program writes each frame's receive timestamp before it (set by the port).
+    pub(super) rx_timestamps: bool,
     pub(super) batch_size: u32,
     pub(super) snaplen: u32,
     pub(super) delivered: u64,
@@ -191,6 +193,7 @@ impl XskSocket {
             zero_copy: opts.flags & x::XDP_OPTIONS_ZEROCOPY != 0,
             need_wakeup,
             restores_vlan: false,
+            rx_timestamps: false,
             batch_size: cfg.batch_size as u32,
             snaplen: cfg.snaplen,
             delivered: 0,
@@ -223,12 +226,9 @@ impl XskSocket {
     }
 
     /// `"af_xdp zero-copy"` or `"af_xdp copy"`.
+    #[cfg(test)]
     pub(super) fn mode_name(&self) -> &'static str {
-        if self.zero_copy {
-            "af_xdp zero-copy"
-        } else {
-            "af_xdp copy"
-        }
+        self.capabilities().mode
     }
 
     /// Whether the UMEM is backed by huge pages (`MAP_HUGETLB` succeeded).
@@ -241,16 +241,30 @@ impl XskSocket {
     /// [`Capabilities::zero_copy`] (packets are lent in place from the UMEM, never copied to a
     /// user buffer); `mode` says whether the *driver* copies.
     pub(crate) fn capabilities(&self) -> Capabilities {
+        let mut caps = Self::caps(self.need_wakeup, self.zero_copy, self.restores_vlan);
+        caps.hardware_timestamps = self.rx_timestamps;
+        caps.tx = self.can_send();
+        caps
+    }
+
+    /// What a socket with these properties reports (also what `probe` predicts).
+    pub(crate) fn caps(need_wakeup: bool, zero_copy: bool, restores_vlan: bool) -> Capabilities {
         Capabilities {
             zero_copy: true,
             fanout: true,
-            tx: self.can_send(),
+            // Receive-only unless XdpConfig::tx_size asks for a TX ring.
+            tx: false,
             timestamps_ns: false,
-            need_wakeup: self.need_wakeup,
+            hardware_timestamps: false,
+            need_wakeup,
             kernel_filter: true,
-            driver_zero_copy: self.zero_copy,
-            restores_vlan: self.restores_vlan,
-            mode: self.mode_name(),
+            driver_zero_copy: zero_copy,
+            restores_vlan,
+            mode: if zero_copy {
+                "af_xdp zero-copy"
+            } else {
+                "af_xdp copy"
+            },
         }
     }
 
