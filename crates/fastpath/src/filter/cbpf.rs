@@ -117,6 +117,19 @@ pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
 pub const SKF_AD_RANDOM: u32 = 56;
 /// `SKF_AD_VLAN_TPID`: the TPID (0x8100, 0x88a8) of that tag.
 pub const SKF_AD_VLAN_TPID: u32 = 60;
+/// `SKF_AD_PKTTYPE`: the packet type (`PACKET_HOST`, `PACKET_BROADCAST`, `PACKET_MULTICAST`,
+/// `PACKET_OTHERHOST`, `PACKET_OUTGOING`).
+pub const SKF_AD_PKTTYPE: u32 = 4;
+/// `PACKET_HOST`: addressed to this host.
+pub const PACKET_HOST: u8 = 0;
+/// `PACKET_BROADCAST`: to the link-layer broadcast address.
+pub const PACKET_BROADCAST: u8 = 1;
+/// `PACKET_MULTICAST`: to a link-layer multicast address.
+pub const PACKET_MULTICAST: u8 = 2;
+/// `PACKET_OTHERHOST`: to another host (seen in promiscuous mode).
+pub const PACKET_OTHERHOST: u8 = 3;
+/// `PACKET_OUTGOING`: sent by this host.
+pub const PACKET_OUTGOING: u8 = 4;
 
 /// The ancillary loads the kernel knows (`bpf_anc_helper`), with the names the listing shows
 /// (`vlanp` and `vlan_tci` as libpcap prints them).
@@ -373,23 +386,68 @@ fn load(pkt: &[u8], off: u64, code: u16) -> Option<u32> {
     Some(b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)))
 }
 
+/// What the kernel keeps of a packet beside its bytes, as the ancillary loads read it (see
+/// [`run_with_meta`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Meta {
+    /// A VLAN tag the kernel moved out of the frame (`vlanp`, `vlan_tci`, `vlan_tpid`).
+    pub vlan: Option<VlanTag>,
+    /// The packet type (`type`: [`PACKET_HOST`], ..., [`PACKET_OUTGOING`]); `None`: a received
+    /// frame, whose type its destination address tells (see [`run`]).
+    pub pkttype: Option<u8>,
+}
+
+impl Meta {
+    /// With `vlan` as the tag in metadata.
+    pub fn with_vlan(mut self, vlan: Option<VlanTag>) -> Meta {
+        self.vlan = vlan;
+        self
+    }
+
+    /// With `pkttype` as the packet type.
+    pub fn with_pkttype(mut self, pkttype: u8) -> Meta {
+        self.pkttype = Some(pkttype);
+        self
+    }
+}
+
 /// Runs `prog` over `pkt` (the captured bytes) of a packet `wirelen` bytes long on the wire,
 /// and returns its verdict: 0 rejects, anything else accepts that many bytes.
 ///
 /// Never panics. Out-of-bounds loads, division by zero, jumps out of the program and running
 /// off its end return 0, as in the kernel. Shifts by X use the low 5 bits of X (the kernel's
-/// eBPF semantics). The frame is taken to carry its VLAN tags in its bytes: the ancillary
-/// VLAN loads read 0 (no tag in metadata); other ancillary loads reject the packet (that
-/// metadata exists only in the kernel).
+/// eBPF semantics). The frame is taken to be one this host received, with its VLAN tags in
+/// its bytes: the ancillary VLAN loads read 0 (no tag in metadata), the packet type (`type`)
+/// is `PACKET_BROADCAST` or `PACKET_MULTICAST` by the destination address, else
+/// `PACKET_HOST` (never `PACKET_OUTGOING`: so `inbound` matches every packet and `outbound`
+/// none; the interface's own address being unknown here, `PACKET_OTHERHOST` is not told
+/// apart); other ancillary loads reject the packet (that metadata exists only in the kernel).
 pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
-    run_with_vlan(prog, pkt, wirelen, None)
+    run_with_meta(prog, pkt, wirelen, Meta::default())
 }
 
 /// [`run`] as the kernel runs a socket filter over a packet whose outer VLAN tag it moved out
 /// of the frame (`pkt` and `wirelen` then exclude the tag's 4 bytes): the ancillary loads
 /// `vlanp`, `vlan_tci` and `vlan_tpid` read `vlan`.
 pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanTag>) -> u32 {
-    exec(prog, pkt, wirelen, vlan, |_, _| {})
+    run_with_meta(prog, pkt, wirelen, Meta::default().with_vlan(vlan))
+}
+
+/// [`run`] with the packet's metadata as `meta` says: as the kernel runs a socket filter.
+pub fn run_with_meta(prog: &[Insn], pkt: &[u8], wirelen: u32, meta: Meta) -> u32 {
+    exec(prog, pkt, wirelen, meta, |_, _| {})
+}
+
+/// The packet type of a received frame by its destination address (the kernel's
+/// `eth_type_trans`, the interface's own address aside).
+#[inline]
+pub(crate) fn received_pkttype(pkt: &[u8]) -> u8 {
+    match pkt.get(..6) {
+        Some([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) => PACKET_BROADCAST,
+        Some(d) if d[0] & 1 != 0 => PACKET_MULTICAST,
+        _ => PACKET_HOST,
+    }
 }
 
 /// [`run_with_vlan`], calling `on_load(code, offset)` before each load from the packet or its
@@ -402,7 +460,7 @@ pub(crate) fn run_traced(
     vlan: Option<VlanTag>,
     on_load: impl FnMut(u16, u64),
 ) -> u32 {
-    exec(prog, pkt, wirelen, vlan, on_load)
+    exec(prog, pkt, wirelen, Meta::default().with_vlan(vlan), on_load)
 }
 
 #[inline]
@@ -410,7 +468,7 @@ fn exec(
     prog: &[Insn],
     pkt: &[u8],
     wirelen: u32,
-    vlan: Option<VlanTag>,
+    meta: Meta,
     mut on_load: impl FnMut(u16, u64),
 ) -> u32 {
     let mut a: u32 = 0;
@@ -426,11 +484,12 @@ fn exec(
         }
         match i.code {
             // BPF_LD
-            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match ancillary_load(i.k - SKF_AD_OFF, vlan)
-            {
-                Some(v) => a = v,
-                None => return 0,
-            },
+            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => {
+                match ancillary_load(i.k - SKF_AD_OFF, meta, pkt) {
+                    Some(v) => a = v,
+                    None => return 0,
+                }
+            }
             0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code) {
                 Some(v) => a = v,
                 None => return 0,
@@ -491,11 +550,16 @@ fn exec(
     0
 }
 
-/// The ancillary load at `SKF_AD_OFF + n`: the VLAN fields read `vlan`; `None` (reject the
-/// packet) for metadata that exists only in the kernel.
+/// The ancillary load at `SKF_AD_OFF + n`: the VLAN fields and the packet type read `meta`
+/// (a received frame's type when it has none); `None` (reject the packet) for metadata that
+/// exists only in the kernel.
 #[inline]
-fn ancillary_load(n: u32, vlan: Option<VlanTag>) -> Option<u32> {
+fn ancillary_load(n: u32, meta: Meta, pkt: &[u8]) -> Option<u32> {
+    let vlan = meta.vlan;
     match n {
+        SKF_AD_PKTTYPE => Some(u32::from(
+            meta.pkttype.unwrap_or_else(|| received_pkttype(pkt)),
+        )),
         SKF_AD_VLAN_TAG_PRESENT => Some(u32::from(vlan.is_some())),
         SKF_AD_VLAN_TAG => Some(vlan.map_or(0, |v| u32::from(v.tci))),
         SKF_AD_VLAN_TPID => Some(vlan.map_or(0, |v| u32::from(v.tpid))),

@@ -74,7 +74,7 @@ use std::fmt;
 
 mod socket;
 
-pub use cbpf::{run, run_with_vlan, Insn, VlanTag};
+pub use cbpf::{run, run_with_meta, run_with_vlan, Insn, Meta, VlanTag};
 
 /// An error in a filter expression (or a `-ddd` program text), pointing at where it is.
 ///
@@ -112,12 +112,76 @@ impl fmt::Display for FilterError {
             return write!(f, "error in filter: {}", self.message);
         }
         write!(f, "error at column {}: {}", self.column, self.message)?;
-        // The caret line only helps for one-line expressions.
+        // The caret line only helps for one-line expressions; of a long one, show the part
+        // around the column.
         if !self.expr.contains('\n') {
-            let pad = " ".repeat(self.column - 1);
-            write!(f, "\n  {}\n  {pad}^", self.expr)?;
+            const SIDE: usize = 40;
+            let chars: Vec<char> = self.expr.chars().collect();
+            let at = self.column - 1;
+            let from = at.saturating_sub(SIDE);
+            let to = (at + SIDE).min(chars.len());
+            let mut shown: String = chars[from..to].iter().collect();
+            let mut pad = at - from;
+            if from > 0 {
+                shown.insert_str(0, "...");
+                pad += 3;
+            }
+            if to < chars.len() {
+                shown.push_str("...");
+            }
+            write!(f, "\n  {shown}\n  {}^", " ".repeat(pad))?;
         }
         Ok(())
+    }
+}
+
+/// How [`Filter::compile`] compiles an expression: the accepting return value, and what it
+/// needs to know of the capture interface.
+///
+/// ```
+/// use fastpath::filter::{Filter, FilterOptions};
+///
+/// let f = Filter::compile("ip broadcast", FilterOptions::new().netmask([255, 255, 255, 0].into()))?;
+/// assert!(Filter::new("ip broadcast").is_err()); // no netmask: libpcap's error
+/// # Ok::<(), fastpath::filter::FilterError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterOptions {
+    snaplen: u32,
+    netmask: Option<std::net::Ipv4Addr>,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions::new()
+    }
+}
+
+impl FilterOptions {
+    /// Snapshot length [`MAX_SNAPLEN`](crate::limits::MAX_SNAPLEN), no netmask.
+    pub const fn new() -> FilterOptions {
+        FilterOptions {
+            snaplen: crate::limits::MAX_SNAPLEN,
+            netmask: None,
+        }
+    }
+
+    /// The accepting return value: the bytes of a matching packet to keep. 0 means the whole
+    /// packet ([`MAX_SNAPLEN`](crate::limits::MAX_SNAPLEN)), as `tcpdump -s 0`.
+    pub const fn snaplen(mut self, snaplen: u32) -> FilterOptions {
+        self.snaplen = if snaplen == 0 {
+            crate::limits::MAX_SNAPLEN
+        } else {
+            snaplen
+        };
+        self
+    }
+
+    /// The IPv4 netmask of the capture interface, which `ip broadcast` needs (tcpdump takes
+    /// it from the interface given with `-i`). Without one, `ip broadcast` is an error.
+    pub const fn netmask(mut self, netmask: std::net::Ipv4Addr) -> FilterOptions {
+        self.netmask = Some(netmask);
+        self
     }
 }
 
@@ -144,15 +208,39 @@ impl Filter {
         Filter::with_snaplen(expr, crate::limits::MAX_SNAPLEN)
     }
 
-    /// Compiles `expr` with `snaplen` as the accepting return value.
+    /// Compiles `expr` with `snaplen` as the accepting return value (0: the whole packet,
+    /// as `tcpdump -s 0`).
     ///
     /// # Errors
     /// As [`Filter::new`].
     pub fn with_snaplen(expr: &str, snaplen: u32) -> Result<Filter, FilterError> {
-        let ast = parse::parse(expr)?;
-        let prog = gen::compile(&ast, snaplen.max(1))
+        Filter::compile(expr, FilterOptions::new().snaplen(snaplen))
+    }
+
+    /// Compiles `expr` with `options`.
+    ///
+    /// # Errors
+    /// As [`Filter::new`]; also `ip broadcast` without a netmask in `options`.
+    pub fn compile(expr: &str, options: FilterOptions) -> Result<Filter, FilterError> {
+        let env = parse::Env {
+            netmask: options.netmask.map(u32::from),
+        };
+        let (ast, regs) = parse::parse(expr, env)?;
+        let prog = gen::compile(&ast, options.snaplen, regs)
             .and_then(opt::optimize)
             .map_err(|m| FilterError::new(expr, 0, m))?;
+        if prog.len() > cbpf::BPF_MAXINSNS {
+            return Err(FilterError::new(
+                expr,
+                0,
+                format!(
+                    "the program needs {} instructions, more than the kernel's {} (simplify \
+                     the filter: use 'portrange' or 'net' for runs of ports or addresses)",
+                    prog.len(),
+                    cbpf::BPF_MAXINSNS
+                ),
+            ));
+        }
         debug_assert!(
             cbpf::check(&prog).is_ok(),
             "generated programs pass the checker"
