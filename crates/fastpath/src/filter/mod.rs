@@ -54,7 +54,8 @@
 //! MPLS, PPPoE, Geneve, link types other than Ethernet.
 //!
 //! # Guarantees
-//! Sans-IO and free of `unsafe`. Parsing and compiling never panic: bad input is a
+//! Sans-IO (but for [`FilterOptions::interface`], which reads an interface's netmask) and free
+//! of `unsafe`. Parsing and compiling never panic: bad input is a
 //! [`FilterError`] with the column of the offending token. [`run`] never panics and never
 //! reads out of bounds.
 //!
@@ -182,6 +183,17 @@ impl FilterOptions {
     pub const fn netmask(mut self, netmask: std::net::Ipv4Addr) -> FilterOptions {
         self.netmask = Some(netmask);
         self
+    }
+
+    /// The netmask of the first IPv4 address of `interface`, as `tcpdump -i` takes it (the
+    /// one thing here that asks the system); 0.0.0.0 if it has none (then `ip broadcast`
+    /// matches 255.255.255.255 and 0.0.0.0 only, as with tcpdump).
+    ///
+    /// # Errors
+    /// [`Error`](crate::Error) if the interface addresses cannot be read.
+    pub fn interface(self, interface: &str) -> crate::Result<FilterOptions> {
+        let mask = crate::sys::interface_ipv4_netmask(interface)?;
+        Ok(self.netmask(mask.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)))
     }
 }
 
