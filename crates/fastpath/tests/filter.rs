@@ -11,6 +11,7 @@
 //!   each frame as the kernel hands it to a socket filter (outer tag moved to metadata), gives
 //!   the verdict the program gives on the frame with its tag in place.
 //! - `parser_never_panics`: thousands of random and mutated expressions.
+//! - `direction_on_every_rung`: `inbound`/`outbound` through the kernel (root).
 //! - `only_matching_frames_arrive_on_every_rung` (recv, recv-batch, mmap, xdp) and
 //!   `dpdk_hands_out_only_matching_packets`: a veth pair in a private netns; only matching
 //!   frames arrive, byte-exact, even with unfiltered traffic flowing while the handle opens
@@ -340,21 +341,8 @@ fn differential_against_libpcap() {
         let ours = Filter::new(expr).unwrap_or_else(|e| panic!("'{expr}':\n{e}"));
         len_ours += ours.insns().len();
         len_theirs += theirs.len();
-        for p in &pkts {
-            let want = cbpf::run(&theirs, &p.data, p.wirelen) != 0;
-            let got = ours.matches(&p.data, p.wirelen);
-            pairs += 1;
-            if want != got {
-                failures.push(format!(
-                    "'{expr}' on {} ({} of {} bytes): libpcap {}, fastpath {}",
-                    p.what,
-                    p.data.len(),
-                    p.wirelen,
-                    want,
-                    got
-                ));
-            }
-        }
+        pairs += pkts.len();
+        failures.extend(verdict_differences(expr, &theirs, &ours, &pkts));
     }
     eprintln!(
         "compared {} expressions x {} packets = {pairs} verdicts against libpcap; programs: \
@@ -368,6 +356,115 @@ fn differential_against_libpcap() {
         "{} of {pairs} verdicts differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Every verdict of libpcap's program for `expr` (`tcpdump -ddd`, `None` if tcpdump refuses
+/// the expression) and of `ours` over `pkts`, as "expr on packet: libpcap x, fastpath y" lines
+/// for each that differs.
+fn verdict_differences(
+    expr: &str,
+    theirs: &[cbpf::Insn],
+    ours: &Filter,
+    pkts: &[Pkt],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in pkts {
+        let want = cbpf::run(theirs, &p.data, p.wirelen) != 0;
+        let got = ours.matches(&p.data, p.wirelen);
+        if want != got {
+            out.push(format!(
+                "'{expr}' on {} ({} of {} bytes): libpcap {want}, fastpath {got}",
+                p.what,
+                p.data.len(),
+                p.wirelen
+            ));
+        }
+    }
+    out
+}
+
+/// libpcap's own filter tests: the Ethernet expressions of the accept tests in its
+/// `testprogs/TESTrun` (extracted by `filter_corpus/libpcap_exprs.pl`). Of those Debian's
+/// tcpdump accepts, fastpath must compile nearly all, and every one it compiles must give
+/// libpcap's verdict on every frame of the corpus. Needs a libpcap source tree:
+///
+/// ```text
+/// FASTPATH_LIBPCAP_TESTRUN=/path/to/libpcap/testprogs/TESTrun \
+///     cargo test -p fastpath --test filter -- --ignored libpcap_filter_tests --nocapture
+/// ```
+#[test]
+#[ignore = "needs libpcap's testprogs/TESTrun: set FASTPATH_LIBPCAP_TESTRUN"]
+fn libpcap_filter_tests() {
+    let testrun = std::env::var("FASTPATH_LIBPCAP_TESTRUN")
+        .expect("set FASTPATH_LIBPCAP_TESTRUN to libpcap's testprogs/TESTrun");
+    require!(
+        have_cmd("tcpdump") && have_cmd("perl") && have_cmd("timeout"),
+        "needs tcpdump, perl and timeout"
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/filter_corpus/libpcap_exprs.pl"
+    );
+    let out = Command::new("perl")
+        .arg(script)
+        .arg(&testrun)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut exprs: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let e = line.split_once('\t').map_or("", |(_, e)| e).to_string();
+        if !exprs.contains(&e) {
+            exprs.push(e);
+        }
+    }
+    assert!(
+        exprs.len() > 300,
+        "only {} expressions extracted",
+        exprs.len()
+    );
+    let pkts = corpus();
+    let (mut accepted, mut compiled) = (0, 0);
+    let (mut failures, mut refused) = (Vec::new(), Vec::new());
+    for expr in &exprs {
+        // Host names make libpcap ask DNS: give each expression a few seconds.
+        let theirs = Command::new("timeout")
+            .args(["5", "tcpdump", "-ddd", "--", expr])
+            .output()
+            .unwrap();
+        if !theirs.status.success() {
+            continue;
+        }
+        accepted += 1;
+        let theirs = cbpf::parse_decimal(&String::from_utf8_lossy(&theirs.stdout)).unwrap();
+        match Filter::new(expr) {
+            Ok(ours) => {
+                compiled += 1;
+                failures.extend(verdict_differences(expr, &theirs, &ours, &pkts));
+            }
+            Err(e) => refused.push(format!("'{expr}': {}", e.message)),
+        }
+    }
+    eprintln!(
+        "libpcap's Ethernet filter tests: {} expressions, Debian's tcpdump accepts {accepted}, \
+         fastpath compiles {compiled} of those ({:.1}%); {} verdicts compared on {} packets, {} \
+         differ. Not compiled:\n{}",
+        exprs.len(),
+        100.0 * compiled as f64 / accepted as f64,
+        compiled * pkts.len(),
+        pkts.len(),
+        failures.len(),
+        refused.join("\n")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        compiled * 100 >= accepted * 95,
+        "fastpath compiles {compiled} of {accepted}"
     );
 }
 
@@ -852,6 +949,69 @@ fn vlan_frames_match_alike_on_every_rung() {
         }
     }
     eprintln!("{checked} tagged/untagged frames filtered alike on recv, recv-batch, mmap, xdp");
+}
+
+/// `inbound`/`outbound` through the kernel: on the AF_PACKET rungs the kernel's packet type
+/// tells the frames the other end sent (inbound) from those this end sent (outbound, seen by
+/// the capture socket as the kernel transmits them); XDP sees received frames only, so
+/// `inbound` is every frame there and `outbound` none.
+#[test]
+fn direction_on_every_rung() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::{udp_frame, NetNs, RawSender};
+    require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+    let ns = NetNs::new("fpdir");
+    let v = ns.veth_pair("fpdir_a", "fpdir_b");
+    let frames = |from: [u8; 6], to: [u8; 6], first: u32| -> Vec<Vec<u8>> {
+        (first..first + 8)
+            .map(|i| {
+                let mut f = udp_frame(i, 100, to, from);
+                f[36..38].copy_from_slice(&7777u16.to_be_bytes());
+                f
+            })
+            .collect()
+    };
+    let (mac_a, mac_b) = ([2, 0, 0, 0, 0, 0xaa], [2, 0, 0, 0, 0, 0xbb]);
+    let to_b = frames(mac_a, mac_b, 0);
+    let from_b = frames(mac_b, mac_a, 100);
+    let (tx_a, tx_b) = (RawSender::new(&v.a).unwrap(), RawSender::new(&v.b).unwrap());
+    let mut checked = 0;
+    for backend in [
+        Backend::Recv,
+        Backend::RecvBatch,
+        Backend::Mmap,
+        Backend::Xdp,
+    ] {
+        for outbound in [false, true] {
+            let expr = if outbound {
+                "outbound and udp dst port 7777"
+            } else {
+                "inbound and udp dst port 7777"
+            };
+            let cfg = Config::new(v.b.clone())
+                .backend(backend)
+                .promiscuous(true)
+                .filter(Filter::new(expr).unwrap());
+            let mut rx = Receiver::open(&cfg).unwrap_or_else(|e| panic!("{backend} '{expr}': {e}"));
+            tx_a.send_all(&to_b).unwrap();
+            tx_b.send_all(&from_b).unwrap();
+            let want: &[Vec<u8>] = match (outbound, backend) {
+                (false, _) => &to_b,
+                (true, Backend::Xdp) => &[],
+                (true, _) => &from_b,
+            };
+            let got = collect_quiet(&mut rx, want.len());
+            assert_eq!(
+                got,
+                want,
+                "{backend} '{expr}': got {} frames, want {}",
+                got.len(),
+                want.len()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
 }
 
 /// Tags that travel as skb metadata (a VLAN device's frames over veth, or hardware VLAN
