@@ -23,17 +23,38 @@
 //!
 //! # The language
 //! What `man pcap-filter` describes for Ethernet, with libpcap's semantics where they decide
-//! which packets match (differentially tested against libpcap's own programs):
-//! `ether`/`ip`/`ip6`/`arp`/`rarp`/`tcp`/`udp`/`sctp`/`icmp`/`icmp6`/`igmp`;
-//! `[src|dst] host`, `net A/len`, `net A mask M`, `port`, `portrange` (names of well-known
-//! services too), `ether host|src|dst`, `ether broadcast|multicast`, `[ip|ip6|ether] proto`,
-//! `vlan [id]` (everything after it in the text looks inside the tag), `len`, `greater`,
-//! `less`; `and`/`&&`, `or`/`||`, `not`/`!` (and/or have one precedence, left to right);
-//! `proto[offset:size]` with `+ - * / % & | ^ << >>` and `= != < <= > >=`, and the named
-//! constants (`tcpflags`, `tcp-syn`, `icmptype`, `icmp-echo`, ...).
-//! Port and transport-offset tests look at the first IPv4 fragment only, through the variable
-//! IPv4 header length, as libpcap's do.
+//! which packets match (differentially tested against libpcap's own programs, also on packets
+//! cut short):
+//! - protocols: `ether`/`link` (and libpcap's aliases `ppp`, `slip`, `fddi`, `tr`, `wlan`), `ip`,
+//!   `ip6`, `arp`, `rarp`, `tcp`, `udp`, `sctp`, `icmp`, `icmp6`, `igmp`, `igrp`, `pim`, `vrrp`,
+//!   `carp`, `ah`, `esp`; 802.2 and the legacy families: `iso`, `clnp`, `esis`, `isis` (and the
+//!   IS-IS PDU names `l1`, `l2`, `iih`, `lsp`, `snp`, `csnp`, `psnp`), `stp`, `ipx`, `netbeui`,
+//!   `atalk`, `aarp`, `decnet`, `lat`, `sca`, `moprc`, `mopdl`; `llc [i|s|u|rr|rnr|rej|ui|ua|
+//!   disc|dm|sabme|test|xid|frmr]`;
+//! - `[src|dst] host`, `net A/len`, `net A mask M` (also partial: `net 10.1`, `mask 255.255`),
+//!   `decnet host AREA.NODE`, `[tcp|udp|sctp] port`, `portrange` (`N-M`, one port, service names
+//!   such as `smtp-domain`), `ether host|src|dst` in every MAC notation, `[ether] broadcast`,
+//!   `[ether|ip|ip6] multicast`, `ip broadcast` (with [`FilterOptions::netmask`]),
+//!   `[ether|ip|ip6|iso|isis] proto` (numbers or names), `len`, `greater`, `less`;
+//! - encapsulations, each with an optional id, after which everything in the text looks
+//!   inside: `vlan [id]`, `mpls [label]`, `pppoed`, `pppoes [session]`, `geneve [vni]`,
+//!   `vxlan [vni]` (libpcap 1.11's);
+//! - `inbound`, `outbound`: the kernel's packet type on AF_PACKET sockets; everywhere else
+//!   (XDP, the interpreter) every packet is a received one;
+//! - `and`/`&&`, `or`/`||`, `not`/`!` (and/or have one precedence, left to right);
+//!   `proto[offset:size]` with `+ - * / % & | ^ << >>` and `= != < <= > >=`, and the named
+//!   constants (`tcpflags`, `tcp-syn`, `icmptype`, `icmp-echo`, `icmp6-echo`, ...).
 //!
+//! Service and IP protocol names come from a built-in copy of Debian's `/etc/services` and
+//! `/etc/protocols` (a filter compiles the same everywhere). Port and transport-offset tests
+//! look at the first IPv4 fragment only, through the variable IPv4 header length, as
+//! libpcap's do.
+//!
+//! Not supported: host and network names (give addresses), `gateway`, `protochain`, `ifindex`,
+//! `byte`, link types other than Ethernet. A program longer than the kernel's 4096
+//! instructions, or nesting deeper than 200 levels, is a [`FilterError`]; long `and`/`or`
+//! chains cost no stack.
+
 //! # VLAN tags: the same packets on every rung
 //! An expression is evaluated on the frame as fastpath hands it out, VLAN tags in place, on
 //! every rung: the packets a filter selects are the ones `tcpdump -r` selects from the file
@@ -50,16 +71,13 @@
 //! programs `tcpdump -i IF -ddd` prints do); on `xdp` and `dpdk`, and in [`run`], tags are in
 //! the bytes and the ancillary VLAN loads read 0.
 //!
-//! Not supported: host names (give addresses), `gateway`, 802.2 LLC (`ether proto` ≤ 1500),
-//! MPLS, PPPoE, Geneve, link types other than Ethernet.
-//!
 //! # Guarantees
 //! Sans-IO (but for [`FilterOptions::interface`], which reads an interface's netmask) and free
 //! of `unsafe`. Parsing and compiling never panic: bad input is a
 //! [`FilterError`] with the column of the offending token. [`run`] never panics and never
 //! reads out of bounds.
 //!
-//! Implementation: `lex.rs` (tokens), `parse/` (grammar and AST), `gen.rs` (classic BPF),
+//! Implementation: `lex.rs` (tokens), `parse/` (grammar and AST), `gen/` (classic BPF),
 //! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf.rs` (instruction constructors over the kernel's `sock_filter`, checker,
 //! interpreter, text forms), `socket.rs` (the AF_PACKET form),
 //! `ebpf.rs` (classic to eBPF for XDP).
@@ -142,7 +160,12 @@ impl fmt::Display for FilterError {
 /// ```
 /// use fastpath::filter::{Filter, FilterOptions};
 ///
-/// let f = Filter::compile("ip broadcast", FilterOptions::new().netmask([255, 255, 255, 0].into()))?;
+/// let mask = [255, 255, 255, 0].into();
+/// let f = Filter::compile("ip broadcast", FilterOptions::new().netmask(mask))?;
+/// let mut frame = vec![0u8; 34];
+/// frame[12] = 0x08; // IPv4
+/// frame[30..34].copy_from_slice(&[10, 0, 0, 255]); // destination
+/// assert!(f.matches(&frame, 34));
 /// assert!(Filter::new("ip broadcast").is_err()); // no netmask: libpcap's error
 /// # Ok::<(), fastpath::filter::FilterError>(())
 /// ```
