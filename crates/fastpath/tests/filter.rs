@@ -11,7 +11,10 @@
 //!   each frame as the kernel hands it to a socket filter (outer tag moved to metadata), gives
 //!   the verdict the program gives on the frame with its tag in place.
 //! - `parser_never_panics`: thousands of random and mutated expressions.
-//! - `direction_on_every_rung`: `inbound`/`outbound` through the kernel (root).
+//! - `direction_on_every_rung`: `inbound`/`outbound` through the kernel (root);
+//!   `kernel_accepts_every_socket_program`: every expression's AF_PACKET form attaches (root).
+//! - `libpcap_filter_tests` (ignored: needs libpcap's `testprogs/TESTrun`): the Ethernet
+//!   expressions of libpcap's own filter tests, coverage and verdicts.
 //! - `only_matching_frames_arrive_on_every_rung` (recv, recv-batch, mmap, xdp) and
 //!   `dpdk_hands_out_only_matching_packets`: a veth pair in a private netns; only matching
 //!   frames arrive, byte-exact, even with unfiltered traffic flowing while the handle opens
@@ -703,6 +706,24 @@ fn parser_never_panics() {
         "icmp6",
         "arp",
         "icmptype",
+        "mpls",
+        "pppoes",
+        "pppoed",
+        "geneve",
+        "vxlan",
+        "llc",
+        "iso",
+        "isis",
+        "l1",
+        "decnet",
+        "50.764",
+        "inbound",
+        "outbound",
+        "ab.cd.ef.00.00.02",
+        "abcdef000003",
+        "domain",
+        "smtp-domain",
+        "12345",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let pkts = corpus();
@@ -949,6 +970,26 @@ fn vlan_frames_match_alike_on_every_rung() {
         }
     }
     eprintln!("{checked} tagged/untagged frames filtered alike on recv, recv-batch, mmap, xdp");
+}
+
+/// The kernel accepts the AF_PACKET form of every expression of the corpus (its classic BPF
+/// checker also refuses a program that may read a scratch word never stored to).
+#[test]
+fn kernel_accepts_every_socket_program() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::NetNs;
+    require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+    let ns = NetNs::new("fpkacc");
+    let v = ns.veth_pair("fpkacc_a", "fpkacc_b");
+    for expr in EXPRS {
+        let cfg = Config::new(v.b.clone())
+            .backend(Backend::Recv)
+            .promiscuous(false)
+            .filter(Filter::new(expr).unwrap());
+        if let Err(e) = Receiver::open(&cfg) {
+            panic!("'{expr}': the kernel refuses its socket program: {e}");
+        }
+    }
 }
 
 /// `inbound`/`outbound` through the kernel: on the AF_PACKET rungs the kernel's packet type

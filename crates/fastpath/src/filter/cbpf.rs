@@ -304,6 +304,14 @@ pub enum CheckError {
     /// The last instruction is not a return.
     #[error("the last instruction must be a return (ret)")]
     NoReturn,
+    /// A load from a scratch word that some path reaches without storing to it first.
+    #[error("instruction {at}: reads scratch memory M[{k}] before any store to it")]
+    Uninitialized {
+        /// Index of the instruction.
+        at: usize,
+        /// The scratch word.
+        k: u32,
+    },
 }
 
 fn known(code: u16) -> bool {
@@ -329,7 +337,7 @@ fn known(code: u16) -> bool {
 
 /// Checks `prog` the way the kernel's `bpf_check_classic` does: length, known opcodes, jumps
 /// inside the program, scratch indices, no constant division by zero, ancillary loads the
-/// kernel knows, a return at the end.
+/// kernel knows, a return at the end, no scratch word read before a store to it.
 ///
 /// # Errors
 /// The first [`CheckError`] found.
@@ -372,6 +380,32 @@ pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
     }
     if prog[n - 1].class() != BPF_RET {
         return Err(CheckError::NoReturn);
+    }
+    check_loads_after_stores(prog)
+}
+
+/// The kernel's `check_load_and_stores`: every `ld M[k]`/`ldx M[k]` comes after a store to
+/// `M[k]` on every path. One forward pass (jumps go forward), keeping the words surely stored.
+fn check_loads_after_stores(prog: &[Insn]) -> Result<(), CheckError> {
+    // Words stored on every path into each instruction (`None`: unreachable so far).
+    let mut stored: Vec<Option<u16>> = vec![None; prog.len()];
+    stored[0] = Some(0);
+    for (pc, &i) in prog.iter().enumerate() {
+        let Some(mut m) = stored[pc] else { continue };
+        let class = i.class();
+        let k = i.k;
+        if (class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM {
+            if k >= BPF_MEMWORDS || m & (1 << k) == 0 {
+                return Err(CheckError::Uninitialized { at: pc, k });
+            }
+        } else if (class == BPF_ST || class == BPF_STX) && k < BPF_MEMWORDS {
+            m |= 1 << k;
+        }
+        for to in successors(i, pc) {
+            if let Some(s) = stored.get_mut(to) {
+                *s = Some(s.map_or(m, |old| old & m));
+            }
+        }
     }
     Ok(())
 }
@@ -900,6 +934,30 @@ mod test {
             check(&[Insn::stmt(0xff, 0), Insn::ret(0)]),
             Err(CheckError::Opcode { at: 0, code: 0xff })
         );
+        // A scratch word read before any store, on some path (the kernel refuses it too).
+        assert_eq!(
+            check(&[Insn::stmt(0x60, 3), Insn::stmt(0x16, 0)]),
+            Err(CheckError::Uninitialized { at: 0, k: 3 })
+        );
+        let one_path = [
+            Insn::stmt(0x20, 0),
+            Insn::jump(0x15, 1, 0, 1),
+            Insn::stmt(0x02, 2),
+            Insn::stmt(0x61, 2),
+            Insn::stmt(0x16, 0),
+        ];
+        assert_eq!(
+            check(&one_path),
+            Err(CheckError::Uninitialized { at: 3, k: 2 })
+        );
+        let both_paths = [
+            Insn::stmt(0x02, 2),
+            Insn::jump(0x15, 1, 0, 1),
+            Insn::stmt(0x02, 2),
+            Insn::stmt(0x61, 2),
+            Insn::stmt(0x16, 0),
+        ];
+        assert_eq!(check(&both_paths), Ok(()));
     }
 
     #[test]
