@@ -248,11 +248,13 @@ impl Parser<'_> {
     /// No qualifier at all: an id takes the previous primitive's qualifiers (`port 53 or 80`);
     /// anything else is not a primitive.
     fn unqualified_id(&mut self) -> Result<Expr, FilterError> {
-        if matches!(
-            self.peek().tok,
-            Tok::Num(_) | Tok::Dotted(_) | Tok::V6(_) | Tok::Mac(_)
-        ) && self.last != Quals::default()
-        {
+        let id = match &self.peek().tok {
+            Tok::Num(_) | Tok::Dotted(_) | Tok::V6(_) | Tok::Mac(_) | Tok::Name(_) => true,
+            // `port domain or smtp`: a name, not a keyword.
+            Tok::Word(w) => !is_keyword(w) && named_constant_free(w),
+            _ => false,
+        };
+        if id && self.last != Quals::default() {
             let q = self.last;
             return self.id(q, None);
         }
@@ -564,4 +566,9 @@ impl Parser<'_> {
             size,
         })
     }
+}
+
+/// Whether `w` is not one of the named constants (`tcp-syn`), which start a relation.
+fn named_constant_free(w: &str) -> bool {
+    super::names::named_constant(w).is_none()
 }
