@@ -40,7 +40,8 @@
 //!   inside: `vlan [id]`, `mpls [label]`, `pppoed`, `pppoes [session]`, `geneve [vni]`,
 //!   `vxlan [vni]` (libpcap 1.11's);
 //! - `inbound`, `outbound`: the kernel's packet type on AF_PACKET sockets; everywhere else
-//!   (XDP, the interpreter) every packet is a received one;
+//!   (XDP, the interpreter) every packet is a received one; for a file's packets
+//!   ([`FilterOptions::savefile`]) libpcap's error;
 //! - `and`/`&&`, `or`/`||`, `not`/`!` (and/or have one precedence, left to right);
 //!   `proto[offset:size]` with `+ - * / % & | ^ << >>` and `= != < <= > >=`, and the named
 //!   constants (`tcpflags`, `tcp-syn`, `icmptype`, `icmp-echo`, `icmp6-echo`, ...).
@@ -173,6 +174,7 @@ impl fmt::Display for FilterError {
 pub struct FilterOptions {
     snaplen: u32,
     netmask: Option<std::net::Ipv4Addr>,
+    savefile: bool,
 }
 
 impl Default for FilterOptions {
@@ -187,6 +189,7 @@ impl FilterOptions {
         FilterOptions {
             snaplen: crate::limits::MAX_SNAPLEN,
             netmask: None,
+            savefile: false,
         }
     }
 
@@ -205,6 +208,15 @@ impl FilterOptions {
     /// it from the interface given with `-i`). Without one, `ip broadcast` is an error.
     pub const fn netmask(mut self, netmask: std::net::Ipv4Addr) -> FilterOptions {
         self.netmask = Some(netmask);
+        self
+    }
+
+    /// Compile for packets read from a file (run with [`Filter::run`] over a capture file's
+    /// records): `inbound` and `outbound` are then libpcap's error, as `tcpdump -r` gives (a
+    /// file keeps no direction). Without it, [`Filter::run`] takes every packet for a received
+    /// one.
+    pub const fn savefile(mut self) -> FilterOptions {
+        self.savefile = true;
         self
     }
 
@@ -259,6 +271,7 @@ impl Filter {
     pub fn compile(expr: &str, options: FilterOptions) -> Result<Filter, FilterError> {
         let env = parse::Env {
             netmask: options.netmask.map(u32::from),
+            savefile: options.savefile,
         };
         let (ast, regs) = parse::parse(expr, env)?;
         let prog = gen::compile(&ast, options.snaplen, regs)

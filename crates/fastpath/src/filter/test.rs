@@ -242,6 +242,14 @@ fn inbound_and_outbound() {
     tagged.extend_from_slice(&dns[12..]);
     assert!(m("inbound", &dns));
     assert!(!m("outbound", &dns));
+    // Over a file's packets they are libpcap's error.
+    let e = Filter::compile("udp and inbound", FilterOptions::new().savefile()).unwrap_err();
+    assert!(
+        e.message
+            .contains("not supported on Ethernet when reading savefiles"),
+        "{e}"
+    );
+    assert_eq!(e.column, 9);
     assert!(m("not outbound and udp", &dns));
     for (expr, out_hits, in_hits) in [
         ("outbound", true, false),

@@ -39,6 +39,8 @@ use super::FilterError;
 pub(crate) struct Env {
     /// The IPv4 netmask of the capture interface, for `ip broadcast`; `None`: not known.
     pub(crate) netmask: Option<u32>,
+    /// The packets come from a file: they have no direction (`inbound`/`outbound`).
+    pub(crate) savefile: bool,
 }
 
 /// The qualifiers of a primitive.

@@ -93,6 +93,14 @@ impl Parser<'_> {
             "vxlan" => self.tunnel(super::Tunnel::Vxlan)?,
             "llc" => self.llc()?,
             "inbound" | "outbound" => {
+                if self.env.savefile {
+                    return Err(self.err_at(
+                        start,
+                        "inbound/outbound not supported on Ethernet when reading savefiles (a \
+                         file keeps no packet direction)"
+                            .into(),
+                    ));
+                }
                 self.bump();
                 Expr::Prim(Prim::Outbound(w == "outbound"))
             }
