@@ -79,9 +79,9 @@
 //! reads out of bounds.
 //!
 //! Implementation: `lex.rs` (tokens), `parse/` (grammar and AST), `gen/` (classic BPF),
-//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf.rs` (instruction constructors over the kernel's `sock_filter`, checker,
-//! interpreter, text forms), `socket.rs` (the AF_PACKET form),
-//! `ebpf.rs` (classic to eBPF for XDP).
+//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf/` (instruction constructors
+//! over the kernel's `sock_filter`, checker, interpreter; `text.rs`: the text forms),
+//! `socket.rs` (the AF_PACKET form), `ebpf.rs` (classic to eBPF for XDP).
 
 pub mod cbpf;
 pub(crate) mod ebpf;
