@@ -11,6 +11,10 @@
 //!   each frame as the kernel hands it to a socket filter (outer tag moved to metadata), gives
 //!   the verdict the program gives on the frame with its tag in place.
 //! - `parser_never_panics`: thousands of random and mutated expressions.
+//! - `direction_on_every_rung`: `inbound`/`outbound` through the kernel (root);
+//!   `kernel_accepts_every_socket_program`: every expression's AF_PACKET form attaches (root).
+//! - `libpcap_filter_tests` (ignored: needs libpcap's `testprogs/TESTrun`): the Ethernet
+//!   expressions of libpcap's own filter tests, coverage and verdicts.
 //! - `only_matching_frames_arrive_on_every_rung` (recv, recv-batch, mmap, xdp) and
 //!   `dpdk_hands_out_only_matching_packets`: a veth pair in a private netns; only matching
 //!   frames arrive, byte-exact, even with unfiltered traffic flowing while the handle opens
@@ -25,367 +29,8 @@ use fastpath_testutil::{have_cmd, is_root, require, TempDir};
 mod common;
 use common::collect_quiet;
 
-// ---------------------------------------------------------------------------------------------
-// A small packet builder.
-
-const MAC_A: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0a];
-const MAC_B: [u8; 6] = [0x02, 0, 0, 0, 0, 0x0b];
-const BCAST: [u8; 6] = [0xff; 6];
-const MCAST: [u8; 6] = [0x01, 0x00, 0x5e, 0, 0, 1];
-
-fn eth(dst: [u8; 6], src: [u8; 6], tags: &[(u16, u16)], ethertype: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = dst.to_vec();
-    f.extend_from_slice(&src);
-    for &(tpid, tci) in tags {
-        f.extend_from_slice(&tpid.to_be_bytes());
-        f.extend_from_slice(&tci.to_be_bytes());
-    }
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-struct V4 {
-    proto: u8,
-    src: [u8; 4],
-    dst: [u8; 4],
-    /// Fragment field: flags (MF = 0x2000) and offset in 8-byte units.
-    frag: u16,
-    /// Option bytes (a multiple of 4).
-    opts: Vec<u8>,
-}
-
-fn v4(proto: u8, src: [u8; 4], dst: [u8; 4]) -> V4 {
-    V4 {
-        proto,
-        src,
-        dst,
-        frag: 0,
-        opts: Vec::new(),
-    }
-}
-
-fn ipv4(h: &V4, l4: &[u8]) -> Vec<u8> {
-    let ihl = 5 + h.opts.len() / 4;
-    let total = (ihl * 4 + l4.len()) as u16;
-    let mut p = vec![0x40 | ihl as u8, 0];
-    p.extend_from_slice(&total.to_be_bytes());
-    p.extend_from_slice(&[0x12, 0x34]);
-    p.extend_from_slice(&h.frag.to_be_bytes());
-    p.extend_from_slice(&[64, h.proto, 0, 0]);
-    p.extend_from_slice(&h.src);
-    p.extend_from_slice(&h.dst);
-    p.extend_from_slice(&h.opts);
-    p.extend_from_slice(l4);
-    p
-}
-
-fn ipv6(nh: u8, src: &str, dst: &str, l4: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x60, 0, 0, 0];
-    p.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-    p.extend_from_slice(&[nh, 64]);
-    p.extend_from_slice(&src.parse::<std::net::Ipv6Addr>().unwrap().octets());
-    p.extend_from_slice(&dst.parse::<std::net::Ipv6Addr>().unwrap().octets());
-    p.extend_from_slice(l4);
-    p
-}
-
-/// An IPv6 extension header (8 bytes) in front of `rest`.
-fn ext6(nh: u8, rest: &[u8]) -> Vec<u8> {
-    let mut p = vec![nh, 0, 0, 0, 0, 0, 0, 0];
-    p.extend_from_slice(rest);
-    p
-}
-
-fn tcp(sport: u16, dport: u16, flags: u8) -> Vec<u8> {
-    let mut t = sport.to_be_bytes().to_vec();
-    t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(b"hello");
-    t
-}
-
-fn udp(sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut u = sport.to_be_bytes().to_vec();
-    u.extend_from_slice(&dport.to_be_bytes());
-    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(payload);
-    u
-}
-
-fn icmp(ty: u8, code: u8) -> Vec<u8> {
-    vec![ty, code, 0, 0, 0, 1, 0, 1, b'p', b'i', b'n', b'g']
-}
-
-fn arp(op: u16, spa: [u8; 4], tpa: [u8; 4]) -> Vec<u8> {
-    let mut a = vec![0, 1, 8, 0, 6, 4];
-    a.extend_from_slice(&op.to_be_bytes());
-    a.extend_from_slice(&MAC_A);
-    a.extend_from_slice(&spa);
-    a.extend_from_slice(&[0; 6]);
-    a.extend_from_slice(&tpa);
-    a
-}
-
-const H1: [u8; 4] = [10, 0, 0, 1];
-const H2: [u8; 4] = [10, 0, 0, 2];
-const H3: [u8; 4] = [192, 168, 1, 1];
-const H4: [u8; 4] = [172, 16, 5, 4];
-
-/// A captured frame: bytes and length on the wire.
-#[derive(Clone)]
-struct Pkt {
-    data: Vec<u8>,
-    wirelen: u32,
-    what: String,
-}
-
-fn corpus() -> Vec<Pkt> {
-    let mut base: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut add = |what: &str, f: Vec<u8>| base.push((what.to_string(), f));
-    let v4f = |h: V4, l4: Vec<u8>| eth(MAC_B, MAC_A, &[], 0x0800, &ipv4(&h, &l4));
-    add(
-        "v4 udp 53",
-        v4f(v4(17, H1, H2), udp(40000, 53, &[0x12, 0x34, 0, 1, 0, 0])),
-    );
-    add(
-        "v4 udp 53 reply",
-        v4f(v4(17, H2, H1), udp(53, 40000, &[0x12, 0x34, 0x81, 0x80])),
-    );
-    add("v4 udp 123", v4f(v4(17, H3, H4), udp(123, 123, &[0; 48])));
-    add(
-        "v4 udp 5000",
-        v4f(v4(17, H1, H3), udp(5000, 5001, &[0xde, 0xad, 0xbe, 0xef])),
-    );
-    add(
-        "v4 udp 1024",
-        v4f(v4(17, H4, H1), udp(1024, 2047, &[1; 20])),
-    );
-    add("v4 tcp syn 80", v4f(v4(6, H1, H3), tcp(50000, 80, 0x02)));
-    add("v4 tcp synack 80", v4f(v4(6, H3, H1), tcp(80, 50000, 0x12)));
-    add("v4 tcp ack 443", v4f(v4(6, H2, H4), tcp(33000, 443, 0x10)));
-    add("v4 tcp fin 22", v4f(v4(6, H4, H2), tcp(22, 6000, 0x11)));
-    add("v4 tcp rst 15", v4f(v4(6, H1, H2), tcp(15, 20, 0x04)));
-    add("v4 icmp echo", v4f(v4(1, H1, H2), icmp(8, 0)));
-    add("v4 icmp reply", v4f(v4(1, H2, H1), icmp(0, 0)));
-    add("v4 icmp unreach", v4f(v4(1, H3, H1), icmp(3, 3)));
-    add(
-        "v4 igmp",
-        v4f(v4(2, H1, [224, 0, 0, 1]), vec![0x11, 0, 0, 0, 0, 0, 0, 0]),
-    );
-    add("v4 sctp", v4f(v4(132, H1, H2), udp(53, 9999, &[0; 8])));
-    add("v4 gre", v4f(v4(47, H1, H2), vec![0; 8]));
-    let mut h = v4(17, H1, H2);
-    h.opts = vec![1, 1, 1, 0];
-    add(
-        "v4 udp 53 with options",
-        v4f(h, udp(1111, 53, &[0x12, 0x34])),
-    );
-    let mut h = v4(6, H3, H1);
-    h.opts = vec![1; 8];
-    add("v4 tcp 80 ihl 7", v4f(h, tcp(80, 1234, 0x02)));
-    let mut h = v4(17, H1, H2);
-    h.frag = 0x2000;
-    add("v4 udp 53 first fragment", v4f(h, udp(1234, 53, &[0; 16])));
-    let mut h = v4(17, H1, H2);
-    h.frag = 0x2000 | 185;
-    add("v4 udp middle fragment", v4f(h, udp(1234, 53, &[0; 16])));
-    let mut h = v4(6, H1, H3);
-    h.frag = 3;
-    add("v4 tcp last fragment", v4f(h, tcp(80, 80, 0x02)));
-    let mut h = v4(1, H1, H2);
-    h.frag = 0x4000;
-    add("v4 icmp DF", v4f(h, icmp(8, 0)));
-
-    let v6f = |p: Vec<u8>| eth(MAC_B, MAC_A, &[], 0x86dd, &p);
-    add(
-        "v6 udp 53",
-        v6f(ipv6(
-            17,
-            "2001:db8::1",
-            "2001:db8::2",
-            &udp(40000, 53, &[0x12, 0x34]),
-        )),
-    );
-    add(
-        "v6 udp 53 reply",
-        v6f(ipv6(17, "2001:db8::2", "fe80::1", &udp(53, 40000, &[0]))),
-    );
-    add(
-        "v6 tcp syn 80",
-        v6f(ipv6(6, "fe80::1", "2001:db8::1", &tcp(51000, 80, 0x02))),
-    );
-    add(
-        "v6 tcp 443 loop",
-        v6f(ipv6(6, "::1", "::1", &tcp(443, 443, 0x18))),
-    );
-    add(
-        "v6 icmp6 echo",
-        v6f(ipv6(58, "2001:db8::1", "ff02::1", &icmp(128, 0))),
-    );
-    add(
-        "v6 icmp6 ns",
-        v6f(ipv6(58, "fe80::1", "ff02::1:ff00:1", &icmp(135, 0))),
-    );
-    add(
-        "v6 frag udp 53",
-        v6f(ipv6(
-            44,
-            "2001:db8::1",
-            "2001:db8::2",
-            &ext6(17, &udp(1, 53, &[0; 4])),
-        )),
-    );
-    add(
-        "v6 frag tcp",
-        v6f(ipv6(
-            44,
-            "2001:db8::3",
-            "2001:db8::2",
-            &ext6(6, &tcp(80, 81, 2)),
-        )),
-    );
-    add(
-        "v6 hbh udp",
-        v6f(ipv6(
-            0,
-            "2001:db8::1",
-            "2001:db8::2",
-            &ext6(17, &udp(53, 53, &[0; 4])),
-        )),
-    );
-    add(
-        "v6 frag icmp6",
-        v6f(ipv6(
-            44,
-            "2001:db8::1",
-            "2001:db8::2",
-            &ext6(58, &icmp(128, 0)),
-        )),
-    );
-
-    add(
-        "arp request",
-        eth(BCAST, MAC_A, &[], 0x0806, &arp(1, H1, H2)),
-    );
-    add("arp reply", eth(MAC_A, MAC_B, &[], 0x0806, &arp(2, H2, H1)));
-    add("arp other", eth(BCAST, MAC_A, &[], 0x0806, &arp(1, H3, H4)));
-    add("rarp", eth(BCAST, MAC_A, &[], 0x8035, &arp(3, H4, H3)));
-    add(
-        "lldp",
-        eth(
-            MCAST,
-            MAC_A,
-            &[],
-            0x88cc,
-            &[0x02, 0x07, 4, 1, 2, 3, 4, 5, 6, 0, 0],
-        ),
-    );
-    add(
-        "802.3 llc",
-        eth(MCAST, MAC_B, &[], 0x0026, &[0x42, 0x42, 3, 0, 0, 0, 0]),
-    );
-    add(
-        "v4 broadcast udp",
-        eth(
-            BCAST,
-            MAC_A,
-            &[],
-            0x0800,
-            &ipv4(&v4(17, H1, [255; 4]), &udp(68, 67, &[0; 8])),
-        ),
-    );
-    add(
-        "v4 multicast",
-        eth(
-            MCAST,
-            MAC_B,
-            &[],
-            0x0800,
-            &ipv4(&v4(17, H2, [224, 0, 0, 251]), &udp(5353, 5353, &[0; 8])),
-        ),
-    );
-
-    let vl = |tags: &[(u16, u16)], et: u16, p: Vec<u8>| eth(MAC_B, MAC_A, tags, et, &p);
-    add(
-        "vlan 100 v4 udp 53",
-        vl(
-            &[(0x8100, 100)],
-            0x0800,
-            ipv4(&v4(17, H1, H2), &udp(40000, 53, &[0x12, 0x34])),
-        ),
-    );
-    add(
-        "vlan 100 prio v4 tcp 80",
-        vl(
-            &[(0x8100, 0xe064)],
-            0x0800,
-            ipv4(&v4(6, H3, H1), &tcp(80, 1000, 0x02)),
-        ),
-    );
-    add(
-        "vlan 3 v6 udp 53",
-        vl(
-            &[(0x8100, 3)],
-            0x86dd,
-            ipv6(17, "2001:db8::1", "2001:db8::2", &udp(9, 53, &[0])),
-        ),
-    );
-    add("vlan 200 arp", vl(&[(0x8100, 200)], 0x0806, arp(1, H1, H2)));
-    add(
-        "qinq 10/3 v4 udp 53",
-        vl(
-            &[(0x88a8, 10), (0x8100, 3)],
-            0x0800,
-            ipv4(&v4(17, H1, H2), &udp(53, 53, &[0; 4])),
-        ),
-    );
-    add(
-        "9100 tag v4 icmp",
-        vl(&[(0x9100, 7)], 0x0800, ipv4(&v4(1, H1, H2), &icmp(8, 0))),
-    );
-    add("vlan 100 v4 frag", {
-        let mut h = v4(17, H1, H2);
-        h.frag = 10;
-        vl(&[(0x8100, 100)], 0x0800, ipv4(&h, &udp(1, 53, &[0; 8])))
-    });
-
-    let mut out: Vec<Pkt> = Vec::new();
-    for (what, f) in &base {
-        let wirelen = f.len() as u32;
-        out.push(Pkt {
-            data: f.clone(),
-            wirelen,
-            what: what.clone(),
-        });
-    }
-    // Truncated copies: cut by the snapshot length (the wire length stays), and runt frames
-    // (shorter on the wire too).
-    for (what, f) in base.iter().step_by(2) {
-        for cut in [0usize, 6, 13, 14, 16, 22, 27, 34, 36, 38, 41, 45, 55, 58] {
-            if cut < f.len() {
-                out.push(Pkt {
-                    data: f[..cut].to_vec(),
-                    wirelen: f.len() as u32,
-                    what: format!("{what} cut at {cut}"),
-                });
-            }
-        }
-    }
-    for (what, f) in base.iter().skip(1).step_by(3) {
-        for cut in [12usize, 20, 30, 37, 50] {
-            if cut < f.len() {
-                out.push(Pkt {
-                    data: f[..cut].to_vec(),
-                    wirelen: cut as u32,
-                    what: format!("{what} runt of {cut}"),
-                });
-            }
-        }
-    }
-    out
-}
+mod filter_corpus;
+use filter_corpus::*;
 
 // ---------------------------------------------------------------------------------------------
 // Expressions.
@@ -532,6 +177,144 @@ const EXPRS: &[&str] = &[
     "ether[(ether[15] & 7) + 10:4] != 0",
     "vlan and ether[len - 2:2] = 0",
     "vlan 100 and len > 60",
+    // The link layer beyond Ethernet II: 802.2 LLC, SNAP, the OSI and legacy families.
+    "iso",
+    "clnp",
+    "esis",
+    "es-is",
+    "isis",
+    "is-is",
+    "l1",
+    "l2",
+    "iih",
+    "lsp",
+    "snp",
+    "csnp",
+    "psnp",
+    "iso proto 0x83",
+    "iso proto \\clnp",
+    "isis proto 18 or 20",
+    "isis proto 0x1b or 0x19 or 0x14",
+    "stp",
+    "ipx",
+    "netbeui",
+    "atalk",
+    "aarp",
+    "decnet",
+    "lat",
+    "mopdl",
+    "moprc",
+    "sca",
+    "ether proto \\ipx",
+    "ether proto \\atalk",
+    "ether proto 0x42",
+    "ether proto 6",
+    "ether proto loopback",
+    "link proto 0xfe",
+    "llc",
+    "llc i",
+    "llc s",
+    "llc u",
+    "llc rr",
+    "llc rej",
+    "llc ui",
+    "llc xid",
+    "llc test",
+    "llc disc",
+    "llc frmr",
+    "not llc and ether[12:2] < 1500",
+    "decnet host 50.764",
+    "decnet src 50.764",
+    "decnet dst host 50.764",
+    "decnet src and dst 50.764",
+    "vrrp",
+    "carp",
+    "igrp",
+    "pim",
+    "ah",
+    "esp",
+    "ip proto \\vrrp",
+    "ip proto eigrp",
+    "ip6 proto ipv6-icmp",
+    "ip proto 6 or 17",
+    "vrrp[0] = 0x21",
+    "pim[0] & 0xf0 = 0x20",
+    "ip multicast",
+    "ip6 multicast",
+    "ether multicast and not ip multicast",
+    "tcp port smtp",
+    "port ssh",
+    "port bootps",
+    "udp portrange bootpc-bootps",
+    "portrange 53",
+    "tcp portrange smtp-domain",
+    "port domain or 123",
+    "port domain or smtp",
+    "udp port domain or bootps",
+    "ether proto \\ip or \\arp",
+    "port 53 or port 80 or port 7 or port 22 or port 6081",
+    "sctp port 5672",
+    "ether src ab.cd.ef.00.00.02",
+    "ether dst abcdef000003",
+    "ether host abcd.ef00.0001",
+    "ether src host ab-cd-ef-00-00-02",
+    "arp net 192.168 mask 255.255",
+    "host 10.0",
+    "net 192.168.7",
+    "rarp src 1.2.3.4",
+    "fddi[0] & 1 = 1",
+    "length > 100",
+    // Encapsulations: what follows looks inside.
+    "mpls",
+    "mpls 100",
+    "mpls and ip",
+    "mpls and ip6",
+    "mpls 100 and mpls 200 and udp port 53",
+    "mpls and mpls and mpls 7",
+    "mpls and host 10.0.0.2",
+    "mpls and ip[9] = 17",
+    "mpls 123 and tcp[tcpflags] & tcp-syn != 0",
+    "vlan 100 and mpls 100 and udp",
+    "mpls and llc",
+    "mpls and ether src 2:0:0:0:0:a",
+    "pppoed",
+    "pppoes",
+    "pppoes 1234",
+    "pppoes and ip",
+    "pppoes and ip6",
+    "pppoes 5 and udp port 53",
+    "pppoes and mpls 123",
+    "pppoes and mpls and udp port 53",
+    "pppoes and arp",
+    "pppoes and host 1.2.3.4",
+    "pppoes and ether[0] = 0",
+    "pppoes and iso",
+    "geneve",
+    "geneve 12345",
+    "geneve and ip",
+    "geneve and ip6",
+    "geneve and arp",
+    "geneve and udp port 53",
+    "geneve 7 and port 53",
+    "geneve and ether src ab:cd:ef:0:0:2",
+    "geneve 12345 and ether host ab:cd:ef:0:0:1",
+    "geneve and ether broadcast",
+    "geneve and ether multicast",
+    "geneve and ip[9] = 17",
+    "geneve and udp[2:2] = 53",
+    "geneve and ether[12:2] = 0x800",
+    "geneve and host 10.0.0.2",
+    "geneve and geneve",
+    "geneve and geneve 12345 and arp",
+    "geneve and iso",
+    "geneve and tcp[ip[0] & 0xf] = 0",
+    "mpls and geneve",
+    "vlan and geneve and udp",
+    // The packet's direction (the interpreter: every packet is a received one).
+    "inbound",
+    "outbound",
+    "not outbound and udp",
+    "inbound and vlan 100",
 ];
 
 fn tcpdump_program(expr: &str) -> Vec<cbpf::Insn> {
@@ -564,21 +347,8 @@ fn differential_against_libpcap() {
         let ours = Filter::new(expr).unwrap_or_else(|e| panic!("'{expr}':\n{e}"));
         len_ours += ours.insns().len();
         len_theirs += theirs.len();
-        for p in &pkts {
-            let want = cbpf::run(&theirs, &p.data, p.wirelen) != 0;
-            let got = ours.matches(&p.data, p.wirelen);
-            pairs += 1;
-            if want != got {
-                failures.push(format!(
-                    "'{expr}' on {} ({} of {} bytes): libpcap {}, fastpath {}",
-                    p.what,
-                    p.data.len(),
-                    p.wirelen,
-                    want,
-                    got
-                ));
-            }
-        }
+        pairs += pkts.len();
+        failures.extend(verdict_differences(expr, &theirs, &ours, &pkts));
     }
     eprintln!(
         "compared {} expressions x {} packets = {pairs} verdicts against libpcap; programs: \
@@ -592,6 +362,115 @@ fn differential_against_libpcap() {
         "{} of {pairs} verdicts differ:\n{}",
         failures.len(),
         failures.join("\n")
+    );
+}
+
+/// Every verdict of libpcap's program for `expr` (`tcpdump -ddd`, `None` if tcpdump refuses
+/// the expression) and of `ours` over `pkts`, as "expr on packet: libpcap x, fastpath y" lines
+/// for each that differs.
+fn verdict_differences(
+    expr: &str,
+    theirs: &[cbpf::Insn],
+    ours: &Filter,
+    pkts: &[Pkt],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in pkts {
+        let want = cbpf::run(theirs, &p.data, p.wirelen) != 0;
+        let got = ours.matches(&p.data, p.wirelen);
+        if want != got {
+            out.push(format!(
+                "'{expr}' on {} ({} of {} bytes): libpcap {want}, fastpath {got}",
+                p.what,
+                p.data.len(),
+                p.wirelen
+            ));
+        }
+    }
+    out
+}
+
+/// libpcap's own filter tests: the Ethernet expressions of the accept tests in its
+/// `testprogs/TESTrun` (extracted by `filter_corpus/libpcap_exprs.pl`). Of those Debian's
+/// tcpdump accepts, fastpath must compile nearly all, and every one it compiles must give
+/// libpcap's verdict on every frame of the corpus. Needs a libpcap source tree:
+///
+/// ```text
+/// FASTPATH_LIBPCAP_TESTRUN=/path/to/libpcap/testprogs/TESTrun \
+///     cargo test -p fastpath --test filter -- --ignored libpcap_filter_tests --nocapture
+/// ```
+#[test]
+#[ignore = "needs libpcap's testprogs/TESTrun: set FASTPATH_LIBPCAP_TESTRUN"]
+fn libpcap_filter_tests() {
+    let testrun = std::env::var("FASTPATH_LIBPCAP_TESTRUN")
+        .expect("set FASTPATH_LIBPCAP_TESTRUN to libpcap's testprogs/TESTrun");
+    require!(
+        have_cmd("tcpdump") && have_cmd("perl") && have_cmd("timeout"),
+        "needs tcpdump, perl and timeout"
+    );
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/filter_corpus/libpcap_exprs.pl"
+    );
+    let out = Command::new("perl")
+        .arg(script)
+        .arg(&testrun)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut exprs: Vec<String> = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let e = line.split_once('\t').map_or("", |(_, e)| e).to_string();
+        if !exprs.contains(&e) {
+            exprs.push(e);
+        }
+    }
+    assert!(
+        exprs.len() > 300,
+        "only {} expressions extracted",
+        exprs.len()
+    );
+    let pkts = corpus();
+    let (mut accepted, mut compiled) = (0, 0);
+    let (mut failures, mut refused) = (Vec::new(), Vec::new());
+    for expr in &exprs {
+        // Host names make libpcap ask DNS: give each expression a few seconds.
+        let theirs = Command::new("timeout")
+            .args(["5", "tcpdump", "-ddd", "--", expr])
+            .output()
+            .unwrap();
+        if !theirs.status.success() {
+            continue;
+        }
+        accepted += 1;
+        let theirs = cbpf::parse_decimal(&String::from_utf8_lossy(&theirs.stdout)).unwrap();
+        match Filter::new(expr) {
+            Ok(ours) => {
+                compiled += 1;
+                failures.extend(verdict_differences(expr, &theirs, &ours, &pkts));
+            }
+            Err(e) => refused.push(format!("'{expr}': {}", e.message)),
+        }
+    }
+    eprintln!(
+        "libpcap's Ethernet filter tests: {} expressions, Debian's tcpdump accepts {accepted}, \
+         fastpath compiles {compiled} of those ({:.1}%); {} verdicts compared on {} packets, {} \
+         differ. Not compiled:\n{}",
+        exprs.len(),
+        100.0 * compiled as f64 / accepted as f64,
+        compiled * pkts.len(),
+        pkts.len(),
+        failures.len(),
+        refused.join("\n")
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        compiled * 100 >= accepted * 95,
+        "fastpath compiles {compiled} of {accepted}"
     );
 }
 
@@ -830,6 +709,24 @@ fn parser_never_panics() {
         "icmp6",
         "arp",
         "icmptype",
+        "mpls",
+        "pppoes",
+        "pppoed",
+        "geneve",
+        "vxlan",
+        "llc",
+        "iso",
+        "isis",
+        "l1",
+        "decnet",
+        "50.764",
+        "inbound",
+        "outbound",
+        "ab.cd.ef.00.00.02",
+        "abcdef000003",
+        "domain",
+        "smtp-domain",
+        "12345",
     ];
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let pkts = corpus();
@@ -1076,6 +973,89 @@ fn vlan_frames_match_alike_on_every_rung() {
         }
     }
     eprintln!("{checked} tagged/untagged frames filtered alike on recv, recv-batch, mmap, xdp");
+}
+
+/// The kernel accepts the AF_PACKET form of every expression of the corpus (its classic BPF
+/// checker also refuses a program that may read a scratch word never stored to).
+#[test]
+fn kernel_accepts_every_socket_program() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::NetNs;
+    require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+    let ns = NetNs::new("fpkacc");
+    let v = ns.veth_pair("fpkacc_a", "fpkacc_b");
+    for expr in EXPRS {
+        let cfg = Config::new(v.b.clone())
+            .backend(Backend::Recv)
+            .promiscuous(false)
+            .filter(Filter::new(expr).unwrap());
+        if let Err(e) = Receiver::open(&cfg) {
+            panic!("'{expr}': the kernel refuses its socket program: {e}");
+        }
+    }
+}
+
+/// `inbound`/`outbound` through the kernel: on the AF_PACKET rungs the kernel's packet type
+/// tells the frames the other end sent (inbound) from those this end sent (outbound, seen by
+/// the capture socket as the kernel transmits them); XDP sees received frames only, so
+/// `inbound` is every frame there and `outbound` none.
+#[test]
+fn direction_on_every_rung() {
+    use fastpath::{Backend, Config, Receiver};
+    use fastpath_testutil::{udp_frame, NetNs, RawSender};
+    require!(is_root() && have_cmd("ip"), "needs root and `ip`");
+    let ns = NetNs::new("fpdir");
+    let v = ns.veth_pair("fpdir_a", "fpdir_b");
+    let frames = |from: [u8; 6], to: [u8; 6], first: u32| -> Vec<Vec<u8>> {
+        (first..first + 8)
+            .map(|i| {
+                let mut f = udp_frame(i, 100, to, from);
+                f[36..38].copy_from_slice(&7777u16.to_be_bytes());
+                f
+            })
+            .collect()
+    };
+    let (mac_a, mac_b) = ([2, 0, 0, 0, 0, 0xaa], [2, 0, 0, 0, 0, 0xbb]);
+    let to_b = frames(mac_a, mac_b, 0);
+    let from_b = frames(mac_b, mac_a, 100);
+    let (tx_a, tx_b) = (RawSender::new(&v.a).unwrap(), RawSender::new(&v.b).unwrap());
+    let mut checked = 0;
+    for backend in [
+        Backend::Recv,
+        Backend::RecvBatch,
+        Backend::Mmap,
+        Backend::Xdp,
+    ] {
+        for outbound in [false, true] {
+            let expr = if outbound {
+                "outbound and udp dst port 7777"
+            } else {
+                "inbound and udp dst port 7777"
+            };
+            let cfg = Config::new(v.b.clone())
+                .backend(backend)
+                .promiscuous(true)
+                .filter(Filter::new(expr).unwrap());
+            let mut rx = Receiver::open(&cfg).unwrap_or_else(|e| panic!("{backend} '{expr}': {e}"));
+            tx_a.send_all(&to_b).unwrap();
+            tx_b.send_all(&from_b).unwrap();
+            let want: &[Vec<u8>] = match (outbound, backend) {
+                (false, _) => &to_b,
+                (true, Backend::Xdp) => &[],
+                (true, _) => &from_b,
+            };
+            let got = collect_quiet(&mut rx, want.len());
+            assert_eq!(
+                got,
+                want,
+                "{backend} '{expr}': got {} frames, want {}",
+                got.len(),
+                want.len()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 8);
 }
 
 /// Tags that travel as skb metadata (a VLAN device's frames over veth, or hardware VLAN

@@ -122,15 +122,16 @@ pub(crate) struct Args {
     /// instead of taking a filter expression.
     #[arg(long = "bpf-file", value_name = "FILE")]
     pub(super) bpf_file: Option<PathBuf>,
-    /// Filter expression (pcap-filter syntax, as tcpdump): the words after the options, joined
-    /// with spaces, e.g. `udp and dst port 53`. Runs in the kernel (recv, recv-batch, mmap), in
-    /// the XDP program (xdp: non-matching packets stay with the kernel stack, so --take is not
-    /// needed) or before packets are handed out (dpdk).
-    #[arg(
-        value_name = "EXPRESSION",
-        trailing_var_arg = true,
-        allow_hyphen_values = true
-    )]
+    /// Read the filter expression from FILE (`#` starts a comment to the end of the line), as
+    /// `tcpdump -F`.
+    #[arg(short = 'F', value_name = "FILE")]
+    pub(super) expression_file: Option<PathBuf>,
+    /// Filter expression (pcap-filter syntax, as tcpdump): its words joined with spaces, e.g.
+    /// `udp and dst port 53`; options may come before or after it (after `--` every word is
+    /// part of it). Runs in the kernel (recv, recv-batch, mmap), in the XDP program (xdp:
+    /// non-matching packets stay with the kernel stack, so --take is not needed) or before
+    /// packets are handed out (dpdk).
+    #[arg(value_name = "EXPRESSION", allow_negative_numbers = true)]
     pub(super) expression: Vec<String>,
 }
 
@@ -206,7 +207,12 @@ impl Args {
         if let Some(bytes) = self.rcvbuf {
             cfg = cfg.rcvbuf(bytes);
         }
-        let filter = crate::filter::from_capture_args(&self.expression, self.bpf_file.as_deref())?;
+        let filter = crate::filter::from_capture_args(crate::filter::Sources {
+            words: &self.expression,
+            expression_file: self.expression_file.as_deref(),
+            bpf_file: self.bpf_file.as_deref(),
+            interface: Some(&self.interface),
+        })?;
         let cfg = match filter {
             Some(f) => cfg.filter(f),
             None => cfg,

@@ -31,7 +31,12 @@ pub(super) fn run(args: &Args) -> Result<()> {
             "-c 0: give a count of at least 1, or leave -c out".into(),
         ));
     }
-    let filter = crate::filter::from_capture_args(&args.expression, args.bpf_file.as_deref())?;
+    let filter = crate::filter::from_capture_args(crate::filter::Sources {
+        words: &args.expression,
+        expression_file: args.expression_file.as_deref(),
+        bpf_file: args.bpf_file.as_deref(),
+        interface: None,
+    })?;
     let stop = crate::stop_flag()?;
     let src: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())

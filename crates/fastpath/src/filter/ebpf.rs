@@ -51,7 +51,8 @@ fn load_r2(p: &mut Program, dst: Reg, code: u16, reject: Label) {
 }
 
 /// Whether the `ld{,h,b} [k]` reads a VLAN ancillary field: in XDP the tags are in the frame,
-/// so these read 0, as in [`cbpf::run`].
+/// so these read 0, as in [`cbpf::run`]. (The packet type reads as in [`cbpf::run`] too: XDP
+/// sees received frames only.)
 fn vlan_ancillary(k: u32) -> bool {
     matches!(
         k.wrapping_sub(cbpf::SKF_AD_OFF),
@@ -59,11 +60,16 @@ fn vlan_ancillary(k: u32) -> bool {
     ) && k >= cbpf::SKF_AD_OFF
 }
 
+/// Whether the `ld{,h,b} [k]` reads the packet type.
+fn pkttype_ancillary(k: u32) -> bool {
+    k == cbpf::SKF_AD_OFF + cbpf::SKF_AD_PKTTYPE
+}
+
 /// Whether the translation of `i` has a path to `reject` of its own (failed packet load,
 /// division by a zero X, an operation eBPF lacks).
 fn may_fail(i: CInsn) -> bool {
     match i.code {
-        c if cbpf::is_abs_load(c) && vlan_ancillary(i.k) => false,
+        c if cbpf::is_abs_load(c) && (vlan_ancillary(i.k) || pkttype_ancillary(i.k)) => false,
         c if cbpf::is_packet_load(c) => true,
         c if c & 0x07 == cbpf::BPF_ALU => {
             alu(c).is_none()
@@ -249,6 +255,8 @@ fn emit_load(p: &mut Program, i: CInsn, reject: Label) {
         0x20 | 0x28 | 0x30 => {
             if vlan_ancillary(k) {
                 p.push(Insn::mov32_imm(A, 0));
+            } else if pkttype_ancillary(k) {
+                emit_pkttype(p);
             } else if k >= cbpf::SKF_AD_OFF {
                 p.jump_to(reject);
             } else {
@@ -279,6 +287,33 @@ fn emit_load(p: &mut Program, i: CInsn, reject: Label) {
             }
         }
     }
+}
+
+/// `A = the packet type` of the frame XDP received, as [`cbpf::run`] has it: broadcast or
+/// multicast by the destination address, else host (never outgoing: XDP sees only received
+/// frames). A frame too short for an address is a host one.
+fn emit_pkttype(p: &mut Program) {
+    let (host, not_bcast, mcast, done) = (p.label(), p.label(), p.label(), p.label());
+    p.jump32_if(JmpOp::Lt, LEN, Src::Imm(6), host);
+    p.push(Insn::mov64_imm(Reg::R2, 0));
+    load_r2(p, A, cbpf::BPF_LD | cbpf::BPF_W | cbpf::BPF_ABS, host);
+    p.jump32_if(JmpOp::Ne, A, Src::Imm(-1), not_bcast);
+    p.push(Insn::mov64_imm(Reg::R2, 4));
+    load_r2(p, A, cbpf::BPF_LD | cbpf::BPF_H | cbpf::BPF_ABS, host);
+    // The first byte was 0xff: multicast unless the rest is all ones too.
+    p.jump32_if(JmpOp::Ne, A, Src::Imm(0xffff), mcast);
+    p.push(Insn::mov32_imm(A, i32::from(cbpf::PACKET_BROADCAST)));
+    p.jump_to(done);
+    p.bind(not_bcast);
+    p.push(Insn::alu32_imm(AluOp::Rsh, A, 24));
+    p.push(Insn::alu32_imm(AluOp::And, A, 1));
+    p.jump32_if(JmpOp::Eq, A, Src::Imm(0), host);
+    p.bind(mcast);
+    p.push(Insn::mov32_imm(A, i32::from(cbpf::PACKET_MULTICAST)));
+    p.jump_to(done);
+    p.bind(host);
+    p.push(Insn::mov32_imm(A, i32::from(cbpf::PACKET_HOST)));
+    p.bind(done);
 }
 
 /// A `BPF_ALU` instruction with opcode `c` (32-bit, on A); division by a zero X rejects.

@@ -1,7 +1,8 @@
 //! Tokens of the pcap-filter language, each with the column it starts at.
 //!
 //! Addresses are recognised by shape, as libpcap's lexer does: `10.0.0.1` (also `10.0`, `10`),
-//! `2001:db8::1`, `00:11:22:33:44:55` (also `-` separated and `0011.2233.4455`). A run like
+//! `2001:db8::1`, `00:11:22:33:44:55` (also `-` or `.` separated, `0011.2233.4455` and
+//! `001122334455`). A run like
 //! `2:2` inside `udp[2:2]` is a number, a colon and a number.
 
 use std::net::Ipv6Addr;
@@ -21,6 +22,8 @@ pub(crate) enum Tok {
     Mac([u8; 6]),
     /// A word: keyword or name (`tcp`, `tcp-syn`, `domain`).
     Word(String),
+    /// A name written with a backslash in front (`\\tcp`): never a keyword.
+    Name(String),
     /// Punctuation or operator, as written (`(`, `&&`, `<=`, ...).
     Op(&'static str),
     /// End of input.
@@ -71,6 +74,22 @@ fn parse_mac(s: &str) -> Option<[u8; 6]> {
         }
     }
     let parts: Vec<&str> = s.split('.').collect();
+    if parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| (1..=2).contains(&p.len()) && p.chars().all(|c| c.is_ascii_hexdigit()))
+    {
+        for (o, p) in out.iter_mut().zip(&parts) {
+            *o = u8::from_str_radix(p, 16).ok()?;
+        }
+        return Some(out);
+    }
+    if s.len() == 12 && s.chars().all(|c| c.is_ascii_hexdigit()) {
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+        }
+        return Some(out);
+    }
     if parts.len() == 3
         && parts
             .iter()
@@ -98,9 +117,29 @@ pub(crate) fn lex(src: &str) -> Result<Vec<Token>, FilterError> {
             continue;
         }
         if c == '\\' {
-            // `proto \tcp`: the backslash only keeps a keyword from being one; names and
-            // keywords are told apart by position here, so it is simply skipped.
-            i += 1;
+            // `proto \tcp`: a name, even if it is spelled like a keyword; it runs to a blank,
+            // `!` or a parenthesis, as in libpcap.
+            let mut j = i + 1;
+            while j < chars.len()
+                && !chars[j].is_whitespace()
+                && !matches!(chars[j], '!' | '(' | ')')
+            {
+                j += 1;
+            }
+            if j == i + 1 {
+                return Err(FilterError::new(
+                    src,
+                    col,
+                    "expected a name after '\\'".into(),
+                ));
+            }
+            let text: String = chars[i..j].iter().collect();
+            out.push(Token {
+                tok: Tok::Name(chars[i + 1..j].iter().collect()),
+                col,
+                text,
+            });
+            i = j;
             continue;
         }
         let v6_start = c == ':' && chars.get(i + 1) == Some(&':');
@@ -152,9 +191,9 @@ fn classify(run: &str) -> (Tok, usize) {
             return (Tok::V6(a), n);
         }
     } else if let Some(m) = parse_mac(run) {
-        if run.contains('-') || run.contains('.') {
-            return (Tok::Mac(m), n);
-        }
+        // `a-b-c-d-e-f`, `a.b.c.d.e.f`, `aabb.ccdd.eeff` and twelve hex digits, as libpcap's
+        // scanner (which also reads `123456789012` as an address).
+        return (Tok::Mac(m), n);
     }
     let first = run.chars().next().unwrap_or('0');
     if first.is_ascii_digit() {

@@ -23,17 +23,39 @@
 //!
 //! # The language
 //! What `man pcap-filter` describes for Ethernet, with libpcap's semantics where they decide
-//! which packets match (differentially tested against libpcap's own programs):
-//! `ether`/`ip`/`ip6`/`arp`/`rarp`/`tcp`/`udp`/`sctp`/`icmp`/`icmp6`/`igmp`;
-//! `[src|dst] host`, `net A/len`, `net A mask M`, `port`, `portrange` (names of well-known
-//! services too), `ether host|src|dst`, `ether broadcast|multicast`, `[ip|ip6|ether] proto`,
-//! `vlan [id]` (everything after it in the text looks inside the tag), `len`, `greater`,
-//! `less`; `and`/`&&`, `or`/`||`, `not`/`!` (and/or have one precedence, left to right);
-//! `proto[offset:size]` with `+ - * / % & | ^ << >>` and `= != < <= > >=`, and the named
-//! constants (`tcpflags`, `tcp-syn`, `icmptype`, `icmp-echo`, ...).
-//! Port and transport-offset tests look at the first IPv4 fragment only, through the variable
-//! IPv4 header length, as libpcap's do.
+//! which packets match (differentially tested against libpcap's own programs, also on packets
+//! cut short):
+//! - protocols: `ether`/`link` (and libpcap's aliases `ppp`, `slip`, `fddi`, `tr`, `wlan`), `ip`,
+//!   `ip6`, `arp`, `rarp`, `tcp`, `udp`, `sctp`, `icmp`, `icmp6`, `igmp`, `igrp`, `pim`, `vrrp`,
+//!   `carp`, `ah`, `esp`; 802.2 and the legacy families: `iso`, `clnp`, `esis`, `isis` (and the
+//!   IS-IS PDU names `l1`, `l2`, `iih`, `lsp`, `snp`, `csnp`, `psnp`), `stp`, `ipx`, `netbeui`,
+//!   `atalk`, `aarp`, `decnet`, `lat`, `sca`, `moprc`, `mopdl`; `llc [i|s|u|rr|rnr|rej|ui|ua|
+//!   disc|dm|sabme|test|xid|frmr]`;
+//! - `[src|dst] host`, `net A/len`, `net A mask M` (also partial: `net 10.1`, `mask 255.255`),
+//!   `decnet host AREA.NODE`, `[tcp|udp|sctp] port`, `portrange` (`N-M`, one port, service names
+//!   such as `smtp-domain`), `ether host|src|dst` in every MAC notation, `[ether] broadcast`,
+//!   `[ether|ip|ip6] multicast`, `ip broadcast` (with [`FilterOptions::netmask`]),
+//!   `[ether|ip|ip6|iso|isis] proto` (numbers or names), `len`, `greater`, `less`;
+//! - encapsulations, each with an optional id, after which everything in the text looks
+//!   inside: `vlan [id]`, `mpls [label]`, `pppoed`, `pppoes [session]`, `geneve [vni]`,
+//!   `vxlan [vni]` (libpcap 1.11's);
+//! - `inbound`, `outbound`: the kernel's packet type on AF_PACKET sockets; everywhere else
+//!   (XDP, the interpreter) every packet is a received one; for a file's packets
+//!   ([`FilterOptions::savefile`]) libpcap's error;
+//! - `and`/`&&`, `or`/`||`, `not`/`!` (and/or have one precedence, left to right);
+//!   `proto[offset:size]` with `+ - * / % & | ^ << >>` and `= != < <= > >=`, and the named
+//!   constants (`tcpflags`, `tcp-syn`, `icmptype`, `icmp-echo`, `icmp6-echo`, ...).
 //!
+//! Service and IP protocol names come from a built-in copy of Debian's `/etc/services` and
+//! `/etc/protocols` (a filter compiles the same everywhere). Port and transport-offset tests
+//! look at the first IPv4 fragment only, through the variable IPv4 header length, as
+//! libpcap's do.
+//!
+//! Not supported: host and network names (give addresses), `gateway`, `protochain`, `ifindex`,
+//! `byte`, link types other than Ethernet. A program longer than the kernel's 4096
+//! instructions, or nesting deeper than 200 levels, is a [`FilterError`]; long `and`/`or`
+//! chains cost no stack.
+
 //! # VLAN tags: the same packets on every rung
 //! An expression is evaluated on the frame as fastpath hands it out, VLAN tags in place, on
 //! every rung: the packets a filter selects are the ones `tcpdump -r` selects from the file
@@ -50,18 +72,16 @@
 //! programs `tcpdump -i IF -ddd` prints do); on `xdp` and `dpdk`, and in [`run`], tags are in
 //! the bytes and the ancillary VLAN loads read 0.
 //!
-//! Not supported: host names (give addresses), `gateway`, 802.2 LLC (`ether proto` ≤ 1500),
-//! MPLS, PPPoE, Geneve, link types other than Ethernet.
-//!
 //! # Guarantees
-//! Sans-IO and free of `unsafe`. Parsing and compiling never panic: bad input is a
+//! Sans-IO (but for [`FilterOptions::interface`], which reads an interface's netmask) and free
+//! of `unsafe`. Parsing and compiling never panic: bad input is a
 //! [`FilterError`] with the column of the offending token. [`run`] never panics and never
 //! reads out of bounds.
 //!
-//! Implementation: `lex.rs` (tokens), `parse/` (grammar and AST), `gen.rs` (classic BPF),
-//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf.rs` (instruction constructors over the kernel's `sock_filter`, checker,
-//! interpreter, text forms), `socket.rs` (the AF_PACKET form),
-//! `ebpf.rs` (classic to eBPF for XDP).
+//! Implementation: `lex.rs` (tokens), `parse/` (grammar and AST), `gen/` (classic BPF),
+//! `opt.rs` (reloads, decided jumps and dead code removed), `cbpf/` (instruction constructors
+//! over the kernel's `sock_filter`, checker, interpreter; `text.rs`: the text forms),
+//! `socket.rs` (the AF_PACKET form), `ebpf.rs` (classic to eBPF for XDP).
 
 pub mod cbpf;
 pub(crate) mod ebpf;
@@ -74,7 +94,7 @@ use std::fmt;
 
 mod socket;
 
-pub use cbpf::{run, run_with_vlan, Insn, VlanTag};
+pub use cbpf::{run, run_with_meta, run_with_vlan, Insn, Meta, VlanTag};
 
 /// An error in a filter expression (or a `-ddd` program text), pointing at where it is.
 ///
@@ -112,12 +132,103 @@ impl fmt::Display for FilterError {
             return write!(f, "error in filter: {}", self.message);
         }
         write!(f, "error at column {}: {}", self.column, self.message)?;
-        // The caret line only helps for one-line expressions.
+        // The caret line only helps for one-line expressions; of a long one, show the part
+        // around the column.
         if !self.expr.contains('\n') {
-            let pad = " ".repeat(self.column - 1);
-            write!(f, "\n  {}\n  {pad}^", self.expr)?;
+            const SIDE: usize = 40;
+            let chars: Vec<char> = self.expr.chars().collect();
+            let at = self.column - 1;
+            let from = at.saturating_sub(SIDE);
+            let to = (at + SIDE).min(chars.len());
+            let mut shown: String = chars[from..to].iter().collect();
+            let mut pad = at - from;
+            if from > 0 {
+                shown.insert_str(0, "...");
+                pad += 3;
+            }
+            if to < chars.len() {
+                shown.push_str("...");
+            }
+            write!(f, "\n  {shown}\n  {}^", " ".repeat(pad))?;
         }
         Ok(())
+    }
+}
+
+/// How [`Filter::compile`] compiles an expression: the accepting return value, and what it
+/// needs to know of the capture interface.
+///
+/// ```
+/// use fastpath::filter::{Filter, FilterOptions};
+///
+/// let mask = [255, 255, 255, 0].into();
+/// let f = Filter::compile("ip broadcast", FilterOptions::new().netmask(mask))?;
+/// let mut frame = vec![0u8; 34];
+/// frame[12] = 0x08; // IPv4
+/// frame[30..34].copy_from_slice(&[10, 0, 0, 255]); // destination
+/// assert!(f.matches(&frame, 34));
+/// assert!(Filter::new("ip broadcast").is_err()); // no netmask: libpcap's error
+/// # Ok::<(), fastpath::filter::FilterError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilterOptions {
+    snaplen: u32,
+    netmask: Option<std::net::Ipv4Addr>,
+    savefile: bool,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions::new()
+    }
+}
+
+impl FilterOptions {
+    /// Snapshot length [`MAX_SNAPLEN`](crate::limits::MAX_SNAPLEN), no netmask.
+    pub const fn new() -> FilterOptions {
+        FilterOptions {
+            snaplen: crate::limits::MAX_SNAPLEN,
+            netmask: None,
+            savefile: false,
+        }
+    }
+
+    /// The accepting return value: the bytes of a matching packet to keep. 0 means the whole
+    /// packet ([`MAX_SNAPLEN`](crate::limits::MAX_SNAPLEN)), as `tcpdump -s 0`.
+    pub const fn snaplen(mut self, snaplen: u32) -> FilterOptions {
+        self.snaplen = if snaplen == 0 {
+            crate::limits::MAX_SNAPLEN
+        } else {
+            snaplen
+        };
+        self
+    }
+
+    /// The IPv4 netmask of the capture interface, which `ip broadcast` needs (tcpdump takes
+    /// it from the interface given with `-i`). Without one, `ip broadcast` is an error.
+    pub const fn netmask(mut self, netmask: std::net::Ipv4Addr) -> FilterOptions {
+        self.netmask = Some(netmask);
+        self
+    }
+
+    /// Compile for packets read from a file (run with [`Filter::run`] over a capture file's
+    /// records): `inbound` and `outbound` are then libpcap's error, as `tcpdump -r` gives (a
+    /// file keeps no direction). Without it, [`Filter::run`] takes every packet for a received
+    /// one.
+    pub const fn savefile(mut self) -> FilterOptions {
+        self.savefile = true;
+        self
+    }
+
+    /// The netmask of the first IPv4 address of `interface`, as `tcpdump -i` takes it (the
+    /// one thing here that asks the system); 0.0.0.0 if it has none (then `ip broadcast`
+    /// matches 255.255.255.255 and 0.0.0.0 only, as with tcpdump).
+    ///
+    /// # Errors
+    /// [`Error`](crate::Error) if the interface addresses cannot be read.
+    pub fn interface(self, interface: &str) -> crate::Result<FilterOptions> {
+        let mask = crate::sys::interface_ipv4_netmask(interface)?;
+        Ok(self.netmask(mask.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED)))
     }
 }
 
@@ -144,15 +255,40 @@ impl Filter {
         Filter::with_snaplen(expr, crate::limits::MAX_SNAPLEN)
     }
 
-    /// Compiles `expr` with `snaplen` as the accepting return value.
+    /// Compiles `expr` with `snaplen` as the accepting return value (0: the whole packet,
+    /// as `tcpdump -s 0`).
     ///
     /// # Errors
     /// As [`Filter::new`].
     pub fn with_snaplen(expr: &str, snaplen: u32) -> Result<Filter, FilterError> {
-        let ast = parse::parse(expr)?;
-        let prog = gen::compile(&ast, snaplen.max(1))
+        Filter::compile(expr, FilterOptions::new().snaplen(snaplen))
+    }
+
+    /// Compiles `expr` with `options`.
+    ///
+    /// # Errors
+    /// As [`Filter::new`]; also `ip broadcast` without a netmask in `options`.
+    pub fn compile(expr: &str, options: FilterOptions) -> Result<Filter, FilterError> {
+        let env = parse::Env {
+            netmask: options.netmask.map(u32::from),
+            savefile: options.savefile,
+        };
+        let (ast, regs) = parse::parse(expr, env)?;
+        let prog = gen::compile(&ast, options.snaplen, regs)
             .and_then(opt::optimize)
             .map_err(|m| FilterError::new(expr, 0, m))?;
+        if prog.len() > cbpf::BPF_MAXINSNS {
+            return Err(FilterError::new(
+                expr,
+                0,
+                format!(
+                    "the program needs {} instructions, more than the kernel's {} (simplify \
+                     the filter: use 'portrange' or 'net' for runs of ports or addresses)",
+                    prog.len(),
+                    cbpf::BPF_MAXINSNS
+                ),
+            ));
+        }
         debug_assert!(
             cbpf::check(&prog).is_ok(),
             "generated programs pass the checker"

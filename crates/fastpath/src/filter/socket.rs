@@ -262,7 +262,8 @@ impl Rewriter {
                     jf: target(pc + 1 + usize::from(i.jf))?,
                 }),
                 c if c == BPF_RET | BPF_K => self.l.slots.push(Slot::Ret(i.k)),
-                0x20 | 0x28 | 0x30 if tagged => self.load_abs(i.code, i.k)?,
+                // Ancillary loads read metadata, wherever the tag is.
+                0x20 | 0x28 | 0x30 if tagged && i.k < SKF_AD_OFF => self.load_abs(i.code, i.k)?,
                 0x40 | 0x48 | 0x50 if tagged => self.load_ind(i.code, i.k)?,
                 0xb1 if tagged => self.msh(i.k)?,
                 // ld #pktlen; ldx #pktlen
@@ -289,7 +290,7 @@ impl Rewriter {
 /// from 12 on, or the length.
 fn reads_past_macs(prog: &[Insn]) -> bool {
     prog.iter().any(|i| match i.code {
-        0x20 | 0x28 | 0x30 => i.k.saturating_add(load_size(i.code)) > TAG,
+        0x20 | 0x28 | 0x30 => i.k < SKF_AD_OFF && i.k.saturating_add(load_size(i.code)) > TAG,
         0x40 | 0x48 | 0x50 | 0x80 | 0x81 => true,
         0xb1 => i.k >= TAG,
         _ => false,
@@ -321,10 +322,11 @@ fn x_bounds(prog: &[Insn]) -> Vec<u32> {
     max.into_iter().map(|m| m.unwrap_or(0)).collect()
 }
 
-/// Whether `prog` reads ancillary fields: it is then already written for a socket.
+/// Whether `prog` reads ancillary fields other than the packet type (which compiled
+/// expressions read for `inbound`/`outbound`): it is then already written for a socket.
 fn reads_ancillary(prog: &[Insn]) -> bool {
     prog.iter()
-        .any(|i| is_abs_load(i.code) && i.k >= SKF_AD_OFF)
+        .any(|i| is_abs_load(i.code) && i.k >= SKF_AD_OFF && i.k != SKF_AD_OFF + SKF_AD_PKTTYPE)
 }
 
 /// `prog` (checked, written for frames with their tags in the bytes) as an AF_PACKET socket

@@ -176,3 +176,193 @@ fn socket_form_never_loads_at_2_gib() {
         }
     }
 }
+
+/// 10,000 and 20,000 `or` terms, and long `and` chains: a clear error (the program cannot fit
+/// the kernel's 4096 instructions), never a stack overflow. Alternations of `and` and `or`
+/// nest, and are refused past the nesting limit.
+#[test]
+fn long_filters_compile_or_are_refused_cleanly() {
+    for n in [10_000usize, 20_000] {
+        let hosts = (0..n)
+            .map(|i| format!("host 10.{}.{}.{}", i >> 16, (i >> 8) & 0xff, i & 0xff))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let e = Filter::new(&hosts).unwrap_err();
+        assert!(e.message.contains("instructions"), "{e}");
+        let ports = (0..n)
+            .map(|i| format!("port {}", i % 65536))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let e = Filter::new(&ports).unwrap_err();
+        assert!(e.message.contains("instructions"), "{e}");
+        let nots = vec!["not tcp"; n].join(" and ");
+        assert!(Filter::new(&nots).is_err());
+    }
+    // A long chain that fits compiles (the optimizer folds the repeated tests).
+    let f = Filter::new(&vec!["ip"; 3000].join(" or ")).unwrap();
+    assert!(f.insns().len() < 10, "{}", f.listing());
+    let mut alt = String::from("tcp");
+    for i in 0..300 {
+        alt.push_str(if i % 2 == 0 { " or udp" } else { " and ip" });
+    }
+    let e = Filter::new(&alt).unwrap_err();
+    assert!(e.message.contains("nested too deeply"), "{e}");
+}
+
+/// The caret line of a long expression shows the part around the column.
+#[test]
+fn error_display_of_a_long_expression_is_a_window() {
+    let expr = format!("{} and port foo", vec!["tcp"; 2000].join(" or "));
+    let shown = Filter::new(&expr).unwrap_err().to_string();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines[1].len() < 100, "{shown}");
+    assert!(lines[1].contains("port foo") && lines[1].starts_with("  ..."));
+    assert_eq!(lines[2].find('^'), lines[1].find("foo"));
+}
+
+/// `-s 0` means the whole packet, as in tcpdump.
+#[test]
+fn snaplen_zero_is_the_whole_packet() {
+    let f = Filter::with_snaplen("ip", 0).unwrap();
+    assert!(f.insns().contains(&Insn::ret(crate::limits::MAX_SNAPLEN)));
+    let f = Filter::with_snaplen("", 0).unwrap();
+    assert_eq!(f.insns(), [Insn::ret(crate::limits::MAX_SNAPLEN)]);
+}
+
+/// `inbound`/`outbound` read the kernel's packet type: on AF_PACKET sockets (the socket
+/// form, VLAN rewrite and all) the kernel's; in the interpreter (and XDP) every packet is a
+/// received one.
+#[test]
+fn inbound_and_outbound() {
+    use super::cbpf::{run_with_meta, Meta, VlanTag, PACKET_HOST, PACKET_OUTGOING};
+    let dns = ipv4(17, 0, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1234, 53));
+    let mut tagged = dns[..12].to_vec();
+    tagged.extend_from_slice(&[0x81, 0, 0, 100]);
+    tagged.extend_from_slice(&dns[12..]);
+    assert!(m("inbound", &dns));
+    assert!(!m("outbound", &dns));
+    // Over a file's packets they are libpcap's error.
+    let e = Filter::compile("udp and inbound", FilterOptions::new().savefile()).unwrap_err();
+    assert!(
+        e.message
+            .contains("not supported on Ethernet when reading savefiles"),
+        "{e}"
+    );
+    assert_eq!(e.column, 9);
+    assert!(m("not outbound and udp", &dns));
+    for (expr, out_hits, in_hits) in [
+        ("outbound", true, false),
+        ("inbound", false, true),
+        ("outbound and vlan 100 and udp", true, false),
+        ("inbound and vlan 100 and udp port 53", false, true),
+    ] {
+        let f = Filter::new(expr).unwrap();
+        let sock = f.socket_program().unwrap();
+        let tag = Some(VlanTag {
+            tpid: 0x8100,
+            tci: 100,
+        });
+        let w = dns.len() as u32;
+        let out = Meta::default().with_vlan(tag).with_pkttype(PACKET_OUTGOING);
+        let host = Meta::default().with_vlan(tag).with_pkttype(PACKET_HOST);
+        assert_eq!(run_with_meta(&sock, &dns, w, out) != 0, out_hits, "{expr}");
+        assert_eq!(run_with_meta(&sock, &dns, w, host) != 0, in_hits, "{expr}");
+        // The tagged frame as the interpreter sees it: received.
+        let tw = tagged.len() as u32;
+        assert_eq!(f.matches(&tagged, tw), in_hits, "{expr}");
+    }
+}
+
+/// `ip broadcast` needs the interface's netmask (libpcap's error without one), then matches a
+/// destination whose host part is all zeros or all ones.
+#[test]
+fn ip_broadcast_takes_the_netmask() {
+    let e = Filter::new("ip broadcast").unwrap_err();
+    assert!(e.message.contains("netmask not known"), "{e}");
+    let f = Filter::compile(
+        "ip broadcast",
+        FilterOptions::new().netmask([255, 255, 255, 0].into()),
+    )
+    .unwrap();
+    for (dst, want) in [
+        ([10, 0, 0, 255], true),
+        ([10, 0, 0, 0], true),
+        ([255, 255, 255, 255], true),
+        ([10, 0, 0, 1], false),
+        ([10, 0, 1, 255], true),
+        ([10, 0, 0, 127], false),
+    ] {
+        let p = ipv4(17, 0, [10, 0, 0, 1], dst, &udp(1, 2));
+        assert_eq!(f.matches(&p, p.len() as u32), want, "{dst:?}");
+    }
+}
+
+/// VXLAN (not in libpcap 1.10, so checked here by hand): UDP port 4789, the flags byte 0x08,
+/// the VNI; what follows applies to the inner Ethernet frame.
+#[test]
+fn vxlan_looks_inside() {
+    let inner = ipv4(17, 0, [192, 168, 0, 1], [192, 168, 0, 2], &udp(5353, 53));
+    let mut inner_eth = inner.clone();
+    inner_eth[6..12].copy_from_slice(&[0xab, 0xcd, 0xef, 0, 0, 2]);
+    let vx = |flags: u8, vni: u32, inner: &[u8]| {
+        let mut p = vec![flags, 0, 0, 0];
+        p.extend_from_slice(&(vni << 8).to_be_bytes());
+        p.extend_from_slice(inner);
+        let mut u = 50_000u16.to_be_bytes().to_vec();
+        u.extend_from_slice(&4789u16.to_be_bytes());
+        u.extend_from_slice(&((p.len() + 8) as u16).to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(&p);
+        ipv4(17, 0, [10, 0, 0, 1], [10, 0, 0, 2], &u)
+    };
+    let frame = vx(0x08, 12345, &inner_eth);
+    let cases: &[(&str, &[u8], bool)] = &[
+        ("vxlan", &frame, true),
+        ("vxlan 12345", &frame, true),
+        ("vxlan 12346", &frame, false),
+        ("vxlan and udp port 53", &frame, true),
+        ("vxlan and host 192.168.0.2", &frame, true),
+        ("vxlan and host 10.0.0.2", &frame, false),
+        ("host 10.0.0.2 and vxlan", &frame, true),
+        ("vxlan and ether src ab:cd:ef:0:0:2", &frame, true),
+        ("vxlan and ether[12:2] = 0x800", &frame, true),
+        ("vxlan and udp[2:2] = 53", &frame, true),
+        ("vxlan and vxlan", &frame, false),
+        ("vxlan", &vx(0x0c, 12345, &inner_eth), false),
+        ("vxlan", &frame[..frame.len() - 30], true),
+        ("vxlan and udp port 53", &frame[..frame.len() - 30], false),
+        ("vxlan", &inner, false),
+    ];
+    for &(expr, pkt, want) in cases {
+        let f = Filter::new(expr).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.matches(pkt, pkt.len() as u32), want, "'{expr}'");
+        // The socket form agrees (no tag: the same frame).
+        let sock = f.socket_program().unwrap();
+        assert_eq!(
+            cbpf::run(&sock, pkt, pkt.len() as u32) != 0,
+            want,
+            "socket form of '{expr}'"
+        );
+    }
+}
+
+/// Service names resolve as on Debian (`/etc/services`): a TCP-only or UDP-only name means
+/// that protocol, and another protocol qualifier is libpcap's error.
+#[test]
+fn service_names() {
+    let dns = ipv4(17, 0, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1234, 53));
+    let ssh_udp = ipv4(17, 0, [10, 0, 0, 1], [10, 0, 0, 2], &udp(1234, 22));
+    assert!(m("port domain", &dns));
+    assert!(m("udp port domain", &dns));
+    assert!(!m("port ssh", &ssh_udp), "ssh is TCP only");
+    assert!(m("port 22", &ssh_udp));
+    let e = Filter::new("udp port ssh").unwrap_err();
+    assert!(e.message.contains("port 'ssh' is tcp"), "{e}");
+    let e = Filter::new("tcp portrange bootps-bootpc").unwrap_err();
+    assert!(e.message.contains("is udp"), "{e}");
+    assert!(m("portrange bootps-domain", &dns));
+    assert!(m("portrange 53", &dns));
+    assert!(m("ip proto \\udp", &dns));
+    assert!(Filter::new("ether proto \\nosuch").is_err());
+}

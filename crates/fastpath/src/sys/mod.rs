@@ -396,6 +396,44 @@ impl Drop for Mmap {
     }
 }
 
+/// `getifaddrs(3)`—the netmask of the first IPv4 address configured on interface `name`
+/// (what libpcap's `pcap_lookupnet` reports), `None` if it has no IPv4 address.
+///
+/// # References
+/// - <https://man7.org/linux/man-pages/man3/getifaddrs.3.html>
+pub(crate) fn interface_ipv4_netmask(name: &str) -> Result<Option<std::net::Ipv4Addr>> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `head`; we free it with freeifaddrs below.
+    if unsafe { libc::getifaddrs(&mut head) } < 0 {
+        return Err(Error::last_os("getifaddrs"));
+    }
+    let mut found = None;
+    let mut cur = head;
+    while !cur.is_null() && found.is_none() {
+        // SAFETY: `cur` is a non-null node of the list getifaddrs returned, alive until
+        // freeifaddrs.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_netmask.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let ifname = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        // SAFETY: ifa_addr is non-null and points to a sockaddr whose family tells its type.
+        let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+        if ifname.to_bytes() != name.as_bytes() || family != libc::AF_INET {
+            continue;
+        }
+        // SAFETY: the address is AF_INET, so its netmask (non-null) is a sockaddr_in too.
+        let mask = unsafe { &*ifa.ifa_netmask.cast::<libc::sockaddr_in>() };
+        found = Some(std::net::Ipv4Addr::from(u32::from_be(mask.sin_addr.s_addr)));
+    }
+    // SAFETY: `head` came from a successful getifaddrs and is freed once; nothing read from
+    // the list outlives this point (the mask was copied).
+    unsafe { libc::freeifaddrs(head) };
+    Ok(found)
+}
+
 /// `getifaddrs(3)`—the IPv4 and IPv6 addresses configured on interface `name`, as text.
 ///
 /// # References

@@ -5,10 +5,12 @@ use super::{Arith, BinOp, Expr, FilterError, Parser, Proto, RelOp};
 use crate::filter::lex::Tok;
 
 impl Parser<'_> {
-    /// expr := unary (('and'|'&&'|'or'|'||') unary)*, left-associative, one precedence.
+    /// expr := unary (('and'|'&&'|'or'|'||') unary)*, left-associative, one precedence. A
+    /// chain of one connective is one list; each switch between `and` and `or` nests one level.
     pub(super) fn expr(&mut self, depth: usize) -> Result<Expr, FilterError> {
         self.depth_check(depth)?;
         let mut lhs = self.unary(depth + 1)?;
+        let mut nest = depth;
         loop {
             let is_and = self.is_word(0, "and") || self.is_op(0, "&&");
             let is_or = self.is_word(0, "or") || self.is_op(0, "||");
@@ -17,10 +19,27 @@ impl Parser<'_> {
             }
             self.bump();
             let rhs = self.unary(depth + 1)?;
-            lhs = if is_and {
-                Expr::And(Box::new(lhs), Box::new(rhs))
-            } else {
-                Expr::Or(Box::new(lhs), Box::new(rhs))
+            lhs = match (lhs, is_and) {
+                (Expr::And(mut v), true) => {
+                    push_flat(&mut v, rhs, true);
+                    Expr::And(v)
+                }
+                (Expr::Or(mut v), false) => {
+                    push_flat(&mut v, rhs, false);
+                    Expr::Or(v)
+                }
+                (l, and) => {
+                    nest += 1;
+                    self.depth_check(nest)?;
+                    let mut v = Vec::with_capacity(2);
+                    push_flat(&mut v, l, and);
+                    push_flat(&mut v, rhs, and);
+                    if and {
+                        Expr::And(v)
+                    } else {
+                        Expr::Or(v)
+                    }
+                }
             };
         }
     }
@@ -39,11 +58,11 @@ impl Parser<'_> {
         if self.is_op(0, "(") {
             // Either a parenthesised arithmetic expression starting a relation, or a
             // parenthesised filter: try the relation first and back out if it is not one.
-            let save = (self.pos, self.vlans, self.last);
+            let save = self.save();
             if let Ok(rel) = self.relation(depth + 1) {
                 return Ok(rel);
             }
-            (self.pos, self.vlans, self.last) = save;
+            self.restore(save);
             self.bump();
             let e = self.expr(depth + 1)?;
             if !self.is_op(0, ")") {
@@ -69,7 +88,7 @@ impl Parser<'_> {
                 matches!(next, Tok::Op(o) if !matches!(*o, "(" | ")" | "&&" | "||" | "!" | ","))
             }
             Tok::Op("-") => true,
-            Tok::Word(w) if w == "len" => true,
+            Tok::Word(w) if w == "len" || w == "length" => true,
             Tok::Word(w) if named_constant(w).is_some() => true,
             Tok::Word(w) if Proto::from_word(w).is_some() => self.is_op(1, "["),
             _ => false,
@@ -126,7 +145,11 @@ impl Parser<'_> {
     fn arith(&mut self, min: u8, depth: usize) -> Result<Arith, FilterError> {
         self.depth_check(depth)?;
         let mut lhs = self.arith_unary(depth + 1)?;
+        // Each operator of a chain nests the tree one level deeper.
+        let mut chain = depth;
         while let Some((op, prec)) = self.binop() {
+            chain += 1;
+            self.depth_check(chain)?;
             match prec {
                 None => {
                     self.bump();
@@ -159,12 +182,14 @@ impl Parser<'_> {
                 Ok(e)
             }
             Tok::Num(n) => Ok(Arith::Num(*n)),
-            Tok::Word(w) if w == "len" => Ok(Arith::Len),
+            Tok::Word(w) if w == "len" || w == "length" => Ok(Arith::Len),
             Tok::Word(w) if named_constant(w).is_some() => {
                 Ok(Arith::Num(named_constant(w).unwrap_or(0)))
             }
             Tok::Word(w) if Proto::from_word(w).is_some() && self.is_op(0, "[") => {
-                let proto = Proto::from_word(w).unwrap_or(Proto::Ether);
+                let Some(proto) = Proto::from_word(w) else {
+                    unreachable!("the guard found a protocol")
+                };
                 self.bump();
                 let index = self.arith(0, depth + 1)?;
                 let mut size = 1u8;
@@ -189,12 +214,7 @@ impl Parser<'_> {
                     return Err(self.err_at(&t, format!("expected ']', found {}", Self::found(&t))));
                 }
                 self.bump();
-                Ok(Arith::Load {
-                    proto,
-                    off: self.off(),
-                    index: Box::new(index),
-                    size,
-                })
+                self.load(proto, &t, index, size)
             }
             _ => Err(self.err_at(
                 &t,
@@ -204,5 +224,14 @@ impl Parser<'_> {
                 ),
             )),
         }
+    }
+}
+
+/// Appends `e` to the operand list of an `and` (`and` true) or `or`, its own operands if it is
+/// the same connective.
+fn push_flat(v: &mut Vec<Expr>, e: Expr, and: bool) {
+    match (e, and) {
+        (Expr::And(inner), true) | (Expr::Or(inner), false) => v.extend(inner),
+        (e, _) => v.push(e),
     }
 }

@@ -13,7 +13,9 @@
 //! - <https://docs.kernel.org/networking/filter.html>
 //! - libpcap `bpf_image.c` (the text form) and `bpf_filter.c` (the reference interpreter)
 
-use std::fmt;
+mod text;
+
+pub use text::{parse_decimal, CArray, Decimal, DecimalError, Listing};
 
 // Classes (`BPF_CLASS(code)`).
 /// `BPF_LD`: load into A.
@@ -117,6 +119,19 @@ pub const SKF_AD_VLAN_TAG_PRESENT: u32 = 48;
 pub const SKF_AD_RANDOM: u32 = 56;
 /// `SKF_AD_VLAN_TPID`: the TPID (0x8100, 0x88a8) of that tag.
 pub const SKF_AD_VLAN_TPID: u32 = 60;
+/// `SKF_AD_PKTTYPE`: the packet type (`PACKET_HOST`, `PACKET_BROADCAST`, `PACKET_MULTICAST`,
+/// `PACKET_OTHERHOST`, `PACKET_OUTGOING`).
+pub const SKF_AD_PKTTYPE: u32 = 4;
+/// `PACKET_HOST`: addressed to this host.
+pub const PACKET_HOST: u8 = 0;
+/// `PACKET_BROADCAST`: to the link-layer broadcast address.
+pub const PACKET_BROADCAST: u8 = 1;
+/// `PACKET_MULTICAST`: to a link-layer multicast address.
+pub const PACKET_MULTICAST: u8 = 2;
+/// `PACKET_OTHERHOST`: to another host (seen in promiscuous mode).
+pub const PACKET_OTHERHOST: u8 = 3;
+/// `PACKET_OUTGOING`: sent by this host.
+pub const PACKET_OUTGOING: u8 = 4;
 
 /// The ancillary loads the kernel knows (`bpf_anc_helper`), with the names the listing shows
 /// (`vlanp` and `vlan_tci` as libpcap prints them).
@@ -291,6 +306,14 @@ pub enum CheckError {
     /// The last instruction is not a return.
     #[error("the last instruction must be a return (ret)")]
     NoReturn,
+    /// A load from a scratch word that some path reaches without storing to it first.
+    #[error("instruction {at}: reads scratch memory M[{k}] before any store to it")]
+    Uninitialized {
+        /// Index of the instruction.
+        at: usize,
+        /// The scratch word.
+        k: u32,
+    },
 }
 
 fn known(code: u16) -> bool {
@@ -316,7 +339,7 @@ fn known(code: u16) -> bool {
 
 /// Checks `prog` the way the kernel's `bpf_check_classic` does: length, known opcodes, jumps
 /// inside the program, scratch indices, no constant division by zero, ancillary loads the
-/// kernel knows, a return at the end.
+/// kernel knows, a return at the end, no scratch word read before a store to it.
 ///
 /// # Errors
 /// The first [`CheckError`] found.
@@ -360,6 +383,32 @@ pub fn check(prog: &[Insn]) -> Result<(), CheckError> {
     if prog[n - 1].class() != BPF_RET {
         return Err(CheckError::NoReturn);
     }
+    check_loads_after_stores(prog)
+}
+
+/// The kernel's `check_load_and_stores`: every `ld M[k]`/`ldx M[k]` comes after a store to
+/// `M[k]` on every path. One forward pass (jumps go forward), keeping the words surely stored.
+fn check_loads_after_stores(prog: &[Insn]) -> Result<(), CheckError> {
+    // Words stored on every path into each instruction (`None`: unreachable so far).
+    let mut stored: Vec<Option<u16>> = vec![None; prog.len()];
+    stored[0] = Some(0);
+    for (pc, &i) in prog.iter().enumerate() {
+        let Some(mut m) = stored[pc] else { continue };
+        let class = i.class();
+        let k = i.k;
+        if (class == BPF_LD || class == BPF_LDX) && i.code & 0xe0 == BPF_MEM {
+            if k >= BPF_MEMWORDS || m & (1 << k) == 0 {
+                return Err(CheckError::Uninitialized { at: pc, k });
+            }
+        } else if (class == BPF_ST || class == BPF_STX) && k < BPF_MEMWORDS {
+            m |= 1 << k;
+        }
+        for to in successors(i, pc) {
+            if let Some(s) = stored.get_mut(to) {
+                *s = Some(s.map_or(m, |old| old & m));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -373,23 +422,68 @@ fn load(pkt: &[u8], off: u64, code: u16) -> Option<u32> {
     Some(b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)))
 }
 
+/// What the kernel keeps of a packet beside its bytes, as the ancillary loads read it (see
+/// [`run_with_meta`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Meta {
+    /// A VLAN tag the kernel moved out of the frame (`vlanp`, `vlan_tci`, `vlan_tpid`).
+    pub vlan: Option<VlanTag>,
+    /// The packet type (`type`: [`PACKET_HOST`], ..., [`PACKET_OUTGOING`]); `None`: a received
+    /// frame, whose type its destination address tells (see [`run`]).
+    pub pkttype: Option<u8>,
+}
+
+impl Meta {
+    /// With `vlan` as the tag in metadata.
+    pub fn with_vlan(mut self, vlan: Option<VlanTag>) -> Meta {
+        self.vlan = vlan;
+        self
+    }
+
+    /// With `pkttype` as the packet type.
+    pub fn with_pkttype(mut self, pkttype: u8) -> Meta {
+        self.pkttype = Some(pkttype);
+        self
+    }
+}
+
 /// Runs `prog` over `pkt` (the captured bytes) of a packet `wirelen` bytes long on the wire,
 /// and returns its verdict: 0 rejects, anything else accepts that many bytes.
 ///
 /// Never panics. Out-of-bounds loads, division by zero, jumps out of the program and running
 /// off its end return 0, as in the kernel. Shifts by X use the low 5 bits of X (the kernel's
-/// eBPF semantics). The frame is taken to carry its VLAN tags in its bytes: the ancillary
-/// VLAN loads read 0 (no tag in metadata); other ancillary loads reject the packet (that
-/// metadata exists only in the kernel).
+/// eBPF semantics). The frame is taken to be one this host received, with its VLAN tags in
+/// its bytes: the ancillary VLAN loads read 0 (no tag in metadata), the packet type (`type`)
+/// is `PACKET_BROADCAST` or `PACKET_MULTICAST` by the destination address, else
+/// `PACKET_HOST` (never `PACKET_OUTGOING`: so `inbound` matches every packet and `outbound`
+/// none; the interface's own address being unknown here, `PACKET_OTHERHOST` is not told
+/// apart); other ancillary loads reject the packet (that metadata exists only in the kernel).
 pub fn run(prog: &[Insn], pkt: &[u8], wirelen: u32) -> u32 {
-    run_with_vlan(prog, pkt, wirelen, None)
+    run_with_meta(prog, pkt, wirelen, Meta::default())
 }
 
 /// [`run`] as the kernel runs a socket filter over a packet whose outer VLAN tag it moved out
 /// of the frame (`pkt` and `wirelen` then exclude the tag's 4 bytes): the ancillary loads
 /// `vlanp`, `vlan_tci` and `vlan_tpid` read `vlan`.
 pub fn run_with_vlan(prog: &[Insn], pkt: &[u8], wirelen: u32, vlan: Option<VlanTag>) -> u32 {
-    exec(prog, pkt, wirelen, vlan, |_, _| {})
+    run_with_meta(prog, pkt, wirelen, Meta::default().with_vlan(vlan))
+}
+
+/// [`run`] with the packet's metadata as `meta` says: as the kernel runs a socket filter.
+pub fn run_with_meta(prog: &[Insn], pkt: &[u8], wirelen: u32, meta: Meta) -> u32 {
+    exec(prog, pkt, wirelen, meta, |_, _| {})
+}
+
+/// The packet type of a received frame by its destination address (the kernel's
+/// `eth_type_trans`, the interface's own address aside).
+#[inline]
+pub(crate) fn received_pkttype(pkt: &[u8]) -> u8 {
+    match pkt.get(..6) {
+        Some([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) => PACKET_BROADCAST,
+        Some(d) if d[0] & 1 != 0 => PACKET_MULTICAST,
+        _ => PACKET_HOST,
+    }
 }
 
 /// [`run_with_vlan`], calling `on_load(code, offset)` before each load from the packet or its
@@ -402,7 +496,7 @@ pub(crate) fn run_traced(
     vlan: Option<VlanTag>,
     on_load: impl FnMut(u16, u64),
 ) -> u32 {
-    exec(prog, pkt, wirelen, vlan, on_load)
+    exec(prog, pkt, wirelen, Meta::default().with_vlan(vlan), on_load)
 }
 
 #[inline]
@@ -410,7 +504,7 @@ fn exec(
     prog: &[Insn],
     pkt: &[u8],
     wirelen: u32,
-    vlan: Option<VlanTag>,
+    meta: Meta,
     mut on_load: impl FnMut(u16, u64),
 ) -> u32 {
     let mut a: u32 = 0;
@@ -426,11 +520,12 @@ fn exec(
         }
         match i.code {
             // BPF_LD
-            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => match ancillary_load(i.k - SKF_AD_OFF, vlan)
-            {
-                Some(v) => a = v,
-                None => return 0,
-            },
+            0x20 | 0x28 | 0x30 if i.k >= SKF_AD_OFF => {
+                match ancillary_load(i.k - SKF_AD_OFF, meta, pkt) {
+                    Some(v) => a = v,
+                    None => return 0,
+                }
+            }
             0x20 | 0x28 | 0x30 => match load(pkt, u64::from(i.k), i.code) {
                 Some(v) => a = v,
                 None => return 0,
@@ -491,11 +586,16 @@ fn exec(
     0
 }
 
-/// The ancillary load at `SKF_AD_OFF + n`: the VLAN fields read `vlan`; `None` (reject the
-/// packet) for metadata that exists only in the kernel.
+/// The ancillary load at `SKF_AD_OFF + n`: the VLAN fields and the packet type read `meta`
+/// (a received frame's type when it has none); `None` (reject the packet) for metadata that
+/// exists only in the kernel.
 #[inline]
-fn ancillary_load(n: u32, vlan: Option<VlanTag>) -> Option<u32> {
+fn ancillary_load(n: u32, meta: Meta, pkt: &[u8]) -> Option<u32> {
+    let vlan = meta.vlan;
     match n {
+        SKF_AD_PKTTYPE => Some(u32::from(
+            meta.pkttype.unwrap_or_else(|| received_pkttype(pkt)),
+        )),
         SKF_AD_VLAN_TAG_PRESENT => Some(u32::from(vlan.is_some())),
         SKF_AD_VLAN_TAG => Some(vlan.map_or(0, |v| u32::from(v.tci))),
         SKF_AD_VLAN_TPID => Some(vlan.map_or(0, |v| u32::from(v.tpid))),
@@ -534,220 +634,6 @@ fn jump_taken(code: u16, a: u32, v: u32) -> Option<bool> {
         BPF_JSET => a & v != 0,
         _ => return None,
     })
-}
-
-/// The program in `tcpdump -d` form, one instruction per line: `(000) ldh      [12]`.
-#[derive(Debug, Clone, Copy)]
-pub struct Listing<'a>(pub &'a [Insn]);
-
-impl fmt::Display for Listing<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (pc, i) in self.0.iter().enumerate() {
-            writeln!(f, "{}", image(i, pc))?;
-        }
-        Ok(())
-    }
-}
-
-/// The program in `tcpdump -dd` form: a C array of `{ code, jt, jf, k }`.
-#[derive(Debug, Clone, Copy)]
-pub struct CArray<'a>(pub &'a [Insn]);
-
-impl fmt::Display for CArray<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for i in self.0 {
-            writeln!(
-                f,
-                "{{ 0x{:x}, {}, {}, 0x{:08x} }},",
-                i.code, i.jt, i.jf, i.k
-            )?;
-        }
-        Ok(())
-    }
-}
-
-/// The program in `tcpdump -ddd` form: the instruction count, then `code jt jf k` in decimal,
-/// one per line (what [`parse_decimal`] and the kernel's `bpf_asm`-based tools read).
-#[derive(Debug, Clone, Copy)]
-pub struct Decimal<'a>(pub &'a [Insn]);
-
-impl fmt::Display for Decimal<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}", self.0.len())?;
-        for i in self.0 {
-            writeln!(f, "{} {} {} {}", i.code, i.jt, i.jf, i.k)?;
-        }
-        Ok(())
-    }
-}
-
-/// One instruction as libpcap's `bpf_image` prints it.
-fn image(i: &Insn, pc: usize) -> String {
-    let k = i.k;
-    let (op, operand): (&str, String) = match i.code {
-        0x06 => ("ret", format!("#{k}")),
-        0x16 => ("ret", String::new()),
-        0x20 | 0x28 | 0x30 => {
-            let op = match i.code {
-                0x20 => "ld",
-                0x28 => "ldh",
-                _ => "ldb",
-            };
-            match ancillary(k) {
-                Some(name) => (op, format!("[{name}]")),
-                None => (op, format!("[{k}]")),
-            }
-        }
-        0x80 => ("ld", "#pktlen".into()),
-        0x40 => ("ld", format!("[x + {k}]")),
-        0x48 => ("ldh", format!("[x + {k}]")),
-        0x50 => ("ldb", format!("[x + {k}]")),
-        0x00 => ("ld", format!("#0x{k:x}")),
-        0x01 => ("ldx", format!("#0x{k:x}")),
-        0xb1 => ("ldxb", format!("4*([{k}]&0xf)")),
-        0x60 => ("ld", format!("M[{k}]")),
-        0x61 => ("ldx", format!("M[{k}]")),
-        0x81 => ("ldx", "#pktlen".into()),
-        0x02 => ("st", format!("M[{k}]")),
-        0x03 => ("stx", format!("M[{k}]")),
-        0x05 => ("ja", format!("{}", pc as u64 + 1 + u64::from(k))),
-        0x07 => ("tax", String::new()),
-        0x87 => ("txa", String::new()),
-        0x84 => ("neg", String::new()),
-        c if c & 0x07 == BPF_JMP => {
-            let name = match c & 0xf0 {
-                BPF_JEQ => "jeq",
-                BPF_JGT => "jgt",
-                BPF_JGE => "jge",
-                BPF_JSET => "jset",
-                _ => "unimp",
-            };
-            let operand = if c & BPF_X != 0 {
-                "x".to_string()
-            } else {
-                format!("#0x{k:x}")
-            };
-            return format!(
-                "({pc:03}) {name:<8} {operand:<16} jt {}\tjf {}",
-                pc + 1 + usize::from(i.jt),
-                pc + 1 + usize::from(i.jf)
-            );
-        }
-        c if c & 0x07 == BPF_ALU => {
-            let name = match c & 0xf0 {
-                BPF_ADD => "add",
-                BPF_SUB => "sub",
-                BPF_MUL => "mul",
-                BPF_DIV => "div",
-                BPF_MOD => "mod",
-                BPF_AND => "and",
-                BPF_OR => "or",
-                BPF_XOR => "xor",
-                BPF_LSH => "lsh",
-                BPF_RSH => "rsh",
-                _ => "unimp",
-            };
-            let operand = if c & BPF_X != 0 {
-                "x".to_string()
-            } else if matches!(c & 0xf0, BPF_AND | BPF_OR | BPF_XOR) {
-                format!("#0x{k:x}")
-            } else {
-                format!("#{k}")
-            };
-            (name, operand)
-        }
-        _ => ("unimp", format!("0x{:x}", i.code)),
-    };
-    format!("({pc:03}) {op:<8} {operand}")
-}
-
-/// Why [`parse_decimal`] refused a text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {why}")]
-pub struct DecimalError {
-    /// 1-based line (or comma-separated item) number.
-    pub line: usize,
-    /// What is wrong.
-    pub why: String,
-}
-
-/// Reads a program in `tcpdump -ddd` form: a count, then `code jt jf k` per instruction, in
-/// decimal. Instructions may also be separated by commas (the `iptables -m bpf --bytecode`
-/// form, `4,48 0 0 9,21 0 1 6,6 0 0 1,6 0 0 0`). Blank lines and `#` comments are skipped.
-///
-/// # Errors
-/// [`DecimalError`] naming the line: a missing or wrong count, a field that is not a number or
-/// out of range, a line without exactly four fields.
-pub fn parse_decimal(text: &str) -> Result<Vec<Insn>, DecimalError> {
-    let items = text
-        .split(['\n', ','])
-        .enumerate()
-        .map(|(n, l)| (n + 1, l.split('#').next().unwrap_or("").trim()))
-        .filter(|(_, l)| !l.is_empty());
-    let mut count: Option<usize> = None;
-    let mut prog = Vec::new();
-    let mut last_line = 0;
-    for (line, l) in items {
-        last_line = line;
-        let fields: Vec<&str> = l.split_whitespace().collect();
-        let Some(want) = count else {
-            let n = match fields.as_slice() {
-                [n] => n.parse::<usize>().ok(),
-                _ => None,
-            };
-            match n {
-                Some(n) if (1..=BPF_MAXINSNS).contains(&n) => count = Some(n),
-                _ => {
-                    return Err(DecimalError {
-                        line,
-                        why: format!(
-                            "expected the instruction count (1 to {BPF_MAXINSNS}) as in \
-                             `tcpdump -ddd` output, found `{l}`"
-                        ),
-                    })
-                }
-            }
-            continue;
-        };
-        if prog.len() == want {
-            return Err(DecimalError {
-                line,
-                why: format!("more instructions than the count ({want}) says"),
-            });
-        }
-        let [code, jt, jf, k] = fields.as_slice() else {
-            return Err(DecimalError {
-                line,
-                why: format!("expected four numbers `code jt jf k`, found `{l}`"),
-            });
-        };
-        let num = |s: &str, what: &str, max: u64| -> Result<u64, DecimalError> {
-            s.parse::<u64>()
-                .ok()
-                .filter(|v| *v <= max)
-                .ok_or_else(|| DecimalError {
-                    line,
-                    why: format!("{what} `{s}` is not a decimal number up to {max}"),
-                })
-        };
-        prog.push(Insn {
-            code: num(code, "code", u64::from(u16::MAX))? as u16,
-            jt: num(jt, "jt", 255)? as u8,
-            jf: num(jf, "jf", 255)? as u8,
-            k: num(k, "k", u64::from(u32::MAX))? as u32,
-        });
-    }
-    match count {
-        None => Err(DecimalError {
-            line: last_line.max(1),
-            why: "empty program: expected `tcpdump -ddd` output".into(),
-        }),
-        Some(n) if n != prog.len() => Err(DecimalError {
-            line: last_line,
-            why: format!("the count says {n} instructions, {} follow", prog.len()),
-        }),
-        Some(_) => Ok(prog),
-    }
 }
 
 #[cfg(test)]
@@ -836,6 +722,30 @@ mod test {
             check(&[Insn::stmt(0xff, 0), Insn::ret(0)]),
             Err(CheckError::Opcode { at: 0, code: 0xff })
         );
+        // A scratch word read before any store, on some path (the kernel refuses it too).
+        assert_eq!(
+            check(&[Insn::stmt(0x60, 3), Insn::stmt(0x16, 0)]),
+            Err(CheckError::Uninitialized { at: 0, k: 3 })
+        );
+        let one_path = [
+            Insn::stmt(0x20, 0),
+            Insn::jump(0x15, 1, 0, 1),
+            Insn::stmt(0x02, 2),
+            Insn::stmt(0x61, 2),
+            Insn::stmt(0x16, 0),
+        ];
+        assert_eq!(
+            check(&one_path),
+            Err(CheckError::Uninitialized { at: 3, k: 2 })
+        );
+        let both_paths = [
+            Insn::stmt(0x02, 2),
+            Insn::jump(0x15, 1, 0, 1),
+            Insn::stmt(0x02, 2),
+            Insn::stmt(0x61, 2),
+            Insn::stmt(0x16, 0),
+        ];
+        assert_eq!(check(&both_paths), Ok(()));
     }
 
     #[test]
