@@ -22,8 +22,8 @@
 pub mod gen;
 pub mod peers;
 pub mod report;
-pub mod stages;
 mod run;
+pub mod stages;
 pub mod testbed;
 
 pub use report::Report;

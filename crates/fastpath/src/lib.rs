@@ -95,9 +95,10 @@ pub mod unstable;
 pub(crate) use unstable::bpf;
 
 pub use config::{
-    Backend, Config, DpdkConfig, FanoutMode, MmapConfig, XdpConfig, XdpMode, ZeroCopy, MAX_SNAPLEN,
+    Backend, CaptureDirection, Config, DpdkConfig, FanoutMode, MmapConfig, XdpConfig, XdpMode,
+    ZeroCopy, MAX_SNAPLEN,
 };
 pub use error::{Error, Result};
 pub use filter::{Filter, FilterError};
-pub use packet::{Capabilities, Packet, Stats};
+pub use packet::{Capabilities, Direction, Packet, Stats};
 pub use receiver::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};

@@ -19,8 +19,8 @@ use fastpath::Backend;
 
 use crate::gen::{GenReport, Method};
 use crate::peers::NetringPeer;
-use crate::stages::{Noise, Stages};
 use crate::report::{median, Generator, Machine, Pps, Report, Row, Status};
+use crate::stages::{Noise, Stages};
 use crate::testbed::{Layout, Testbed, GEN_IF, RX_IF};
 
 mod ceiling;

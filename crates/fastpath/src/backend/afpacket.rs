@@ -4,7 +4,7 @@
 
 use std::os::fd::OwnedFd;
 
-use crate::config::{Config, FanoutMode, MAX_SNAPLEN};
+use crate::config::{CaptureDirection, Config, FanoutMode, MAX_SNAPLEN};
 use crate::packet::Stats;
 use crate::sys::packet::{self as pk, VLAN_TAG_LEN};
 use crate::{sys, Error, Result};
@@ -17,10 +17,45 @@ pub(crate) fn socket(cfg: &Config) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Whether the socket's interface is a loopback device (asked once, at open).
+pub(crate) fn is_loopback(fd: &OwnedFd, cfg: &Config) -> Result<bool> {
+    sys::interface_is_loopback(fd, &cfg.interface)
+}
+
 /// The classic BPF program the kernel runs for `cfg`: the filter's socket form (which reads a
 /// VLAN tag the kernel moved out of the frame as if in place) with its accepting return values
-/// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
-pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
+/// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed;
+/// behind [`pk::direction_prefix`] when only one direction is wanted: `cfg.direction` says
+/// which, and on a `loopback` interface `InOut` keeps only the received copy of each packet
+/// (every packet there is seen sent and received; libpcap drops the sent copy too).
+pub(crate) fn kernel_program(
+    cfg: &Config,
+    loopback: bool,
+) -> Result<Option<Vec<pk::sock_filter>>, Error> {
+    let body = filter_program(cfg)?;
+    let outgoing = match (cfg.direction, loopback) {
+        (CaptureDirection::Out, _) => true,
+        (CaptureDirection::In, _) | (CaptureDirection::InOut, true) => false,
+        (CaptureDirection::InOut, false) => return Ok(body),
+    };
+    let mut prog = pk::direction_prefix(outgoing).to_vec();
+    prog.extend(body.unwrap_or_else(|| pk::snaplen_filter(cfg.snaplen).to_vec()));
+    if prog.len() > crate::filter::cbpf::BPF_MAXINSNS {
+        return Err(Error::InvalidConfig {
+            field: "filter",
+            why: format!(
+                "with the direction check in front the program has {} instructions, more than \
+                 the kernel's {}; simplify the filter",
+                prog.len(),
+                crate::filter::cbpf::BPF_MAXINSNS
+            ),
+        });
+    }
+    Ok(Some(prog))
+}
+
+/// The filter part of [`kernel_program`].
+fn filter_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
     Ok(match &cfg.filter {
         Some(f) => {
             Some(
@@ -55,6 +90,13 @@ fn fanout_mode(m: FanoutMode) -> u16 {
         FanoutMode::Cpu => pk::PACKET_FANOUT_CPU,
         FanoutMode::Qm => pk::PACKET_FANOUT_QM,
     }
+}
+
+/// Stops intake: a program that rejects every packet replaces the socket's, so the kernel
+/// queues and counts nothing new (`PACKET_STATISTICS` counts only packets a filter passed);
+/// what is already queued stays readable.
+pub(crate) fn stop_intake(fd: &OwnedFd) -> Result<()> {
+    pk::attach_filter(fd, &[pk::REJECT_ALL])
 }
 
 /// Reads (and so resets) an AF_PACKET socket's `PACKET_STATISTICS` and adds them to `stats`:

@@ -24,6 +24,9 @@ use crate::{sys, Result};
 /// control message, each `CMSG_SPACE`-padded, with slack.
 const CMSG_CAP: usize = 128;
 
+/// `sizeof(struct sockaddr_ll)`, the room each slot's `msg_name` offers.
+const SLL_LEN: libc::socklen_t = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+
 /// Where one received packet lies inside its slot.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
@@ -31,6 +34,8 @@ struct Meta {
     len: u32,
     orig_len: u32,
     ts_ns: u64,
+    /// `sll_pkttype` of the source address.
+    pkt_type: u8,
 }
 
 /// The rung-1 socket plus the buffers the kernel copies into.
@@ -46,6 +51,8 @@ pub(crate) struct RecvSocket {
     buf: Vec<u8>,
     /// Per-slot control-message space.
     cmsg: Vec<u64>,
+    /// Per-slot source address: the kernel writes the packet type there (`sll_pkttype`).
+    names: Vec<libc::sockaddr_ll>,
     iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
     meta: Vec<Meta>,
@@ -55,7 +62,7 @@ pub(crate) struct RecvSocket {
     fanout_group: Option<u16>,
 }
 
-// SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf` and `cmsg`, heap buffers owned
+// SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf`, `cmsg` and `names`, heap buffers owned
 // by the same struct that are never reallocated after `open`; moving the struct to another thread
 // moves them together, and all access goes through `&mut self`.
 unsafe impl Send for RecvSocket {}
@@ -67,7 +74,8 @@ impl RecvSocket {
         let fd = afpacket::socket(cfg)?;
         set_rcvbuf(&fd, cfg.rcvbuf)?;
         ask_for_metadata(&fd)?;
-        filter_and_bind(&fd, cfg, ifindex)?;
+        let loopback = afpacket::is_loopback(&fd, cfg)?;
+        filter_and_bind(&fd, cfg, ifindex, loopback)?;
         let fanout_group = afpacket::join(&fd, cfg, ifindex)?;
         Ok(RecvSocket::with_buffers(fd, cfg, ifindex, fanout_group))
     }
@@ -86,6 +94,8 @@ impl RecvSocket {
             slot,
             buf: vec![0u8; n * slot],
             cmsg: vec![0u64; n * CMSG_CAP / 8],
+            // SAFETY: sockaddr_ll is a C struct of integers; all-zero is a valid value.
+            names: vec![unsafe { std::mem::zeroed() }; n],
             iov: Vec::with_capacity(n),
             // SAFETY: mmsghdr is a C struct of integers and raw pointers; all-zero (null
             // pointers, zero lengths) is a valid value.
@@ -111,6 +121,8 @@ impl RecvSocket {
             h.msg_iovlen = 1;
             h.msg_control = cmsg_base.wrapping_add(i * CMSG_CAP).cast();
             h.msg_controllen = CMSG_CAP;
+            h.msg_name = (&mut s.names[i] as *mut libc::sockaddr_ll).cast();
+            h.msg_namelen = SLL_LEN;
         }
         s
     }
@@ -205,11 +217,18 @@ impl RecvSocket {
         if ts_ns == 0 {
             ts_ns = sys::realtime_ns();
         }
+        // The kernel wrote the source address up to and past the packet type.
+        let pkt_type = if self.hdrs[i].msg_hdr.msg_namelen as usize > pk::SLL_PKTTYPE_OFFSET {
+            self.names[i].sll_pkttype
+        } else {
+            pk::PACKET_HOST
+        };
         Meta {
             start: start as u32,
             len: len as u32,
             orig_len: orig_len.max(len as u32),
             ts_ns,
+            pkt_type,
         }
     }
 }
@@ -235,8 +254,9 @@ impl Rung for RecvSocket {
             self.set_timeout(timeout)?;
         }
         let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
-        // Every header enters the call with `msg_controllen == CMSG_CAP`: set in `open`, and
-        // restored below for the headers a call filled (the kernel shrinks it to what it wrote).
+        // Every header enters the call with `msg_controllen == CMSG_CAP` and
+        // `msg_namelen == SLL_LEN`: set in `open`, and restored below for the headers a call
+        // filled (the kernel shrinks them to what it wrote).
         let got = if self.batched {
             // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
             // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
@@ -273,6 +293,7 @@ impl Rung for RecvSocket {
         for i in 0..got {
             self.meta[i] = self.finish_one(i);
             self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
+            self.hdrs[i].msg_hdr.msg_namelen = SLL_LEN;
         }
         self.stats.delivered += got as u64;
         Ok(OwnedBatch {
@@ -286,6 +307,11 @@ impl Rung for RecvSocket {
     fn stats(&mut self) -> Result<Stats> {
         afpacket::add_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
+    }
+
+    fn stop_intake(&mut self) -> Result<Duration> {
+        // Queued packets are readable at once.
+        afpacket::stop_intake(&self.fd).map(|()| Duration::ZERO)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -356,8 +382,8 @@ fn ask_for_metadata(fd: &OwnedFd) -> Result<()> {
 }
 
 /// Attaches the kernel program ([`afpacket::kernel_program`]) and binds to `ifindex`.
-fn filter_and_bind(fd: &OwnedFd, cfg: &Config, ifindex: u32) -> Result<()> {
-    match afpacket::kernel_program(cfg)? {
+fn filter_and_bind(fd: &OwnedFd, cfg: &Config, ifindex: u32, loopback: bool) -> Result<()> {
+    match afpacket::kernel_program(cfg, loopback)? {
         // The libpcap sequence: reject everything, bind, drain what was queued before the
         // filter was in place, then attach the real program. (The socket has protocol 0 and
         // receives nothing before `bind`, so the drain finds nothing today; it keeps the
@@ -454,6 +480,8 @@ impl<'b> Iterator for OwnedIter<'b> {
             ts_ns: m.ts_ns,
             ifindex: self.ifindex,
             queue: None,
+            pkt_type: m.pkt_type,
+            local_mac: [0; 6],
         })
     }
 

@@ -54,6 +54,9 @@ pub(super) struct Port {
     pub(super) nb_q: u16,
     pub(super) mode: &'static str,
     pub(super) pci: bool,
+    /// The port's MAC address (zeros if the driver would not say), for
+    /// [`Packet::direction`](crate::Packet::direction).
+    pub(super) mac: [u8; 6],
     /// Which queues a handle holds; the port shuts down when none does.
     pub(super) claimed: Mutex<Vec<bool>>,
 }
@@ -154,8 +157,14 @@ impl Port {
                 "the driver refused the queue setup; try fewer queues or another ring size",
             ));
         }
+        let mut mac = ffi::rte_ether_addr::default();
+        // SAFETY: `id` is a valid, started port; `mac` is a writable rte_ether_addr.
+        if unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) } != 0 {
+            mac = ffi::rte_ether_addr::default();
+        }
         Ok(Port {
             id,
+            mac: mac.addr_bytes,
             name: dev
                 .port_name()
                 .map_or_else(|| id.to_string(), str::to_owned),
