@@ -90,8 +90,20 @@ impl Port {
         let q = u32::from(nb_q);
         // RX and TX rings full, a burst held by the caller and one in flight per queue, and
         // what the per-lcore caches may hold.
-        let want = q * (2 * ring + 2 * burst) + (q + 2) * POOL_CACHE * 3 / 2 + 512;
-        let n = (want + 1).next_power_of_two() - 1;
+        // In u64, checked: the mempool holds at most u32::MAX - 1 mbufs.
+        let want = u64::from(q) * u64::from(2 * ring + 2 * burst)
+            + (u64::from(q) + 2) * u64::from(POOL_CACHE) * 3 / 2
+            + 512;
+        let n = (want + 1)
+            .checked_next_power_of_two()
+            .and_then(|p| u32::try_from(p - 1).ok())
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "queues",
+                why: format!(
+                    "{nb_q} queues of {ring} descriptors need more mbufs than a mempool holds; \
+                     use fewer queues or a smaller ring size"
+                ),
+            })?;
         let seq = POOL_SEQ.fetch_add(1, Ordering::Relaxed);
         let pname = CString::new(format!("fp{id}_{seq}")).expect("digits and '_' have no NUL");
         // SAFETY: plain lookup; `id` is a valid port (find_or_attach).
