@@ -107,24 +107,66 @@ pub(super) struct Counts<'a> {
 /// passed), so that the lines add up: captured + dropped + those = received (when no error cut
 /// the capture short). If the counters could not be read, says so instead of printing zeros.
 pub(super) fn summary(c: &Counts<'_>) {
-    eprintln!("{} packets captured", c.captured);
+    for line in summary_lines(c) {
+        eprintln!("{line}");
+    }
+}
+
+/// The lines of [`summary`].
+fn summary_lines(c: &Counts<'_>) -> Vec<String> {
+    let mut lines = vec![format!("{} packets captured", c.captured)];
     match c.total {
         Ok(total) => {
-            eprintln!("{} packets received by kernel", total.received);
-            eprintln!("{} packets dropped by kernel", total.dropped);
+            lines.push(format!("{} packets received by kernel", total.received));
+            lines.push(format!("{} packets dropped by kernel", total.dropped));
         }
-        Err(e) => eprintln!("fastpath: cannot read the kernel's packet counters: {e:#}"),
+        Err(e) => lines.push(format!(
+            "fastpath: cannot read the kernel's packet counters: {e:#}"
+        )),
     }
     if c.beyond_count > 0 {
-        eprintln!(
+        lines.push(format!(
             "{} packets received after the count was reached (not written)",
             c.beyond_count
-        );
+        ));
     }
     if c.left > 0 {
-        eprintln!(
+        lines.push(format!(
             "{} packets still queued when the drain at the end ran out of time (not written)",
             c.left
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_counter_failure_is_said_not_zeroed() {
+        let failed: anyhow::Result<Stats> = Err(anyhow::anyhow!("getsockopt: EINVAL"));
+        let lines = summary_lines(&Counts {
+            captured: 5,
+            total: &failed,
+            beyond_count: 0,
+            left: 0,
+        });
+        assert_eq!(lines[0], "5 packets captured");
+        assert!(
+            lines[1].contains("cannot read") && lines[1].contains("EINVAL"),
+            "{lines:?}"
         );
+        assert!(!lines.iter().any(|l| l.contains("0 packets")), "{lines:?}");
+        let ok: anyhow::Result<Stats> = Ok(Stats::default());
+        let lines = summary_lines(&Counts {
+            captured: 0,
+            total: &ok,
+            beyond_count: 3,
+            left: 2,
+        });
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert!(lines[3].starts_with("3 packets received after the count"));
+        assert!(lines[4].starts_with("2 packets still queued"));
     }
 }

@@ -534,6 +534,30 @@ impl<T: Copy, M> RingCons<T, M> {
     pub(crate) fn peeked(&self) -> u32 {
         self.cached_cons.wrapping_sub(self.released)
     }
+
+    /// Plays the producer for a test: writes `v` into the next slot and publishes it.
+    ///
+    /// # Safety
+    /// The real producer (the kernel) must be idle on this ring for as long as the test uses
+    /// it (no traffic on an RX ring, nothing in flight for a completion ring), so the slot is
+    /// not written by two parties.
+    #[cfg(test)]
+    pub(crate) unsafe fn forge(&mut self, v: T) {
+        let p = self.raw.producer().load(Ordering::Acquire);
+        // SAFETY: in bounds (see `slot`); the caller guarantees the producer is idle, and the
+        // slot at the producer index is not peeked, so nobody reads or writes it meanwhile.
+        unsafe { self.raw.slot(RingIdx(p)).write(v) };
+        // (B), as the kernel's producer would.
+        self.raw
+            .producer()
+            .store(p.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Plays a broken producer for a test: publishes `p` as the producer index.
+    #[cfg(test)]
+    pub(crate) fn forge_producer(&self, p: u32) {
+        self.raw.producer().store(p, Ordering::Release);
+    }
 }
 
 #[cfg(test)]
