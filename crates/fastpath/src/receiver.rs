@@ -133,9 +133,10 @@ impl Receiver {
     /// busy the interface is.
     ///
     /// Returns how long the kernel may still take to hand over what it holds: after a `recv`
-    /// waiting at least that long returns an empty batch, nothing is left. (`mmap`: the block
-    /// timeout plus two timer ticks, since a partly filled block is handed over when its timer
-    /// fires; `xdp`: a moment for the driver's current poll; `recv`, `recv-batch`: zero.)
+    /// waiting at least that long returns an empty batch, nothing is left. (`mmap`: twice the
+    /// block timeout plus 30 ms, since the kernel's retire timer hands over a partly filled
+    /// block within two of its periods; `xdp`: a moment for the driver's current poll; `recv`,
+    /// `recv-batch`: zero.)
     ///
     /// How: the AF_PACKET rungs replace their socket filter with one that rejects every packet
     /// (the kernel counts only packets a filter passed); `xdp` empties its queue's slot in the

@@ -143,9 +143,10 @@ impl Rung for MmapSocket {
 
     fn stop_intake(&mut self) -> Result<Duration> {
         afpacket::stop_intake(&self.fd)?;
-        // The kernel hands over a partly filled block when its retire timer fires: after the
-        // block timeout, rounded up to the timer's tick (at worst 10 ms, HZ = 100), twice.
-        Ok(self.block_timeout + Duration::from_millis(20))
+        // The kernel hands over a partly filled block when its retire timer finds it current
+        // for the second time in a row: within two block timeouts, each rounded up to a timer
+        // tick (at worst 10 ms, HZ = 100); 10 ms more for slack.
+        Ok(2 * self.block_timeout + Duration::from_millis(30))
     }
 
     fn capabilities(&self) -> Capabilities {
