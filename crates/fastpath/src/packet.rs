@@ -144,7 +144,9 @@ impl<'a> Packet<'a> {
 #[non_exhaustive]
 pub struct Stats {
     /// Packets the kernel offered to this socket, including those it then dropped
-    /// (tcpdump's "received by filter").
+    /// (tcpdump's "received by filter") and those still queued for it. After
+    /// [`Receiver::stop_intake`](crate::Receiver::stop_intake) and a drain,
+    /// `delivered + dropped == received` exactly.
     pub received: u64,
     /// Packets the kernel dropped because the ring or socket buffer was full.
     pub dropped: u64,
