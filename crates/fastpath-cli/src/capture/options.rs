@@ -148,7 +148,8 @@ pub(crate) struct Args {
 }
 
 impl Args {
-    /// The interfaces of `-i`: one, several (`a,b`), or `any`.
+    /// The interfaces of `-i`: one, several (`a,b`), or `any`. For `-b dpdk` it is one device
+    /// whose arguments are separated by commas (`net_af_packet0,iface=eth0`), never a list.
     ///
     /// # Errors
     /// A usage error without `-i`, for an empty or repeated name, or `any` among others.
@@ -164,6 +165,9 @@ impl Args {
             return Err(usage(
                 "give -i INTERFACE (list them with -D), or read a file with -r FILE".into(),
             ));
+        }
+        if self.backend == Backend::Dpdk {
+            return Ok(vec![self.interface.clone()]);
         }
         let names: Vec<String> = self.interface.split(',').map(str::to_owned).collect();
         for (i, n) in names.iter().enumerate() {
@@ -185,7 +189,7 @@ impl Args {
     /// Whether packets come from several interfaces (`a,b` or `any`), so that the file and the
     /// lines must say which.
     pub(super) fn several_interfaces(&self) -> bool {
-        self.interface.contains(',') || self.interface == "any"
+        (self.interface.contains(',') && self.backend != Backend::Dpdk) || self.interface == "any"
     }
 
     /// The receive configuration for one interface of `-i`, checked before anything opens
