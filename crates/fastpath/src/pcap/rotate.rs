@@ -807,6 +807,37 @@ mod full_test {
     use fastpath_testutil::{is_root, require, TempDir};
     use std::process::Command;
 
+    /// A symbolic link another user planted in a shared directory at the name of the next file
+    /// of a series is not followed: the rotation fails naming it, the file it points to is
+    /// untouched, and the files before are complete.
+    #[test]
+    fn a_planted_link_stops_the_series_not_another_file() {
+        require!(is_root(), "needs root to give a link to another user");
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("fastpath-rotlink");
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let planted = shared.join("cap1");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+        let tpl = shared.join("cap").to_str().unwrap().to_owned();
+        let mut w =
+            RotatingWriter::create(&tpl, Format::Pcap, 0, Rotation::new().size(2_000)).unwrap();
+        let err = (0..100)
+            .find_map(|i| {
+                let (ts, orig, data) = packet(i);
+                w.write_packet(ts, orig, &data, 1).err()
+            })
+            .expect("the second file is refused");
+        assert!(matches!(err, Error::OutputIsForeignSymlink { .. }), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        let first = read_records(&fs::read(shared.join("cap")).unwrap()).unwrap();
+        assert!(!first.1.is_empty());
+    }
+
     /// A full disk in the middle of the series: the error counts the packets of every file, and
     /// they are all there, each file complete.
     #[test]
