@@ -1,7 +1,8 @@
 //! `fastpath`: the command-line front end (thin: clap + anyhow over the library).
 //!
 //! Exit codes: 0 success (also when the reader of a pipe goes away, as `fastpath capture | head`),
-//! 1 runtime error, 2 usage error.
+//! 1 runtime error, 2 usage error; `capture` exits 130 when a second Ctrl-C (SIGINT, SIGTERM or
+//! SIGHUP) cuts its stop short (see `capture/signals.rs`).
 
 mod capture;
 mod filter;

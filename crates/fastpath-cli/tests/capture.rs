@@ -345,6 +345,7 @@ fn ctrl_c_and_sigterm_leave_a_complete_file_and_a_summary() {
         ("mmap", libc::SIGINT),
         ("recv", libc::SIGTERM),
         ("mmap", libc::SIGTERM),
+        ("recv-batch", libc::SIGHUP),
     ] {
         for format in ["pcap", "pcapng"] {
             let file = dir.path().join(format!("sig-{backend}-{sig}.{format}"));
@@ -498,6 +499,8 @@ fn bad_input_gets_a_clear_error_and_the_right_exit_code() {
         (&["-i", &veth.b, "-s", "999999999"], 2, "snaplen"),
         (&["-i", &veth.b, "--blocks", "3"], 2, "power of two"),
         (&["-i", &veth.b, "--block-size", "5000"], 2, "power of two"),
+        // An oversized ring is a configuration mistake (usage), not a runtime failure, and the
+        // hints never overflow into "try 0".
         (
             &[
                 "-i",
@@ -507,9 +510,16 @@ fn bad_input_gets_a_clear_error_and_the_right_exit_code() {
                 "--blocks",
                 "1024",
             ],
-            1,
-            "cannot allocate",
+            2,
+            "4 GiB",
         ),
+        (
+            &["-i", &veth.b, "--blocks", "4294967295"],
+            2,
+            "try 2147483648",
+        ),
+        (&["-i", &veth.b, "-Q", "sideways"], 2, "not a direction"),
+        (&["-i", &veth.b, "-b", "xdp", "-Q", "out"], 2, "direction"),
         (&["-i", &veth.b, "-b", "nosuch"], 2, "not a backend"),
         // Without the dpdk feature the backend says how to get it; with it, a kernel interface is
         // not a DPDK device (a usage error).
@@ -547,6 +557,7 @@ fn bad_input_gets_a_clear_error_and_the_right_exit_code() {
             "{args:?}: `{want_msg}` not in: {err}"
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("try 0"), "{args:?}: {err}");
     }
     ns.set_down(&veth.b).unwrap();
     let (code, err) = run(Command::new(BIN).args(["capture", "-i", &veth.b]));

@@ -151,13 +151,35 @@ pub enum Error {
         /// The kernel's explanation (`NLMSGERR_ATTR_MSG`).
         detail: String,
     },
-    /// AF_XDP would take all traffic of an interface the host uses.
-    #[error("interface `{name}` has IP addresses ({addrs}): -b xdp redirects every packet of the queue to fastpath and away from the kernel stack, which would stall the host's own connections on it; capture on a dedicated port (mirror/SPAN, veth), or confirm with --take (Config::take)")]
+    /// AF_XDP would take traffic of an interface the host uses away from its kernel stack.
+    #[error("interface `{name}` has IP addresses ({addrs}): -b xdp redirects {} to fastpath and away from the kernel stack, so the host's own connections on it {} while capturing; capture on a dedicated port (mirror/SPAN, veth), or confirm with --take (Config::take)", taken_what(filter.as_deref()), taken_effect(filter.as_deref()))]
     WouldTakeTraffic {
         /// The interface name.
         name: String,
         /// Its addresses, comma-separated.
         addrs: String,
+        /// The filter expression, if one selects what is taken (`None`: every packet).
+        filter: Option<String>,
+    },
+    /// A value the kernel wrote into a ring it shares with fastpath is impossible (out of
+    /// bounds, misaligned, overlapping, or more entries than the ring holds). fastpath stops
+    /// reading the ring rather than trust it; the handle is unusable from then on.
+    #[error("the kernel's {ring} holds an impossible value: {why} (value {value}); fastpath stopped reading it rather than trust it (a kernel bug or memory corruption: open a new receiver, and please report it)")]
+    KernelRing {
+        /// Which ring: `TPACKET_V3 block`, `AF_XDP rx ring`, ...
+        ring: &'static str,
+        /// What is wrong with the value.
+        why: &'static str,
+        /// The value read.
+        value: u64,
+    },
+    /// The capture file path is a symbolic link that fastpath will not follow: it lies in a
+    /// directory others can write to and belongs to another user (it may have been planted to
+    /// make a privileged capture overwrite another file).
+    #[error("capture file `{path}` is a symbolic link owned by another user in a directory others can write to; fastpath does not write through it (remove it, or write to another path)")]
+    OutputIsForeignSymlink {
+        /// The path given.
+        path: String,
     },
     /// The DPDK Environment Abstraction Layer could not start (`dpdk` backend). It starts once
     /// per process: after this error every `dpdk` handle fails the same way until a restart.
@@ -220,6 +242,22 @@ impl Error {
     /// `fastpath capture -w - | head`: the CLI then exits 0, like tcpdump.
     pub fn is_broken_pipe(&self) -> bool {
         self.raw_os_error() == Some(libc::EPIPE)
+    }
+}
+
+/// What `-b xdp` takes: every packet, or those a filter accepts.
+fn taken_what(filter: Option<&str>) -> String {
+    match filter {
+        None => "every packet of the queue".to_owned(),
+        Some(f) => format!("every packet the filter `{f}` accepts"),
+    }
+}
+
+/// What taking it does to the host.
+fn taken_effect(filter: Option<&str>) -> &'static str {
+    match filter {
+        None => "would stall",
+        Some(_) => "that match it (an SSH session, say, if it matches) would stall",
     }
 }
 

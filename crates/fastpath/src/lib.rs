@@ -102,11 +102,11 @@ pub(crate) use unstable::bpf;
 #[cfg(feature = "tokio")]
 pub use aio::{AsyncReceiver, NoWaitFd};
 pub use config::{
-    Backend, Config, DpdkConfig, FanoutMode, MmapConfig, TimestampType, XdpConfig, XdpMode,
-    ZeroCopy, MAX_SNAPLEN,
+    Backend, CaptureDirection, Config, DpdkConfig, FanoutMode, MmapConfig, TimestampType,
+    XdpConfig, XdpMode, ZeroCopy, MAX_SNAPLEN,
 };
 pub use error::{Error, Result};
 pub use filter::{Filter, FilterError};
-pub use packet::{Capabilities, Packet, Stats, TimestampSource};
+pub use packet::{Capabilities, Direction, Packet, Stats, TimestampSource};
 pub use probe::{interfaces, probe, InterfaceCaps};
 pub use receiver::{open_fanout, open_queues, rx_queue_count, Batch, Iter, Receiver};

@@ -11,6 +11,12 @@ pub struct Packet<'a> {
     pub(crate) ifindex: u32,
     pub(crate) queue: Option<u32>,
     pub(crate) ts_source: TimestampSource,
+    /// The kernel's packet type (`sll_pkttype`: `PACKET_HOST` ... `PACKET_OUTGOING`), or
+    /// [`PKT_TYPE_BY_MAC`] where the rung has none and [`Packet::direction`] classifies the
+    /// destination address against `local_mac` when asked.
+    pub(crate) pkt_type: u8,
+    /// The interface's MAC address, for [`PKT_TYPE_BY_MAC`] (zeros elsewhere).
+    pub(crate) local_mac: [u8; 6],
 }
 
 /// Who stamped a packet's [`Packet::timestamp_ns`].
@@ -28,6 +34,72 @@ pub enum TimestampSource {
     /// fastpath, in user space, once per batch (`CLOCK_REALTIME` when the batch was formed):
     /// `xdp` and `dpdk` without a per-packet stamp. Packets of one batch share it.
     Batch,
+}
+
+/// [`Packet::pkt_type`] of rungs that only see received frames and have no kernel packet type
+/// (`xdp`, `dpdk`): the direction is worked out from the destination MAC address, lazily.
+pub(crate) const PKT_TYPE_BY_MAC: u8 = 0xff;
+
+/// Which way a packet went and whom it was addressed to: the kernel's packet type
+/// (`sll_pkttype` of `<linux/if_packet.h>`), as tcpdump's `-Q` and pcapng's `epb_flags` see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Direction {
+    /// Received, addressed to this host (`PACKET_HOST`).
+    Host,
+    /// Received, sent to the link-layer broadcast address (`PACKET_BROADCAST`).
+    Broadcast,
+    /// Received, sent to a link-layer multicast address (`PACKET_MULTICAST`).
+    Multicast,
+    /// Received, addressed to another host: seen because the interface is promiscuous
+    /// (`PACKET_OTHERHOST`).
+    OtherHost,
+    /// Sent by this host (`PACKET_OUTGOING`).
+    Outgoing,
+}
+
+impl Direction {
+    /// Whether the packet was received (every direction but [`Direction::Outgoing`]).
+    #[inline]
+    pub fn is_incoming(self) -> bool {
+        self != Direction::Outgoing
+    }
+
+    /// The direction of the kernel's packet type `t` (`PACKET_HOST` = 0 ... `PACKET_OUTGOING`
+    /// = 4). The kernel hands packet sockets no other value (`PACKET_LOOPBACK` copies are
+    /// dropped before them); anything else reads as received for this host.
+    #[inline]
+    pub(crate) fn from_pkt_type(t: u8) -> Direction {
+        match t {
+            1 => Direction::Broadcast,
+            2 => Direction::Multicast,
+            3 => Direction::OtherHost,
+            4 => Direction::Outgoing,
+            _ => Direction::Host,
+        }
+    }
+
+    /// The direction of a received frame, from its destination MAC address as the kernel's
+    /// `eth_type_trans` classifies it: group bit set, broadcast or multicast; else this host if
+    /// it is `local`, another host otherwise. A frame too short to hold the address counts as
+    /// this host's.
+    #[inline]
+    pub(crate) fn by_mac(frame: &[u8], local: &[u8; 6]) -> Direction {
+        let Some(dst) = frame.get(..6) else {
+            return Direction::Host;
+        };
+        if dst[0] & 1 != 0 {
+            if dst == [0xff; 6] {
+                Direction::Broadcast
+            } else {
+                Direction::Multicast
+            }
+        } else if dst == local {
+            Direction::Host
+        } else {
+            Direction::OtherHost
+        }
+    }
 }
 
 impl<'a> Packet<'a> {
@@ -73,6 +145,22 @@ impl<'a> Packet<'a> {
     pub fn queue(&self) -> Option<u32> {
         self.queue
     }
+
+    /// Which way the packet went and whom it was addressed to.
+    ///
+    /// On the AF_PACKET rungs (`recv`, `recv-batch`, `mmap`) this is the packet type the kernel
+    /// reports (`sll_pkttype`), so sent packets are [`Direction::Outgoing`]. `xdp` and `dpdk` see
+    /// only frames the device received: their direction comes from the destination MAC address
+    /// (broadcast, multicast, the interface's own address or another host's), worked out when
+    /// this is called.
+    #[inline]
+    pub fn direction(&self) -> Direction {
+        if self.pkt_type == PKT_TYPE_BY_MAC {
+            Direction::by_mac(self.data, &self.local_mac)
+        } else {
+            Direction::from_pkt_type(self.pkt_type)
+        }
+    }
 }
 
 /// Exact counters, as the kernel (or driver) keeps them, accumulated since the handle opened.
@@ -80,7 +168,9 @@ impl<'a> Packet<'a> {
 #[non_exhaustive]
 pub struct Stats {
     /// Packets the kernel offered to this socket, including those it then dropped
-    /// (tcpdump's "received by filter").
+    /// (tcpdump's "received by filter") and those still queued for it. After
+    /// [`Receiver::stop_intake`](crate::Receiver::stop_intake) and a drain,
+    /// `delivered + dropped == received` exactly.
     pub received: u64,
     /// Packets the kernel dropped because the ring or socket buffer was full.
     pub dropped: u64,
@@ -144,4 +234,51 @@ pub struct Capabilities {
     pub restores_vlan: bool,
     /// Human-readable mode, e.g. `"tpacket-v3"` or `"af_xdp copy"`.
     pub mode: &'static str,
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn direction_from_the_kernel_or_the_mac() {
+        let kinds = [
+            Direction::Host,
+            Direction::Broadcast,
+            Direction::Multicast,
+            Direction::OtherHost,
+            Direction::Outgoing,
+        ];
+        for (t, want) in kinds.into_iter().enumerate() {
+            assert_eq!(Direction::from_pkt_type(t as u8), want);
+        }
+        assert!(!Direction::Outgoing.is_incoming() && Direction::OtherHost.is_incoming());
+        let me = [2, 0, 0, 0, 0, 1];
+        let frame = |dst: [u8; 6]| {
+            let mut f = dst.to_vec();
+            f.extend_from_slice(&[0; 54]);
+            f
+        };
+        assert_eq!(Direction::by_mac(&frame(me), &me), Direction::Host);
+        assert_eq!(
+            Direction::by_mac(&frame([0xff; 6]), &me),
+            Direction::Broadcast
+        );
+        let mcast = [0x01, 0, 0x5e, 0, 0, 1];
+        assert_eq!(Direction::by_mac(&frame(mcast), &me), Direction::Multicast);
+        let other = [2, 0, 0, 0, 0, 2];
+        assert_eq!(Direction::by_mac(&frame(other), &me), Direction::OtherHost);
+        assert_eq!(Direction::by_mac(&[0xff; 3], &me), Direction::Host);
+        let p = Packet {
+            data: &[0xff; 60],
+            orig_len: 60,
+            ts_ns: 0,
+            ifindex: 1,
+            queue: Some(0),
+            ts_source: TimestampSource::Batch,
+            pkt_type: PKT_TYPE_BY_MAC,
+            local_mac: me,
+        };
+        assert_eq!(p.direction(), Direction::Broadcast);
+    }
 }

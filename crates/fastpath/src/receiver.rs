@@ -57,6 +57,9 @@ pub struct Receiver {
 }
 
 /// One rung's handle.
+// The xdp variant is the largest (its ring views and the bounds its checks need); a handle is
+// made once, and boxing it would add a pointer chase to every receive.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Inner {
     Recv(RecvSocket),
@@ -106,7 +109,9 @@ impl Receiver {
     /// [`Batch::release`]) to hand the frames back before the next call.
     ///
     /// # Errors
-    /// [`Error::InterfaceGone`] if the interface disappeared; [`Error::Syscall`] otherwise.
+    /// [`Error::InterfaceGone`] if the interface disappeared; [`Error::KernelRing`] once a ring
+    /// shared with the kernel held an impossible value (the handle is unusable from then on);
+    /// [`Error::Syscall`] otherwise.
     #[inline]
     pub fn recv(&mut self, timeout: Option<Duration>) -> Result<Batch<'_>> {
         let link = (self.interface.as_str(), self.ifindex);
@@ -119,6 +124,30 @@ impl Receiver {
     /// [`Error::Syscall`] if the kernel refuses `PACKET_STATISTICS` (it does not in practice).
     pub fn stats(&mut self) -> Result<Stats> {
         dispatch!(Inner, &mut self.inner, r => r.stats())
+    }
+
+    /// Stops intake: from now on the kernel queues no new packet for this handle, and its
+    /// counters stop growing; packets already queued stay readable with [`Receiver::recv`].
+    /// Use it to end a capture with counts that add up: stop intake, read until the queue is
+    /// empty, then [`Receiver::stats`] gives `delivered + dropped == received` exactly, however
+    /// busy the interface is.
+    ///
+    /// Returns how long the kernel may still take to hand over what it holds: after a `recv`
+    /// waiting at least that long returns an empty batch, nothing is left. (`mmap`: twice the
+    /// block timeout plus 30 ms, since the kernel's retire timer hands over a partly filled
+    /// block within two of its periods; `xdp`: a moment for the driver's current poll; `recv`,
+    /// `recv-batch`: zero.)
+    ///
+    /// How: the AF_PACKET rungs replace their socket filter with one that rejects every packet
+    /// (the kernel counts only packets a filter passed); `xdp` empties its queue's slot in the
+    /// XSKMAP, so that queue's frames go on to the kernel stack; `dpdk` cannot stop a device
+    /// queue and returns at once (a drain then reads what keeps arriving, so bound it). There is
+    /// no way back: open a new handle to receive again.
+    ///
+    /// # Errors
+    /// [`Error::Syscall`] if the kernel refuses the filter or the map update.
+    pub fn stop_intake(&mut self) -> Result<Duration> {
+        dispatch!(Inner, &mut self.inner, r => r.stop_intake())
     }
 
     /// What this handle can do.

@@ -12,7 +12,7 @@
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use fastpath::{Backend, Config, DpdkConfig, Error, Receiver};
+use fastpath::{Backend, Config, Direction, DpdkConfig, Error, Receiver};
 use fastpath_testutil::{
     assert_frames_eq, is_root, require, udp_frame, udp_frames, NetNs, RawReceiver, RawSender, Veth,
     DST_MAC,
@@ -61,7 +61,18 @@ fn af_packet_vdev_delivers_the_frames_byte_exact_in_order() {
     for (g, s) in got.iter().zip(&sent) {
         assert_eq!(g.orig_len as usize, s.len(), "orig_len");
         assert_eq!(g.queue, Some(0), "queue");
+        // To DST_MAC, not the port's address: seen in promiscuous mode.
+        assert_eq!(g.direction, Direction::OtherHost, "direction");
     }
+    // To the port's own address and to broadcast.
+    let mine = [
+        udp_frame(1000, 80, veth.b_mac, veth.a_mac),
+        udp_frame(1001, 80, [0xff; 6], veth.a_mac),
+    ];
+    RawSender::new(&veth.a).unwrap().send_all(&mine).unwrap();
+    let got = collect(&mut rx, 2, Duration::from_secs(5));
+    let dirs: Vec<Direction> = got.iter().map(|g| g.direction).collect();
+    assert_eq!(dirs, [Direction::Host, Direction::Broadcast]);
     let st = rx.stats().unwrap();
     assert!(st.received >= sent.len() as u64, "{st:?}");
     assert!(st.delivered >= sent.len() as u64, "{st:?}");

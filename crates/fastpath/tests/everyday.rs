@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use fastpath::{Backend, Config, Error, Receiver, TimestampSource, TimestampType};
+use fastpath::{
+    Backend, CaptureDirection, Config, Direction, Error, Receiver, TimestampSource, TimestampType,
+};
 use fastpath_testutil::{frame_seq, is_root, require, udp_frames, NetNs, RawSender, Veth};
 
 mod common;
@@ -39,6 +41,45 @@ fn any_sees_every_interface_and_names_it() {
                 .map(|g| g.data.as_slice())
                 .collect();
             fastpath_testutil::assert_frames_eq(&on, &sent);
+        }
+    }
+}
+
+/// `any` with loopback traffic: each packet once (the received copy), as on `lo` itself and as
+/// libpcap's `any` shows it; `-Q` selects by direction as on one interface.
+#[test]
+fn any_shows_loopback_packets_once_and_honours_direction() {
+    require!(is_root(), "needs root for network namespaces and AF_PACKET");
+    let (_ns, _veth) = setup();
+    let lo = fastpath_testutil::ifindex("lo").unwrap();
+    let to_9999 = |p: &fastpath::Packet<'_>| {
+        let d = p.data();
+        d.len() >= 38 && d[12..14] == [8, 0] && d[23] == 17 && d[36..38] == [0x27, 0x0f]
+    };
+    for backend in AF_PACKET_BACKENDS {
+        for (which, want) in [
+            (CaptureDirection::InOut, Direction::Host),
+            (CaptureDirection::In, Direction::Host),
+            (CaptureDirection::Out, Direction::Outgoing),
+        ] {
+            let cfg = Config::new("any").backend(backend).direction(which);
+            let mut rx = Receiver::open(&cfg).unwrap();
+            let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            for i in 0..3u8 {
+                sock.send_to(&[i; 3], "127.0.0.1:9999").unwrap();
+            }
+            let deadline = std::time::Instant::now() + Duration::from_millis(300);
+            let mut seen = Vec::new();
+            while std::time::Instant::now() < deadline {
+                let batch = rx.recv(Some(Duration::from_millis(20))).unwrap();
+                seen.extend(
+                    batch
+                        .iter()
+                        .filter(to_9999)
+                        .map(|p| (p.ifindex(), p.direction())),
+                );
+            }
+            assert_eq!(seen, vec![(lo, want); 3], "{backend} {which:?}");
         }
     }
 }

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fastpath::unstable::bpf::{attached, Mode};
-use fastpath::{Backend, Config, Error, Receiver, XdpConfig, ZeroCopy};
+use fastpath::{
+    Backend, CaptureDirection, Config, Direction, Error, Filter, Receiver, XdpConfig, ZeroCopy,
+};
 use fastpath_testutil::{
     assert_frames_eq, frame_seq, is_root, require, udp_frame, udp_frames, NetNs, RawSender, DST_MAC,
 };
@@ -172,6 +174,20 @@ fn xdp_refuses_to_take_a_used_interface_and_names_conflicts() {
     let msg = err.to_string();
     assert!(msg.contains("10.77.0.1") && msg.contains("--take"), "{msg}");
     assert!(nothing_attached(veth.b_index));
+    // A filter takes every packet it accepts (`tcp`: SSH too): --take all the same.
+    let err = Receiver::open(
+        &Config::new(&veth.b)
+            .backend(Backend::Xdp)
+            .filter(Filter::new("tcp").unwrap()),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::WouldTakeTraffic { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("the filter `tcp` accepts") && msg.contains("--take"),
+        "{msg}"
+    );
+    assert!(nothing_attached(veth.b_index));
     let rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).take(true)).unwrap();
 
     // A second program on the same interface is refused, naming the first.
@@ -246,5 +262,131 @@ fn xdp_lone_packets_arrive_within_two_ms_also_after_a_burst() {
     assert!(
         median < Duration::from_millis(2),
         "median latency {median:?}"
+    );
+}
+
+/// `-b xdp` honours promiscuous mode like the other rungs (on by default, held by the port and
+/// dropped with it), gives each packet its direction from the destination MAC address, and
+/// refuses to capture only sent packets, which it never sees.
+#[test]
+fn xdp_promiscuous_mode_and_direction() {
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
+    let ns = NetNs::new("fpx");
+    let veth = ns.veth_pair("fpa", "fpb");
+    let promiscuity = || {
+        let out = std::process::Command::new("ip")
+            .args(["-d", "link", "show", "dev", &veth.b])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let n = text
+            .split_whitespace()
+            .skip_while(|w| *w != "promiscuity")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no promiscuity in {text}"))
+            .parse::<u32>()
+            .unwrap();
+        n
+    };
+    assert_eq!(promiscuity(), 0);
+    {
+        let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp)).unwrap();
+        assert_eq!(promiscuity(), 1, "promiscuous while capturing");
+        let sent: Vec<Vec<u8>> = (0..9u32)
+            .map(|s| {
+                let dst = match s % 3 {
+                    0 => veth.b_mac,
+                    1 => [0xff; 6],
+                    _ => DST_MAC,
+                };
+                udp_frame(s, 80, dst, veth.a_mac)
+            })
+            .collect();
+        RawSender::new(&veth.a).unwrap().send_all(&sent).unwrap();
+        let mut dirs = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while dirs.len() < 9 && Instant::now() < deadline {
+            let batch = rx.recv(Some(Duration::from_millis(20))).unwrap();
+            dirs.extend(
+                batch
+                    .iter()
+                    .filter(|p| frame_seq(p.data()).is_some())
+                    .map(|p| p.direction()),
+            );
+        }
+        let want: Vec<Direction> = (0..9)
+            .map(|s| match s % 3 {
+                0 => Direction::Host,
+                1 => Direction::Broadcast,
+                _ => Direction::OtherHost,
+            })
+            .collect();
+        assert_eq!(dirs, want);
+    }
+    assert_eq!(promiscuity(), 0, "dropped with the receiver");
+    {
+        let _rx = Receiver::open(
+            &Config::new(&veth.b)
+                .backend(Backend::Xdp)
+                .promiscuous(false),
+        )
+        .unwrap();
+        assert_eq!(promiscuity(), 0, "-p: not promiscuous");
+    }
+    let err = Receiver::open(
+        &Config::new(&veth.b)
+            .backend(Backend::Xdp)
+            .direction(CaptureDirection::Out),
+    )
+    .unwrap_err();
+    assert!(err.is_usage() && err.to_string().contains("out"), "{err}");
+    assert!(nothing_attached(veth.b_index));
+}
+
+/// `stop_intake` on an AF_XDP queue: its frames go back to the kernel stack, what is on the RX
+/// ring is still read, and the counters then add up (`received` includes what waits on the
+/// ring until it is read).
+#[test]
+fn xdp_stop_intake_then_drain_makes_the_counts_add_up() {
+    require!(
+        is_root(),
+        "needs root for network namespaces, XDP and AF_XDP"
+    );
+    let ns = NetNs::new("fpx");
+    let veth = ns.veth_pair("fpa", "fpb");
+    let before: Vec<_> = (0..200)
+        .map(|s| udp_frame(s, 100, DST_MAC, veth.a_mac))
+        .collect();
+    let after: Vec<_> = (200..400)
+        .map(|s| udp_frame(s, 100, DST_MAC, veth.a_mac))
+        .collect();
+    let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp)).unwrap();
+    let tx = RawSender::new(&veth.a).unwrap();
+    tx.send_all(&before).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let st = rx.stats().unwrap();
+    assert_eq!(
+        st.received, 200,
+        "waiting on the ring counts as received: {st:?}"
+    );
+    let wait = rx.stop_intake().unwrap();
+    tx.send_all(&after).unwrap();
+    let mut seqs = Vec::new();
+    loop {
+        let batch = rx.recv(Some(wait.max(Duration::from_millis(50)))).unwrap();
+        if batch.is_empty() {
+            break;
+        }
+        seqs.extend(batch.iter().filter_map(|p| frame_seq(p.data())));
+    }
+    assert_eq!(seqs, (0..200).collect::<Vec<_>>());
+    let st = rx.stats().unwrap();
+    assert_eq!(
+        (st.delivered, st.received, st.dropped),
+        (200, 200, 0),
+        "{st:?}"
     );
 }

@@ -1,11 +1,13 @@
 //! `fastpath capture`: receive with any backend and print or write pcap/pcapng.
 //!
 //! [`run`] is the whole command, one step per line: the options become a checked
-//! [`fastpath::Config`] per interface ([`options`]), the output opens ([`output`], rotated by
-//! [`rotate`]), the receivers open, privileges drop (`-Z`, [`privs`]), one thread per receiver
-//! writes what it receives ([`worker`]) while the main thread prints a status line and keeps
-//! the files (rotation by time, `-z`, statistics blocks: [`stats`]), and the summary ends it
-//! ([`report`]). `-r` reads a file instead ([`read`]); `-D` lists interfaces ([`list`]).
+//! [`fastpath::Config`] per interface ([`options`]), the signal thread starts ([`signals`]),
+//! the receivers open, then the output ([`output`], rotated by [`rotate`]; so a capture that
+//! cannot start leaves an existing file alone), privileges drop (`-Z`, [`privs`]), one thread per
+//! receiver writes what it receives and, at the stop, drains what is still queued ([`worker`])
+//! while the main thread prints a status line and keeps the files (rotation by time, `-z`,
+//! statistics blocks: [`stats`]), and the summary ends it ([`report`]). `-r` reads a file
+//! instead ([`read`]); `-D` lists interfaces ([`list`]).
 
 mod list;
 mod options;
@@ -14,6 +16,7 @@ mod privs;
 mod read;
 mod report;
 mod rotate;
+mod signals;
 mod stats;
 mod worker;
 
@@ -25,6 +28,7 @@ use fastpath::{Backend, Config, Receiver};
 pub(crate) use options::Args;
 use output::Sink;
 use rotate::PostRotate;
+use signals::Control;
 use stats::Board;
 use worker::Shared;
 
@@ -48,9 +52,10 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
     let user = args.user.as_deref().map(privs::lookup).transpose()?;
     // Signals first, so a Ctrl-C during setup still ends cleanly.
-    let stop = crate::stop_flag()?;
+    let ctl = Control::install()?;
     let to_file = args.to_file();
-    let mut sink = Sink::open(&args)?;
+    // The receivers before the output: a capture that cannot start leaves an existing file as
+    // it was.
     let mut receivers = Vec::new();
     let mut interfaces = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -63,10 +68,13 @@ pub(crate) fn run(args: Args) -> Result<()> {
         interfaces.push((opened[0].ifindex(), name.clone()));
         receivers.extend(opened);
     }
-    // Described in the pcapng header even if no packet arrives.
+    let mut sink = Sink::open(&args, &ctl)?;
+    // Described in the pcapng header even if no packet arrives; the header goes out at once.
     for (ifindex, name) in &interfaces {
         sink.add_interface(*ifindex, name);
     }
+    sink.start()?;
+    ctl.arm(sink.cut_back_handle());
     let ifindexes: Vec<u32> = receivers.iter().map(Receiver::ifindex).collect();
     let board = Board::new(interfaces, &ifindexes);
     sink.set_before_close(&board);
@@ -76,55 +84,66 @@ pub(crate) fn run(args: Args) -> Result<()> {
     report::listening(&args, &receivers);
 
     let shared = Arc::new(Shared::new(
-        stop,
+        Arc::clone(&ctl.stop),
         &args,
         receivers.len(),
         sink,
         Arc::clone(&board),
     ));
-    let workers = worker::spawn(receivers, &shared);
+    let workers = worker::spawn(receivers, &shared)?;
     let mut post = PostRotate::new(args.postrotate.clone());
     let mut keeping_err: Option<anyhow::Error> = None;
-    if to_file {
-        let mut secs = 0u64;
-        report::status_loop(&shared, &workers, &mut || {
-            secs += 1;
-            let mut sink = shared
-                .sink
-                .lock()
-                .expect("no thread panicked holding the sink");
-            let mut res = sink.tick(stats::now_ns());
-            if secs % stats::EVERY_SECS == 0 {
-                res = res.and_then(|()| write_stats(&mut sink, &board));
-            }
-            let closed = sink.take_closed();
-            drop(sink);
-            post.run(closed);
-            // A file that cannot be rotated or written ends the capture, even with no traffic.
-            if let Err(e) = res {
-                keeping_err.get_or_insert(e);
-                shared.request_stop();
-            }
-        });
-    }
+    let mut secs = 0u64;
+    report::wait(&shared, &workers, to_file, &mut || {
+        secs += 1;
+        // None after a panic: the files are no longer touched.
+        let Some(mut sink) = shared.sink() else {
+            return;
+        };
+        let mut res = sink.tick(stats::now_ns());
+        if secs % stats::EVERY_SECS == 0 {
+            res = res.and_then(|()| write_stats(&mut sink, &board));
+        }
+        let closed = sink.take_closed();
+        drop(sink);
+        post.run(closed);
+        // A file that cannot be rotated or written ends the capture, even with no traffic.
+        if let Err(e) = res {
+            keeping_err.get_or_insert(e);
+            shared.request_stop();
+        }
+    });
 
     let mut ended = worker::join(shared, workers);
     if let Some(e) = keeping_err {
         ended.first_err.get_or_insert(e);
     }
-    if !ended.sink.rotates() {
-        if let Err(e) = write_stats(&mut ended.sink, &board) {
+    // What reached the output, as the sink counted it: after a write error, the packets
+    // complete in the (cut back) files.
+    let captured = if ended.panicked {
+        let kept = ended.sink.abandon();
+        post.finish(Vec::new());
+        kept
+    } else {
+        // The last statistics blocks (a rotated series adds them as each file closes).
+        if !ended.sink.rotates() {
+            if let Err(e) = write_stats(&mut ended.sink, &board) {
+                ended.first_err.get_or_insert(e);
+            }
+        }
+        let fin = ended.sink.finish();
+        if let Err(e) = fin.res {
             ended.first_err.get_or_insert(e);
         }
-    }
-    match ended.sink.finish_closed() {
-        Ok(closed) => post.finish(closed),
-        Err(e) => {
-            ended.first_err.get_or_insert(e);
-            post.finish(Vec::new());
-        }
-    }
-    report::summary(&ended.total, ended.written, ended.first_err.as_ref());
+        post.finish(fin.closed);
+        fin.captured
+    };
+    report::summary(&report::Counts {
+        captured,
+        total: &ended.total,
+        beyond_count: ended.beyond_count,
+        left: ended.left,
+    });
     match ended.first_err {
         Some(e) => Err(e),
         None => Ok(()),

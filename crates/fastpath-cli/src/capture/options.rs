@@ -6,7 +6,9 @@ use std::time::Duration;
 use anyhow::Result;
 use fastpath::pcap::Format;
 use fastpath::XdpMode as Mode;
-use fastpath::{Backend, Config, FanoutMode, MmapConfig, TimestampType, XdpConfig, ZeroCopy};
+use fastpath::{
+    Backend, CaptureDirection, Config, FanoutMode, MmapConfig, TimestampType, XdpConfig, ZeroCopy,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -53,6 +55,15 @@ pub(crate) struct Args {
     /// Write packets to FILE (`-` for standard output) instead of printing a line per packet.
     #[arg(short = 'w', long = "write")]
     pub(super) write: Option<PathBuf>,
+    /// Write each packet out as soon as it is received (after each batch), not when the output
+    /// buffer fills: for `-w -` read live by another program (tcpdump's `-U`).
+    #[arg(short = 'U', long = "packet-buffered")]
+    pub(super) packet_buffered: bool,
+    /// Capture packets received (`in`), sent (`out`) or both (`inout`, the default). On a
+    /// loopback interface (and for the loopback device's packets on `any`) `inout` shows each
+    /// packet once.
+    #[arg(short = 'Q', long = "direction", default_value = "inout", value_parser = parse_direction)]
+    direction: CaptureDirection,
     /// Capture at most this many bytes of each packet.
     #[arg(short = 's', long = "snaplen", default_value_t = fastpath::MAX_SNAPLEN)]
     pub(super) snaplen: u32,
@@ -98,8 +109,9 @@ pub(crate) struct Args {
     /// xdp: receive queues, `all` or a list like `0,1` (one socket and thread per queue).
     #[arg(long = "queues", default_value = "all")]
     pub(super) queues: String,
-    /// xdp: let fastpath take every packet of an interface that has IP addresses away from the
-    /// kernel stack (its own connections on that interface stall while capturing).
+    /// xdp: let fastpath take packets of an interface that has IP addresses away from the
+    /// kernel stack: all of them, or all a filter accepts (the host's own connections that
+    /// match stall while capturing).
     #[arg(long = "take")]
     take: bool,
     /// xdp: attach the XDP program in the driver (`native`) or in `generic` (skb) mode.
@@ -129,14 +141,16 @@ pub(crate) struct Args {
     /// Filter expression (pcap-filter syntax, as tcpdump): its words joined with spaces, e.g.
     /// `udp and dst port 53`; options may come before or after it (after `--` every word is
     /// part of it). Runs in the kernel (recv, recv-batch, mmap), in the XDP program (xdp:
-    /// non-matching packets stay with the kernel stack, so --take is not needed) or before
+    /// non-matching packets stay with the kernel stack; matching ones are taken from it, so an
+    /// interface with addresses needs --take) or before
     /// packets are handed out (dpdk).
     #[arg(value_name = "EXPRESSION", allow_negative_numbers = true)]
     pub(super) expression: Vec<String>,
 }
 
 impl Args {
-    /// The interfaces of `-i`: one, several (`a,b`), or `any`.
+    /// The interfaces of `-i`: one, several (`a,b`), or `any`. For `-b dpdk` it is one device
+    /// whose arguments are separated by commas (`net_af_packet0,iface=eth0`), never a list.
     ///
     /// # Errors
     /// A usage error without `-i`, for an empty or repeated name, or `any` among others.
@@ -152,6 +166,9 @@ impl Args {
             return Err(usage(
                 "give -i INTERFACE (list them with -D), or read a file with -r FILE".into(),
             ));
+        }
+        if self.backend == Backend::Dpdk {
+            return Ok(vec![self.interface.clone()]);
         }
         let names: Vec<String> = self.interface.split(',').map(str::to_owned).collect();
         for (i, n) in names.iter().enumerate() {
@@ -173,7 +190,7 @@ impl Args {
     /// Whether packets come from several interfaces (`a,b` or `any`), so that the file and the
     /// lines must say which.
     pub(super) fn several_interfaces(&self) -> bool {
-        self.interface.contains(',') || self.interface == "any"
+        (self.interface.contains(',') && self.backend != Backend::Dpdk) || self.interface == "any"
     }
 
     /// The receive configuration for one interface of `-i`, checked before anything opens
@@ -194,6 +211,7 @@ impl Args {
             .snaplen(self.snaplen)
             .batch_size(self.batch)
             .promiscuous(!self.no_promisc)
+            .direction(self.direction)
             .mmap(mmap)
             .dpdk(fastpath::DpdkConfig::default().eal_args(self.dpdk_args.split_whitespace()))
             .xdp(self.xdp_config())
@@ -316,6 +334,10 @@ fn parse_tstamp(s: &str) -> std::result::Result<TimestampType, String> {
 }
 
 fn parse_backend(s: &str) -> std::result::Result<Backend, String> {
+    s.parse().map_err(|e: fastpath::Error| e.to_string())
+}
+
+fn parse_direction(s: &str) -> std::result::Result<CaptureDirection, String> {
     s.parse().map_err(|e: fastpath::Error| e.to_string())
 }
 

@@ -11,6 +11,7 @@ use fastpath::pcap::{Format, Reader, LINKTYPE_ETHERNET};
 
 use super::options::Args;
 use super::output::Sink;
+use super::signals::Control;
 
 pub(super) fn run(args: &Args) -> Result<()> {
     let path = args.read.as_ref().expect("run only with -r");
@@ -37,7 +38,7 @@ pub(super) fn run(args: &Args) -> Result<()> {
         bpf_file: args.bpf_file.as_deref(),
         interface: None,
     })?;
-    let stop = crate::stop_flag()?;
+    let ctl = Control::install()?;
     let src: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
@@ -60,7 +61,8 @@ pub(super) fn run(args: &Args) -> Result<()> {
     );
     // Written out again in the input's format unless --format says otherwise.
     let format = args.format_given().unwrap_or(reader.format());
-    let mut sink = Sink::open_as(args, format)?;
+    // Opened once the input is: a file that cannot be read leaves an existing output alone.
+    let mut sink = Sink::open_as(args, format, &ctl)?;
     let lines = sink.is_lines();
     let pcap_linktype = first.as_ref().map_or(LINKTYPE_ETHERNET, |i| i.linktype);
     sink.set_linktype(pcap_linktype);
@@ -68,7 +70,8 @@ pub(super) fn run(args: &Args) -> Result<()> {
     let mut written = 0u64;
     let limit = args.count.unwrap_or(u64::MAX);
     let mut res = Ok(());
-    while written < limit && !stop.load(Ordering::Relaxed) {
+    let mut armed = false;
+    while written < limit && !ctl.stop.load(Ordering::Relaxed) {
         let pkt = match reader.next_packet() {
             Ok(Some(p)) => p,
             Ok(None) => break,
@@ -112,19 +115,20 @@ pub(super) fn run(args: &Args) -> Result<()> {
                 continue;
             }
         }
-        if let Err(e) = sink.write_raw(pkt.ts_ns, pkt.orig_len, pkt.data, pkt.interface) {
+        if let Err(e) = sink.write_raw(pkt.ts_ns, pkt.orig_len, pkt.data, pkt.interface, None) {
             res = Err(e);
             break;
         }
+        if !armed {
+            // A second Ctrl-C cuts the output back to its last complete packet. (The header
+            // waits for the first packet: the input's interfaces and link types go into it.)
+            ctl.arm(sink.cut_back_handle());
+            armed = true;
+        }
         written += 1;
     }
-    let closed = match sink.finish_closed() {
-        Ok(c) => c,
-        Err(e) => {
-            res = res.and(Err(e));
-            Vec::new()
-        }
-    };
-    super::rotate::PostRotate::new(args.postrotate.clone()).finish(closed);
+    let fin = sink.finish();
+    let res = res.and(fin.res);
+    super::rotate::PostRotate::new(args.postrotate.clone()).finish(fin.closed);
     res
 }

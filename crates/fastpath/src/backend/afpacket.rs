@@ -4,7 +4,7 @@
 
 use std::os::fd::OwnedFd;
 
-use crate::config::{Config, FanoutMode, TimestampType, MAX_SNAPLEN};
+use crate::config::{CaptureDirection, Config, FanoutMode, TimestampType, MAX_SNAPLEN};
 use crate::packet::Stats;
 use crate::sys::packet::{self as pk, VLAN_TAG_LEN};
 use crate::{sys, Error, Result};
@@ -75,19 +75,77 @@ fn ethernet_devices_only(rest: Option<Vec<pk::sock_filter>>, snaplen: u32) -> Ve
     prog
 }
 
-/// The classic BPF program the kernel runs for `cfg`: the filter's socket form (which reads a
-/// VLAN tag the kernel moved out of the frame as if in place) with its accepting return values
-/// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed.
-pub(crate) fn kernel_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
-    let prog = filter_program(cfg)?;
-    Ok(if cfg.interface == ANY {
-        Some(ethernet_devices_only(prog, cfg.snaplen))
+/// Which sent copies of loopback packets the kernel program drops (every packet on a loopback
+/// device is seen twice, sent and received; like libpcap, a capture keeps the received copy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Loopback {
+    /// The interface is no loopback device.
+    No,
+    /// The interface is one: [`CaptureDirection::InOut`] keeps received packets only.
+    Device,
+    /// [`ANY`]: the sent copies on the loopback device with this ifindex are dropped.
+    Any(u32),
+}
+
+/// What [`kernel_program`] needs to know about loopback (asked once, at open).
+pub(crate) fn loopback(fd: &OwnedFd, cfg: &Config) -> Result<Loopback> {
+    if cfg.interface == ANY {
+        // A namespace without `lo` has no copies to drop.
+        return Ok(sys::ifindex("lo").map_or(Loopback::No, Loopback::Any));
+    }
+    Ok(if sys::interface_is_loopback(fd, &cfg.interface)? {
+        Loopback::Device
     } else {
-        prog
+        Loopback::No
     })
 }
 
-/// [`kernel_program`] without the [`ANY`] device check.
+/// The classic BPF program the kernel runs for `cfg`: the filter's socket form (which reads a
+/// VLAN tag the kernel moved out of the frame as if in place) with its accepting return values
+/// lowered to the snapshot length, or `ret #snaplen` alone, or none when neither is needed;
+/// for [`ANY`] behind a check that passes on Ethernet devices' packets only; behind
+/// [`pk::direction_prefix`] when only one direction is wanted: `cfg.direction` says which, and
+/// on a `loopback` interface `InOut` keeps only the received copy of each packet (every packet
+/// there is seen sent and received; libpcap drops the sent copy too), as it does for the
+/// loopback device's packets on [`ANY`] ([`pk::loopback_sent_copy_prefix`]).
+pub(crate) fn kernel_program(
+    cfg: &Config,
+    loopback: Loopback,
+) -> Result<Option<Vec<pk::sock_filter>>, Error> {
+    let body = filter_program(cfg)?;
+    let body = if cfg.interface == ANY {
+        Some(ethernet_devices_only(body, cfg.snaplen))
+    } else {
+        body
+    };
+    let prefix = match (cfg.direction, loopback) {
+        (CaptureDirection::Out, _) => pk::direction_prefix(true).to_vec(),
+        (CaptureDirection::In, _) | (CaptureDirection::InOut, Loopback::Device) => {
+            pk::direction_prefix(false).to_vec()
+        }
+        (CaptureDirection::InOut, Loopback::Any(lo)) => pk::loopback_sent_copy_prefix(lo).to_vec(),
+        (CaptureDirection::InOut, Loopback::No) => Vec::new(),
+    };
+    if prefix.is_empty() && cfg.interface != ANY {
+        return Ok(body);
+    }
+    let mut prog = prefix;
+    prog.extend(body.unwrap_or_else(|| pk::snaplen_filter(cfg.snaplen).to_vec()));
+    if prog.len() > crate::filter::cbpf::BPF_MAXINSNS {
+        return Err(Error::InvalidConfig {
+            field: "filter",
+            why: format!(
+                "with the direction and device checks in front the program has {} instructions, \
+                 more than the kernel's {}; simplify the filter",
+                prog.len(),
+                crate::filter::cbpf::BPF_MAXINSNS
+            ),
+        });
+    }
+    Ok(Some(prog))
+}
+
+/// The filter part of [`kernel_program`].
 fn filter_program(cfg: &Config) -> Result<Option<Vec<pk::sock_filter>>, Error> {
     Ok(match &cfg.filter {
         Some(f) => {
@@ -124,6 +182,13 @@ fn fanout_mode(m: FanoutMode) -> u16 {
         FanoutMode::Cpu => pk::PACKET_FANOUT_CPU,
         FanoutMode::Qm => pk::PACKET_FANOUT_QM,
     }
+}
+
+/// Stops intake: a program that rejects every packet replaces the socket's, so the kernel
+/// queues and counts nothing new (`PACKET_STATISTICS` counts only packets a filter passed);
+/// what is already queued stays readable.
+pub(crate) fn stop_intake(fd: &OwnedFd) -> Result<()> {
+    pk::attach_filter(fd, &[pk::REJECT_ALL])
 }
 
 /// Reads (and so resets) an AF_PACKET socket's `PACKET_STATISTICS` and adds them to `stats`:

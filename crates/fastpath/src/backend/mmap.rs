@@ -10,7 +10,8 @@
 //! timeout by default ([`MmapConfig::block_timeout`]).
 #![allow(unsafe_code)]
 
-use std::mem::size_of;
+use std::cell::Cell;
+use std::mem::{align_of, size_of};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
@@ -18,15 +19,38 @@ use super::{afpacket, Rung, RungBatch};
 use crate::config::{Backend, Config, MmapConfig};
 use crate::packet::{Capabilities, Packet, Stats, TimestampSource};
 use crate::ring::tpacket::{BlockIdx, BlockRing, OwnedBlock};
-use crate::sys::packet::{self as pk, tpacket3_hdr, VLAN_TAG_LEN};
+use crate::sys::packet::{self as pk, tpacket3_hdr, tpacket_block_desc, VLAN_TAG_LEN};
 use crate::sys::tstamp;
 use crate::sys::{self, Mmap};
 use crate::{Error, Result};
 
 /// `TPACKET3_HDRLEN`: the packet header plus the `sockaddr_ll` the kernel writes after it.
 const TPACKET3_HDRLEN: usize = size_of::<tpacket3_hdr>() + size_of::<libc::sockaddr_ll>();
-/// Where that `sockaddr_ll` starts: `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))`, 48.
+/// Where that `sockaddr_ll` starts: `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))`, 48 (checked
+/// in the test).
 const SLL_AT: usize = size_of::<tpacket3_hdr>();
+
+/// Where `sll_pkttype` lies after a packet header, inside the `sockaddr_ll` at [`SLL_AT`].
+const PKTTYPE_OFFSET: usize = SLL_AT + pk::SLL_PKTTYPE_OFFSET;
+/// Where `sll_ifindex` lies after a packet header, inside the `sockaddr_ll` at [`SLL_AT`].
+const IFINDEX_OFFSET: usize = SLL_AT + std::mem::offset_of!(libc::sockaddr_ll, sll_ifindex);
+
+/// Why a block's contents were refused (see [`BlockIter`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockFault {
+    why: &'static str,
+    value: u64,
+}
+
+impl BlockFault {
+    fn into_error(self) -> Error {
+        Error::KernelRing {
+            ring: "TPACKET_V3 block",
+            why: self.why,
+            value: self.value,
+        }
+    }
+}
 
 /// The rung-2 socket and its ring.
 #[derive(Debug)]
@@ -41,6 +65,10 @@ pub(crate) struct MmapSocket {
     fanout_group: Option<u16>,
     /// The ring reports the NIC's stamps (`TimestampType::Adapter`).
     hw_timestamps: bool,
+    /// `block_timeout`, for [`Rung::stop_intake`].
+    block_timeout: Duration,
+    /// Set by an iterator that met an impossible value in a block; every later receive fails.
+    fault: Cell<Option<BlockFault>>,
 }
 
 impl MmapSocket {
@@ -62,9 +90,10 @@ impl MmapSocket {
         // SAFETY: `map` is the mapping of the TPACKET_V3 RX ring just requested with exactly
         // `block_size` x `block_count`.
         let ring = unsafe { BlockRing::new(map, m.block_size as usize, m.block_count) };
+        let loopback = afpacket::loopback(&fd, cfg)?;
         // The program goes on before `bind`: the socket has protocol 0 and queues nothing until
         // bound, so no packet the filter rejects ever reaches the ring (nothing to drain).
-        if let Some(prog) = afpacket::kernel_program(cfg)? {
+        if let Some(prog) = afpacket::kernel_program(cfg, loopback)? {
             pk::attach_filter(&fd, &prog)?;
         }
         sys::bind_all(&fd, ifindex)?;
@@ -78,6 +107,8 @@ impl MmapSocket {
             stats: Stats::default(),
             fanout_group,
             hw_timestamps,
+            block_timeout: m.block_timeout,
+            fault: Cell::new(None),
         })
     }
 }
@@ -95,6 +126,9 @@ impl Rung for MmapSocket {
 
     #[inline]
     fn receive(&mut self, timeout: Option<Duration>) -> Result<BlockBatch<'_>> {
+        if let Some(f) = self.fault.get() {
+            return Err(f.into_error());
+        }
         let mut waited = false;
         let block = loop {
             if let Some(b) = self.ring.acquire(self.cur) {
@@ -117,6 +151,14 @@ impl Rung for MmapSocket {
     fn stats(&mut self) -> Result<Stats> {
         afpacket::add_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
+    }
+
+    fn stop_intake(&mut self) -> Result<Duration> {
+        afpacket::stop_intake(&self.fd)?;
+        // The kernel hands over a partly filled block when its retire timer finds it current
+        // for the second time in a row: within two block timeouts, each rounded up to a timer
+        // tick (at worst 10 ms, HZ = 100); 10 ms more for slack.
+        Ok(2 * self.block_timeout + Duration::from_millis(30))
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -196,7 +238,10 @@ fn request_ring(fd: &OwnedFd, m: &MmapConfig, total: u64) -> Result<()> {
         tp_block_size: m.block_size,
         tp_block_nr: m.block_count,
         tp_frame_size: m.frame_size,
-        tp_frame_nr: (m.block_size / m.frame_size) * m.block_count,
+        tp_frame_nr: m.frame_count().ok_or_else(|| Error::InvalidConfig {
+            field: "ring",
+            why: "the number of frames overflows; use fewer or smaller blocks".into(),
+        })?,
         tp_retire_blk_tov: tov_ms,
         tp_sizeof_priv: 0,
         tp_feature_req_word: 0,
@@ -249,14 +294,7 @@ impl RungBatch for BlockBatch<'_> {
             num_pkts: 0,
             first: 0,
         });
-        BlockIter {
-            block: b,
-            off: b.first as usize,
-            remaining: b.num_pkts,
-            snaplen: self.sock.snaplen,
-            ifindex: self.sock.ifindex,
-            _batch: std::marker::PhantomData,
-        }
+        BlockIter::new(b, self.sock.snaplen, self.sock.ifindex, &self.sock.fault)
     }
 }
 
@@ -271,8 +309,12 @@ impl Drop for BlockBatch<'_> {
 
 /// Walks the packets of an owned block by `tp_next_offset`.
 ///
-/// Bounds: every header and every packet is checked to lie inside the block before it is read;
-/// a violation (a kernel bug) ends the iteration instead of reading out of bounds.
+/// Nothing the kernel wrote into the block is trusted: the first packet must lie past the block
+/// descriptor, every header and packet inside the block and aligned for its header type, every
+/// next header after the end of the packet before it (so the headers and tags fastpath rewrites
+/// never overlap a slice already handed out). An impossible value ends the iteration and is
+/// recorded in `fault`, which makes the socket's next receive fail with
+/// [`Error::KernelRing`]; nothing out of bounds is ever read.
 #[derive(Debug)]
 pub(crate) struct BlockIter<'b> {
     block: OwnedBlock,
@@ -280,7 +322,43 @@ pub(crate) struct BlockIter<'b> {
     remaining: u32,
     snaplen: u32,
     ifindex: u32,
+    fault: &'b Cell<Option<BlockFault>>,
     _batch: std::marker::PhantomData<&'b BlockBatch<'b>>,
+}
+
+impl<'b> BlockIter<'b> {
+    fn new(
+        block: OwnedBlock,
+        snaplen: u32,
+        ifindex: u32,
+        fault: &'b Cell<Option<BlockFault>>,
+    ) -> Self {
+        let mut it = BlockIter {
+            block,
+            off: block.first as usize,
+            remaining: block.num_pkts,
+            snaplen,
+            ifindex,
+            fault,
+            _batch: std::marker::PhantomData,
+        };
+        if it.remaining > 0 && it.off < size_of::<tpacket_block_desc>() {
+            it.refuse(
+                "first packet overlaps the block descriptor",
+                block.first.into(),
+            );
+        }
+        it
+    }
+
+    /// Ends the iteration and records why.
+    #[cold]
+    fn refuse(&mut self, why: &'static str, value: u64) {
+        self.remaining = 0;
+        if self.fault.get().is_none() {
+            self.fault.set(Some(BlockFault { why, value }));
+        }
+    }
 }
 
 impl<'b> Iterator for BlockIter<'b> {
@@ -297,14 +375,23 @@ impl<'b> Iterator for BlockIter<'b> {
             .checked_add(TPACKET3_HDRLEN)
             .is_none_or(|end| end > blk.len)
         {
-            self.remaining = 0;
+            self.refuse("packet header outside the block", off as u64);
+            return None;
+        }
+        if off % align_of::<tpacket3_hdr>() != 0 {
+            self.refuse("misaligned packet header", off as u64);
             return None;
         }
         let hp = blk.base.wrapping_add(off).cast::<tpacket3_hdr>();
-        // SAFETY: the header lies inside the block (checked above), which user space owns until
-        // the batch drops (acquired with status USER); offsets are TPACKET_ALIGN(16)-aligned.
-        // We read by value: no reference into the ring is created.
+        // SAFETY: the header lies inside the block and is aligned for its type (both checked
+        // above; the block base is page-aligned), and user space owns the block until the batch
+        // drops (acquired with status USER). We read by value: no reference into the ring is
+        // created.
         let mut h = unsafe { hp.read() };
+        if (h.tp_mac as usize) < TPACKET3_HDRLEN {
+            self.refuse("packet data overlaps its header (tp_mac)", h.tp_mac.into());
+            return None;
+        }
         if h.tp_status & pk::TP_STATUS_VLAN_VALID != 0
             && h.tp_mac as usize >= TPACKET3_HDRLEN + VLAN_TAG_LEN
             && h.tp_snaplen >= 12
@@ -312,37 +399,47 @@ impl<'b> Iterator for BlockIter<'b> {
         {
             restore_vlan(blk, off, &mut h);
             // SAFETY: as for the read above; we own the block, and no slice handed out so far
-            // covers this header (slices start at tp_mac). Writing the fixed header back (VLAN
-            // flag cleared) makes the fix-up idempotent for a second iterator.
+            // covers this header (slices of earlier packets end before it: see the check of
+            // `tp_next_offset` below; this packet's starts at tp_mac, past it). Writing the fixed
+            // header back (VLAN flag cleared) makes the fix-up idempotent for a second iterator.
             unsafe { hp.write(h) };
         }
         let mac = h.tp_mac as usize;
         let cap = h.tp_snaplen.min(self.snaplen) as usize;
-        if (off + mac).checked_add(cap).is_none_or(|end| end > blk.len) {
-            self.remaining = 0;
+        let Some(end) = (off + mac).checked_add(cap).filter(|&e| e <= blk.len) else {
+            self.refuse("packet data outside the block", u64::from(h.tp_snaplen));
             return None;
-        }
+        };
+        // SAFETY: inside the header checked above (PKTTYPE_OFFSET < TPACKET3_HDRLEN); a byte
+        // read by value.
+        let pkt_type = unsafe { blk.base.wrapping_add(off + PKTTYPE_OFFSET).read() };
         // SAFETY: the range lies inside the owned block (checked above). The kernel does not
         // write a block user space owns, and the only writes fastpath makes (VLAN fix-ups) touch
-        // a packet before its slice exists and never after, so the slice is not mutated while
-        // borrowed; it lives no longer than the batch ('b).
+        // a packet before its slice exists and never after: later packets start at or after
+        // `end` (checked below before one is read), so the slice is not mutated while borrowed;
+        // it lives no longer than the batch ('b).
         let data = unsafe { std::slice::from_raw_parts(blk.base.wrapping_add(off + mac), cap) };
         self.remaining -= 1;
         if self.remaining > 0 {
-            if h.tp_next_offset == 0 {
-                self.remaining = 0;
+            let next = off + h.tp_next_offset as usize;
+            if h.tp_next_offset == 0 || next < end {
+                // This packet is still good; the iteration ends after it.
+                self.refuse(
+                    "next packet overlaps this one (tp_next_offset)",
+                    h.tp_next_offset.into(),
+                );
             }
-            self.off = off + h.tp_next_offset as usize;
+            self.off = next;
         }
         // Bound to every interface (`any`): the packet's own, from the `sockaddr_ll` the
         // kernel writes after the header.
         let ifindex = if self.ifindex == 0 {
             // SAFETY: the header and the `sockaddr_ll` after it lie inside the owned block
-            // (`off + TPACKET3_HDRLEN <= blk.len`, checked above); `sll_ifindex` is 4 bytes at
-            // offset 4 of it, and the read is by value, unaligned-safe.
+            // (`off + TPACKET3_HDRLEN <= blk.len`, checked above); `sll_ifindex` is 4 bytes
+            // inside it (IFINDEX_OFFSET), and the read is by value, unaligned-safe.
             unsafe {
                 blk.base
-                    .wrapping_add(off + SLL_AT + 4)
+                    .wrapping_add(off + IFINDEX_OFFSET)
                     .cast::<i32>()
                     .read_unaligned() as u32
             }
@@ -360,11 +457,13 @@ impl<'b> Iterator for BlockIter<'b> {
             } else {
                 TimestampSource::Kernel
             },
+            pkt_type,
+            local_mac: [0; 6],
         })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.remaining as usize, Some(self.remaining as usize))
+        (0, Some(self.remaining as usize))
     }
 }
 
@@ -388,4 +487,221 @@ fn restore_vlan(blk: OwnedBlock, off: usize, h: &mut tpacket3_hdr) {
     h.tp_snaplen += VLAN_TAG_LEN as u32;
     h.tp_len += VLAN_TAG_LEN as u32;
     h.tp_status &= !pk::TP_STATUS_VLAN_VALID;
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    /// One packet of a fake block: where its header is, its `tp_mac`, `tp_snaplen`,
+    /// `tp_next_offset` and packet type; its data bytes are all `fill`.
+    struct Fake {
+        off: usize,
+        mac: u16,
+        snaplen: u32,
+        next: u32,
+        pkt_type: u8,
+        fill: u8,
+    }
+
+    /// A 4 KiB block (8-byte aligned heap memory, as a mapping would be) holding `pkts`.
+    fn block(pkts: &[Fake]) -> Vec<u64> {
+        let mut mem = vec![0u64; 512];
+        for p in pkts {
+            let h = tpacket3_hdr {
+                tp_next_offset: p.next,
+                tp_sec: 1,
+                tp_nsec: 2,
+                tp_snaplen: p.snaplen,
+                tp_len: p.snaplen + 10,
+                tp_status: 0,
+                tp_mac: p.mac,
+                tp_net: p.mac + 14,
+                tp_rxhash: 0,
+                tp_vlan_tci: 0,
+                tp_vlan_tpid: 0,
+                tp_padding: 0,
+                tp_padding2: [0; 8],
+            };
+            {
+                // SAFETY: the 4096 bytes of `mem`, viewed as bytes (u8 has no alignment or
+                // validity requirement); `mem` is not otherwise used while the view lives.
+                let bytes =
+                    unsafe { std::slice::from_raw_parts_mut(mem.as_mut_ptr().cast::<u8>(), 4096) };
+                // Data first: where a case makes it overlap the header, the header wins.
+                let start = (p.off + p.mac as usize).min(4096);
+                let end = (start + p.snaplen as usize).min(4096);
+                bytes[start..end].fill(p.fill);
+                bytes[p.off + PKTTYPE_OFFSET] = p.pkt_type;
+            }
+            let hp = mem.as_mut_ptr().cast::<u8>().wrapping_add(p.off);
+            // SAFETY: `p.off + 48 <= 4096` in every case: the header lies inside `mem`;
+            // unaligned, since some cases are misaligned on purpose.
+            unsafe { hp.cast::<tpacket3_hdr>().write_unaligned(h) };
+        }
+        mem
+    }
+
+    /// Iterates over `mem` as a block of `n` packets starting at `first`: the packets' data,
+    /// their directions, and the fault recorded.
+    fn walk(
+        mem: &mut [u64],
+        first: u32,
+        n: u32,
+    ) -> (Vec<Vec<u8>>, Vec<crate::Direction>, Option<BlockFault>) {
+        let fault = Cell::new(None);
+        let blk = OwnedBlock {
+            base: mem.as_mut_ptr().cast(),
+            len: 4096,
+            num_pkts: n,
+            first,
+        };
+        let it = BlockIter::new(blk, 65535, 1, &fault);
+        let pkts: Vec<Packet<'_>> = it.collect();
+        let data = pkts.iter().map(|p| p.data().to_vec()).collect();
+        let dirs = pkts.iter().map(|p| p.direction()).collect();
+        (data, dirs, fault.get())
+    }
+
+    #[test]
+    fn a_good_block_yields_every_packet_with_its_direction() {
+        let mut mem = block(&[
+            Fake {
+                off: 48,
+                mac: 82,
+                snaplen: 60,
+                next: 144,
+                pkt_type: 4,
+                fill: 1,
+            },
+            Fake {
+                off: 192,
+                mac: 82,
+                snaplen: 70,
+                next: 0,
+                pkt_type: 0,
+                fill: 2,
+            },
+        ]);
+        let (data, dirs, fault) = walk(&mut mem, 48, 2);
+        assert_eq!(fault, None);
+        assert_eq!(data, vec![vec![1; 60], vec![2; 70]]);
+        assert_eq!(dirs, [crate::Direction::Outgoing, crate::Direction::Host]);
+    }
+
+    #[test]
+    fn impossible_values_end_the_iteration_with_a_fault() {
+        type Case = (&'static str, u32, Vec<Fake>, usize);
+        let cases: Vec<Case> = vec![
+            (
+                "first packet overlaps the block descriptor",
+                8,
+                vec![Fake {
+                    off: 8,
+                    mac: 82,
+                    snaplen: 60,
+                    next: 0,
+                    pkt_type: 0,
+                    fill: 1,
+                }],
+                0,
+            ),
+            (
+                "misaligned packet header",
+                48,
+                vec![
+                    Fake {
+                        off: 48,
+                        mac: 82,
+                        snaplen: 60,
+                        next: 151,
+                        pkt_type: 0,
+                        fill: 1,
+                    },
+                    Fake {
+                        off: 199,
+                        mac: 82,
+                        snaplen: 60,
+                        next: 0,
+                        pkt_type: 0,
+                        fill: 2,
+                    },
+                ],
+                1,
+            ),
+            (
+                "next packet overlaps this one (tp_next_offset)",
+                48,
+                vec![
+                    // The next header would sit on this packet's data.
+                    Fake {
+                        off: 48,
+                        mac: 82,
+                        snaplen: 60,
+                        next: 96,
+                        pkt_type: 0,
+                        fill: 1,
+                    },
+                    Fake {
+                        off: 144,
+                        mac: 82,
+                        snaplen: 60,
+                        next: 0,
+                        pkt_type: 0,
+                        fill: 2,
+                    },
+                ],
+                1,
+            ),
+            (
+                "next packet overlaps this one (tp_next_offset)",
+                48,
+                vec![Fake {
+                    off: 48,
+                    mac: 82,
+                    snaplen: 60,
+                    next: 0,
+                    pkt_type: 0,
+                    fill: 1,
+                }],
+                1, // num_pkts says 2, but the first has no successor
+            ),
+            (
+                "packet data outside the block",
+                48,
+                vec![Fake {
+                    off: 48,
+                    mac: 82,
+                    snaplen: 5000,
+                    next: 0,
+                    pkt_type: 0,
+                    fill: 1,
+                }],
+                0,
+            ),
+            (
+                "packet data overlaps its header (tp_mac)",
+                48,
+                vec![Fake {
+                    off: 48,
+                    mac: 20,
+                    snaplen: 60,
+                    next: 0,
+                    pkt_type: 0,
+                    fill: 1,
+                }],
+                0,
+            ),
+            ("packet header outside the block", 4080, vec![], 0),
+        ];
+        for (why, first, pkts, good) in cases {
+            let mut mem = block(&pkts);
+            let (data, _, fault) = walk(&mut mem, first, 2);
+            assert_eq!(data.len(), good, "{why}");
+            let f = fault.unwrap_or_else(|| panic!("no fault: {why}"));
+            assert_eq!(f.why, why);
+            let msg = f.into_error().to_string();
+            assert!(msg.contains("TPACKET_V3") && msg.contains(why), "{msg}");
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub(crate) trait Rung {
     /// Exact counters accumulated since the handle opened.
     fn stats(&mut self) -> Result<Stats>;
 
+    /// Stops the kernel from queuing (or counting) new packets for this handle; what is queued
+    /// stays readable. Returns how long the kernel may still take to hand over what it holds.
+    fn stop_intake(&mut self) -> Result<Duration>;
+
     /// What this handle can do.
     fn capabilities(&self) -> Capabilities;
 

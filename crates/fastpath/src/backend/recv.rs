@@ -26,6 +26,9 @@ use crate::{sys, Result};
 /// `CMSG_SPACE`-padded, with slack.
 const CMSG_CAP: usize = 192;
 
+/// `sizeof(struct sockaddr_ll)`, the room each slot's `msg_name` offers.
+const SLL_LEN: libc::socklen_t = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+
 /// Where one received packet lies inside its slot.
 #[derive(Debug, Clone, Copy, Default)]
 struct Meta {
@@ -36,6 +39,8 @@ struct Meta {
     /// The packet's interface (its own with `any`, from the source address).
     ifindex: u32,
     ts_source: TimestampSource,
+    /// `sll_pkttype` of the source address.
+    pkt_type: u8,
 }
 
 /// The rung-1 socket plus the buffers the kernel copies into.
@@ -51,10 +56,10 @@ pub(crate) struct RecvSocket {
     buf: Vec<u8>,
     /// Per-slot control-message space.
     cmsg: Vec<u64>,
-    iov: Vec<libc::iovec>,
-    /// Per-slot source addresses, only for `any` (ifindex 0): they name each packet's
-    /// interface. Empty otherwise, so the kernel writes no address.
+    /// Per-slot source address: the kernel writes the packet type there (`sll_pkttype`) and,
+    /// what `any` (ifindex 0) needs, the packet's interface (`sll_ifindex`).
     names: Vec<libc::sockaddr_ll>,
+    iov: Vec<libc::iovec>,
     hdrs: Vec<libc::mmsghdr>,
     meta: Vec<Meta>,
     /// The `SO_RCVTIMEO` currently set, to avoid a setsockopt per call.
@@ -65,9 +70,9 @@ pub(crate) struct RecvSocket {
     hw_timestamps: bool,
 }
 
-// SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf` and `cmsg`, heap buffers owned
-// by the same struct that are never reallocated after `open`; moving the struct to another thread
-// moves them together, and all access goes through `&mut self`.
+// SAFETY: the raw pointers inside `iov` and `hdrs` point into `buf`, `cmsg` and `names`, heap
+// buffers owned by the same struct that are never reallocated after `open`; moving the struct to
+// another thread moves them together, and all access goes through `&mut self`.
 unsafe impl Send for RecvSocket {}
 
 impl RecvSocket {
@@ -84,7 +89,8 @@ impl RecvSocket {
                 tstamp::SOF_TIMESTAMPING_RX_HARDWARE | tstamp::SOF_TIMESTAMPING_RAW_HARDWARE,
             )?;
         }
-        filter_and_bind(&fd, cfg, ifindex)?;
+        let loopback = afpacket::loopback(&fd, cfg)?;
+        filter_and_bind(&fd, cfg, ifindex, loopback)?;
         let fanout_group = afpacket::join(&fd, cfg, ifindex)?;
         let mut s = RecvSocket::with_buffers(fd, cfg, ifindex, fanout_group);
         s.hw_timestamps = hw;
@@ -105,9 +111,9 @@ impl RecvSocket {
             slot,
             buf: vec![0u8; n * slot],
             cmsg: vec![0u64; n * CMSG_CAP / 8],
-            iov: Vec::with_capacity(n),
             // SAFETY: sockaddr_ll is a C struct of integers; all-zero is a valid value.
-            names: vec![unsafe { std::mem::zeroed() }; if ifindex == 0 { n } else { 0 }],
+            names: vec![unsafe { std::mem::zeroed() }; n],
+            iov: Vec::with_capacity(n),
             // SAFETY: mmsghdr is a C struct of integers and raw pointers; all-zero (null
             // pointers, zero lengths) is a valid value.
             hdrs: vec![unsafe { std::mem::zeroed() }; n],
@@ -133,10 +139,8 @@ impl RecvSocket {
             h.msg_iovlen = 1;
             h.msg_control = cmsg_base.wrapping_add(i * CMSG_CAP).cast();
             h.msg_controllen = CMSG_CAP;
-            if let Some(name) = s.names.get_mut(i) {
-                h.msg_name = (name as *mut libc::sockaddr_ll).cast();
-                h.msg_namelen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            }
+            h.msg_name = (&mut s.names[i] as *mut libc::sockaddr_ll).cast();
+            h.msg_namelen = SLL_LEN;
         }
         s
     }
@@ -239,9 +243,19 @@ impl RecvSocket {
         if ts_ns == 0 {
             ts_ns = sys::realtime_ns();
         }
-        let ifindex = match self.names.get(i) {
-            Some(name) => name.sll_ifindex as u32,
-            None => self.ifindex,
+        // The kernel wrote the source address up to and past the packet type (and the
+        // interface index before it).
+        let named = self.hdrs[i].msg_hdr.msg_namelen as usize > pk::SLL_PKTTYPE_OFFSET;
+        let pkt_type = if named {
+            self.names[i].sll_pkttype
+        } else {
+            pk::PACKET_HOST
+        };
+        // Bound to every interface (`any`): the packet's own, from its source address.
+        let ifindex = if self.ifindex == 0 && named {
+            self.names[i].sll_ifindex as u32
+        } else {
+            self.ifindex
         };
         let ts_source = if hw_ns != 0 {
             ts_ns = hw_ns;
@@ -256,6 +270,7 @@ impl RecvSocket {
             ts_ns,
             ifindex,
             ts_source,
+            pkt_type,
         }
     }
 }
@@ -281,8 +296,9 @@ impl Rung for RecvSocket {
             self.set_timeout(timeout)?;
         }
         let dontwait = if nonblock { libc::MSG_DONTWAIT } else { 0 };
-        // Every header enters the call with `msg_controllen == CMSG_CAP`: set in `open`, and
-        // restored below for the headers a call filled (the kernel shrinks it to what it wrote).
+        // Every header enters the call with `msg_controllen == CMSG_CAP` and
+        // `msg_namelen == SLL_LEN`: set in `open`, and restored below for the headers a call
+        // filled (the kernel shrinks them to what it wrote).
         let got = if self.batched {
             // SAFETY: `hdrs` holds `hdrs.len()` initialised mmsghdrs whose iovecs and control
             // buffers point into `buf`/`cmsg`, owned by `self` and borrowed mutably for the call;
@@ -319,11 +335,7 @@ impl Rung for RecvSocket {
         for i in 0..got {
             self.meta[i] = self.finish_one(i);
             self.hdrs[i].msg_hdr.msg_controllen = CMSG_CAP;
-            if !self.names.is_empty() {
-                // The kernel shrank it to the address it wrote, like msg_controllen.
-                self.hdrs[i].msg_hdr.msg_namelen =
-                    size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-            }
+            self.hdrs[i].msg_hdr.msg_namelen = SLL_LEN;
         }
         self.stats.delivered += got as u64;
         Ok(OwnedBatch {
@@ -336,6 +348,11 @@ impl Rung for RecvSocket {
     fn stats(&mut self) -> Result<Stats> {
         afpacket::add_statistics(&self.fd, &mut self.stats)?;
         Ok(self.stats)
+    }
+
+    fn stop_intake(&mut self) -> Result<Duration> {
+        // Queued packets are readable at once.
+        afpacket::stop_intake(&self.fd).map(|()| Duration::ZERO)
     }
 
     fn capabilities(&self) -> Capabilities {
@@ -396,8 +413,13 @@ fn ask_for_metadata(fd: &OwnedFd) -> Result<()> {
 }
 
 /// Attaches the kernel program ([`afpacket::kernel_program`]) and binds to `ifindex`.
-fn filter_and_bind(fd: &OwnedFd, cfg: &Config, ifindex: u32) -> Result<()> {
-    match afpacket::kernel_program(cfg)? {
+fn filter_and_bind(
+    fd: &OwnedFd,
+    cfg: &Config,
+    ifindex: u32,
+    loopback: afpacket::Loopback,
+) -> Result<()> {
+    match afpacket::kernel_program(cfg, loopback)? {
         // The libpcap sequence: reject everything, bind, drain what was queued before the
         // filter was in place, then attach the real program. (The socket has protocol 0 and
         // receives nothing before `bind`, so the drain finds nothing today; it keeps the
@@ -492,6 +514,8 @@ impl<'b> Iterator for OwnedIter<'b> {
             ifindex: m.ifindex,
             queue: None,
             ts_source: m.ts_source,
+            pkt_type: m.pkt_type,
+            local_mac: [0; 6],
         })
     }
 

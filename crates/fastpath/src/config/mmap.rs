@@ -41,7 +41,7 @@ impl MmapConfig {
                 why: format!(
                     "{} is not a power of two of at least one page ({page} bytes); try {}",
                     self.block_size,
-                    self.block_size.max(page).next_power_of_two()
+                    pow2_hint(self.block_size.max(page))
                 ),
             });
         }
@@ -63,7 +63,7 @@ impl MmapConfig {
                 why: format!(
                     "{} is not a power of two; try {}",
                     self.block_count,
-                    self.block_count.max(1).next_power_of_two()
+                    pow2_hint(self.block_count)
                 ),
             });
         }
@@ -73,14 +73,66 @@ impl MmapConfig {
                 why: format!("{:?} is out of range (1 ms to 60 s)", self.block_timeout),
             });
         }
+        // Both are powers of two below 2^32, so the product fits in u64.
         let total = u64::from(self.block_size) * u64::from(self.block_count);
         if total > u64::from(u32::MAX) {
-            return Err(Error::OutOfMemory {
-                what: "PACKET_RX_RING",
-                asked: total,
-                why: "a TPACKET_V3 ring holds at most 4 GiB; use fewer or smaller blocks".into(),
+            // A configuration mistake (usage), not a shortage of memory on this machine.
+            return Err(Error::InvalidConfig {
+                field: "ring",
+                why: format!(
+                    "{} blocks of {} bytes make {total} bytes, more than the 4 GiB a TPACKET_V3 \
+                     ring can hold; use fewer or smaller blocks (--blocks, --block-size)",
+                    self.block_count, self.block_size
+                ),
             });
         }
         Ok(())
+    }
+
+    /// Frames in the ring (`tp_frame_nr`): `block_size / frame_size` per block. `None` if it
+    /// overflows (never, for a geometry that passed [`validate`](Self::validate)).
+    pub(crate) fn frame_count(&self) -> Option<u32> {
+        (self.block_size / self.frame_size.max(1)).checked_mul(self.block_count)
+    }
+}
+
+/// The power of two to suggest for `v`: the next one up, or the largest a `u32` holds when the
+/// next one up does not fit (never "try 0").
+pub(crate) fn pow2_hint(v: u32) -> u32 {
+    v.max(1).checked_next_power_of_two().unwrap_or(1 << 31)
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn hints_never_overflow_and_an_oversized_ring_is_a_usage_error() {
+        let m = MmapConfig {
+            block_count: u32::MAX,
+            ..MmapConfig::default()
+        };
+        let e = m.validate().unwrap_err();
+        assert!(e.is_usage(), "{e}");
+        assert!(e.to_string().contains("try 2147483648"), "{e}");
+        let m = MmapConfig {
+            block_size: 3_000_000_000,
+            ..MmapConfig::default()
+        };
+        let e = m.validate().unwrap_err();
+        assert!(e.to_string().contains("try 2147483648"), "{e}");
+        let m = MmapConfig {
+            block_count: 0,
+            ..MmapConfig::default()
+        };
+        assert!(m.validate().unwrap_err().to_string().contains("try 1"));
+        let m = MmapConfig {
+            block_size: 1 << 30,
+            block_count: 1 << 10,
+            ..MmapConfig::default()
+        };
+        let e = m.validate().unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("4 GiB"), "{e}");
+        assert_eq!(MmapConfig::default().frame_count(), Some(512 * 32));
     }
 }

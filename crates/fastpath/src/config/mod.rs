@@ -147,6 +147,39 @@ impl FromStr for FanoutMode {
     }
 }
 
+/// Which packets a handle receives, by direction (tcpdump's `-Q in|out|inout`,
+/// [`Config::direction`](crate::Config::direction)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum CaptureDirection {
+    /// Only packets the interface received.
+    In,
+    /// Only packets this host sent.
+    Out,
+    /// Both (the default). On a loopback interface every packet is both sent and received; only
+    /// the received copy is kept, so each packet is seen once, as libpcap does.
+    #[default]
+    InOut,
+}
+
+impl FromStr for CaptureDirection {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "in" => CaptureDirection::In,
+            "out" => CaptureDirection::Out,
+            "inout" => CaptureDirection::InOut,
+            _ => {
+                return Err(Error::InvalidConfig {
+                    field: "direction",
+                    why: format!("`{s}` is not a direction (choose in, out or inout)"),
+                })
+            }
+        })
+    }
+}
+
 /// Everything needed to open a [`Receiver`](crate::Receiver).
 ///
 /// ```
@@ -161,6 +194,7 @@ pub struct Config {
     pub(crate) snaplen: u32,
     pub(crate) batch_size: usize,
     pub(crate) promiscuous: bool,
+    pub(crate) direction: CaptureDirection,
     pub(crate) rcvbuf: usize,
     pub(crate) mmap: MmapConfig,
     pub(crate) fanout: Option<(FanoutMode, Option<u16>)>,
@@ -190,6 +224,7 @@ impl Config {
             snaplen: MAX_SNAPLEN,
             batch_size: 64,
             promiscuous: true,
+            direction: CaptureDirection::InOut,
             rcvbuf: 32 << 20,
             mmap: MmapConfig::default(),
             fanout: None,
@@ -241,6 +276,20 @@ impl Config {
     /// Whether to put the interface in promiscuous mode while capturing (default on, as tcpdump).
     pub fn promiscuous(mut self, on: bool) -> Self {
         self.promiscuous = on;
+        self
+    }
+
+    /// Which packets to receive by direction (tcpdump's `-Q`; default
+    /// [`CaptureDirection::InOut`]).
+    ///
+    /// The AF_PACKET rungs (`recv`, `recv-batch`, `mmap`) decide in the kernel, before a packet
+    /// is queued or counted, with the packet type the kernel assigns (a short program in front of
+    /// the socket filter). On a loopback interface, where every packet is both sent and
+    /// received, `InOut` keeps only the received copy, so each packet is seen once (as libpcap
+    /// does); `Out` keeps the sent copy. `xdp` and `dpdk` see only what the device receives:
+    /// `In` and `InOut` are the same there and `Out` is refused.
+    pub fn direction(mut self, direction: CaptureDirection) -> Self {
+        self.direction = direction;
         self
     }
 
@@ -298,9 +347,11 @@ impl Config {
         self
     }
 
-    /// Confirms that [`Backend::Xdp`] may take every packet of the interface away from the
-    /// kernel stack even though the interface has IP addresses (its own connections would
-    /// stall). Without it, opening such an interface fails with [`Error::WouldTakeTraffic`].
+    /// Confirms that [`Backend::Xdp`] may take packets of the interface away from the kernel
+    /// stack even though the interface has IP addresses: every packet, or with a
+    /// [`filter`](Self::filter) every packet it accepts (the host's own connections that match
+    /// would stall: `tcp` takes SSH). Without it, opening such an interface fails with
+    /// [`Error::WouldTakeTraffic`].
     pub fn take(mut self, take: bool) -> Self {
         self.take = take;
         self
@@ -308,8 +359,9 @@ impl Config {
 
     /// Receives only packets `filter` accepts, filtering as early as the backend allows: in the
     /// kernel before any copy (`recv`, `recv-batch`, `mmap`: `SO_ATTACH_FILTER`), in the XDP
-    /// program (`xdp`: non-matching frames go on to the kernel stack, so `take` is not needed),
-    /// or before a packet is handed out (`dpdk`).
+    /// program (`xdp`: non-matching frames go on to the kernel stack, matching ones are taken
+    /// from it, so an interface with addresses still needs [`take`](Self::take)), or before a
+    /// packet is handed out (`dpdk`).
     ///
     /// ```
     /// use fastpath::{Config, Filter};
@@ -362,6 +414,18 @@ impl Config {
                 why: format!(
                     "`any` (every interface) works with the AF_PACKET backends only; \
                      -b {} needs one interface: give its name, or several as `-i a,b`",
+                    self.backend
+                ),
+            });
+        }
+        if self.direction == CaptureDirection::Out
+            && matches!(self.backend, Backend::Xdp | Backend::Dpdk)
+        {
+            return Err(Error::InvalidConfig {
+                field: "direction",
+                why: format!(
+                    "-b {} sees only packets the device receives, so `out` would capture nothing; \
+                     capture sent packets with recv, recv-batch or mmap",
                     self.backend
                 ),
             });

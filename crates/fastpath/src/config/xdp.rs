@@ -100,7 +100,7 @@ impl XdpConfig {
                     field,
                     why: format!(
                         "{v} is not a power of two; try {}",
-                        v.max(1).checked_next_power_of_two().unwrap_or(1 << 31)
+                        super::mmap::pow2_hint(v)
                     ),
                 });
             }
@@ -144,7 +144,7 @@ impl XdpConfig {
                 why: format!(
                     "{} frames cannot be shared by {queues} sockets (each needs at least 2); try {}",
                     self.frame_count,
-                    (2 * q).next_power_of_two()
+                    super::mmap::pow2_hint(q.saturating_mul(2))
                 ),
             });
         }

@@ -4,12 +4,32 @@ use std::collections::HashMap;
 
 use super::{
     Format, InterfaceStats, BLOCK_OVERHEAD, BT_EPB, BT_IDB, BT_ISB, BT_SHB, BYTE_ORDER_MAGIC,
-    EPB_FIXED, LINKTYPE_ETHERNET, MAX_IF_NAME, NS_PER_S, OPT_ENDOFOPT, OPT_IF_NAME, OPT_IF_TSRESOL,
-    OPT_ISB_ENDTIME, OPT_ISB_FILTERACCEPT, OPT_ISB_IFDROP, OPT_ISB_IFRECV, OPT_ISB_OSDROP,
-    OPT_ISB_STARTTIME, OPT_ISB_USRDELIV, OPT_SHB_USERAPPL, PCAP_MAGIC_NS, PCAP_RECORD_HEADER,
-    USERAPPL,
+    EPB_FIXED, LINKTYPE_ETHERNET, MAX_IF_NAME, NS_PER_S, OPT_ENDOFOPT, OPT_EPB_FLAGS, OPT_IF_NAME,
+    OPT_IF_TSRESOL, OPT_ISB_ENDTIME, OPT_ISB_FILTERACCEPT, OPT_ISB_IFDROP, OPT_ISB_IFRECV,
+    OPT_ISB_OSDROP, OPT_ISB_STARTTIME, OPT_ISB_USRDELIV, OPT_SHB_USERAPPL, PCAP_MAGIC_NS,
+    PCAP_RECORD_HEADER, USERAPPL,
 };
 use crate::limits::MAX_SNAPLEN;
+use crate::packet::Direction;
+
+/// The pcapng `epb_flags` word of a packet's direction: bits 0-1 the direction (01 inbound,
+/// 10 outbound), bits 2-4 the reception type (001 unicast, 010 multicast, 011 broadcast, 100
+/// promiscuous; 000, not given, for sent packets).
+pub fn epb_flags(direction: Direction) -> u32 {
+    const INBOUND: u32 = 0b01;
+    const OUTBOUND: u32 = 0b10;
+    match direction {
+        Direction::Host => INBOUND | 1 << 2,
+        Direction::Multicast => INBOUND | 2 << 2,
+        Direction::Broadcast => INBOUND | 3 << 2,
+        Direction::OtherHost => INBOUND | 4 << 2,
+        Direction::Outgoing => OUTBOUND,
+    }
+}
+
+/// Bytes the `epb_flags` option adds to an enhanced packet block: the option (4 + 4) and the
+/// end of options (4).
+pub(super) const EPB_FLAGS_LEN: usize = 12;
 
 /// Sans-IO capture-file encoder: appends the file header and packet records to a caller's
 /// `Vec<u8>`.
@@ -155,6 +175,41 @@ impl Encoder {
                 put_u32(out, total);
             }
         }
+    }
+
+    /// [`Encoder::packet`], and for pcapng the packet's direction in the block's `epb_flags`
+    /// option (see [`epb_flags`]; 12 bytes more per block). Pcap has nowhere to put it.
+    pub fn packet_with_direction(
+        &mut self,
+        out: &mut Vec<u8>,
+        ts_ns: u64,
+        orig_len: u32,
+        data: &[u8],
+        ifindex: u32,
+        direction: Direction,
+    ) {
+        if self.format == Format::Pcap {
+            return self.packet(out, ts_ns, orig_len, data, ifindex);
+        }
+        let data = &data[..data.len().min(self.snaplen as usize)];
+        let caplen = data.len() as u32;
+        let orig_len = orig_len.max(caplen);
+        let id = self.interface_id(out, ifindex);
+        let pad = pad4(data.len());
+        let total = (EPB_FIXED + data.len() + pad + EPB_FLAGS_LEN) as u32;
+        out.reserve(total as usize);
+        put_u32(out, BT_EPB);
+        put_u32(out, total);
+        put_u32(out, id);
+        put_u32(out, (ts_ns >> 32) as u32); // if_tsresol = 9: units are nanoseconds
+        put_u32(out, ts_ns as u32);
+        put_u32(out, caplen);
+        put_u32(out, orig_len);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&[0; 3][..pad]);
+        put_option(out, OPT_EPB_FLAGS, &epb_flags(direction).to_le_bytes());
+        put_option(out, OPT_ENDOFOPT, &[]);
+        put_u32(out, total);
     }
 
     /// Pre-register an interface name for pcapng (`if_name` option). Optional, but see the
@@ -367,6 +422,48 @@ mod test {
         assert_eq!(Encoder::new(Format::Pcap, 0).snaplen(), MAX_SNAPLEN);
         assert_eq!(Encoder::new(Format::Pcap, u32::MAX).snaplen(), MAX_SNAPLEN);
         assert_eq!(Encoder::new(Format::Pcapng, 64).snaplen(), 64);
+    }
+
+    #[test]
+    fn epb_flags_carry_the_direction() {
+        let mut enc = Encoder::new(Format::Pcapng, 65535);
+        let mut out = Vec::new();
+        enc.header(&mut out);
+        let kinds = [
+            (Direction::Host, 0x05),
+            (Direction::Multicast, 0x09),
+            (Direction::Broadcast, 0x0d),
+            (Direction::OtherHost, 0x11),
+            (Direction::Outgoing, 0x02),
+        ];
+        for (i, (d, _)) in kinds.iter().enumerate() {
+            enc.packet_with_direction(&mut out, TS, 60, &[i as u8; 5], 3, *d);
+        }
+        let framed = blocks(&out);
+        let epbs: Vec<&[u8]> = framed
+            .iter()
+            .filter(|b| b.0 == BT_EPB)
+            .map(|b| b.1)
+            .collect();
+        assert_eq!(epbs.len(), kinds.len());
+        for (body, (_, flags)) in epbs.iter().zip(kinds) {
+            // 20 bytes of fields, 5 of data + 3 of padding, then the options.
+            #[rustfmt::skip]
+            let want = [
+                2, 0, 4, 0, flags, 0, 0, 0, // epb_flags
+                0, 0, 0, 0, // opt_endofopt
+            ];
+            assert_eq!(&body[28..], want);
+        }
+        // The reader still reads them; pcap ignores the direction.
+        let (_, recs) = read_records(&out).unwrap();
+        assert_eq!(recs.len(), kinds.len());
+        assert_eq!(recs[4].data, [4; 5]);
+        let mut enc = Encoder::new(Format::Pcap, 65535);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        enc.packet(&mut a, TS, 60, &[1; 5], 3);
+        enc.packet_with_direction(&mut b, TS, 60, &[1; 5], 3, Direction::Outgoing);
+        assert_eq!(a, b);
     }
 
     #[test]

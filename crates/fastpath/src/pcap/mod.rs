@@ -25,7 +25,9 @@
 //!   timestamps wrap in 2106.
 //! - [`Format::Pcapng`]: little-endian section header block (with `shb_userappl`), one interface
 //!   description block per interface on first use (`LINKTYPE_ETHERNET`, snaplen, `if_name` when
-//!   known, `if_tsresol` = 9, i.e. nanoseconds), and enhanced packet blocks.
+//!   known, `if_tsresol` = 9, i.e. nanoseconds), and enhanced packet blocks; written through
+//!   [`Encoder::packet_with_direction`], they carry `epb_flags` with the direction (inbound,
+//!   outbound) and the reception type (unicast, multicast, broadcast, promiscuous).
 //!
 //! Captured data longer than the snaplen is cut to the snaplen; the original length is kept.
 //!
@@ -37,17 +39,20 @@
 //! Implementation: `encode.rs` ([`Encoder`]), `write.rs` ([`PcapWriter`]), `read.rs`
 //! ([`read_records`]), `stream.rs` ([`Reader`]), `rotate.rs` ([`RotatingWriter`]).
 
+mod cut;
 mod encode;
 #[cfg(test)]
 mod fixtures;
+mod open;
 mod read;
 mod rotate;
 mod stream;
 mod write;
 
-pub use encode::Encoder;
+pub use cut::CutBack;
+pub use encode::{epb_flags, Encoder};
 pub use read::{read_records, Record};
-pub use rotate::{BeforeClose, RotatingWriter, Rotation};
+pub use rotate::{AfterOpen, BeforeClose, RotatingWriter, Rotation};
 pub use stream::{InterfaceInfo, PacketRef, Reader};
 pub use write::PcapWriter;
 
@@ -74,6 +79,7 @@ const OPT_SHB_USERAPPL: u16 = 4;
 const OPT_IF_NAME: u16 = 2;
 const OPT_IF_TSRESOL: u16 = 9;
 const OPT_IF_TSOFFSET: u16 = 14;
+const OPT_EPB_FLAGS: u16 = 2;
 const OPT_ISB_STARTTIME: u16 = 2;
 const OPT_ISB_ENDTIME: u16 = 3;
 const OPT_ISB_IFRECV: u16 = 4;

@@ -8,7 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{Format, InterfaceStats, PcapWriter};
+use super::{CutBack, Format, InterfaceStats, PcapWriter};
+use crate::packet::Direction;
 use crate::sys::time::{strftime_local, utc_offset};
 use crate::{Error, Result};
 
@@ -95,12 +96,19 @@ impl Rotation {
 /// Called with each file's writer just before it is closed (to add interface statistics).
 pub type BeforeClose = Box<dyn FnMut(&mut PcapWriter) -> Result<()> + Send>;
 
+/// Called with each new file's writer once its header is written (e.g. to take its
+/// [`PcapWriter::cut_back_handle`]).
+pub type AfterOpen = Box<dyn FnMut(&mut PcapWriter) + Send>;
+
 /// A capture written over several files: a new file when the current one would grow past a
 /// size, at wall-clock boundaries, or both; at most N files kept, as a ring.
 ///
 /// **Every file is a complete capture on its own**: it starts with its own header (and, for
-/// pcapng, the description blocks of the registered interfaces) and is finished — flushed,
-/// synced, statistics added by the [`BeforeClose`] hook — before the next one is created.
+/// pcapng, the description blocks of the registered interfaces), written as soon as a rotation
+/// creates it, and is finished — flushed, synced, statistics added by the [`BeforeClose`]
+/// hook — before the next one is created. Files are created as [`PcapWriter::create`] creates
+/// them (mode `0600` when new, no foreign symbolic link followed); a name the ring reuses is
+/// overwritten.
 /// A failed write cuts the current file back to its last complete packet, as
 /// [`PcapWriter`] does, and stops the writer.
 ///
@@ -145,6 +153,7 @@ pub struct RotatingWriter {
     /// Packets in the files already closed.
     closed_packets: u64,
     before_close: Option<BeforeClose>,
+    after_open: Option<AfterOpen>,
     /// A rotation failed, or `finish` ran: nothing more is written.
     stopped: bool,
 }
@@ -193,6 +202,7 @@ impl RotatingWriter {
             closed: Vec::new(),
             closed_packets: 0,
             before_close: None,
+            after_open: None,
             stopped: false,
         };
         w.base = w.expand(now)?;
@@ -240,6 +250,18 @@ impl RotatingWriter {
         self.before_close = Some(hook);
     }
 
+    /// Runs `hook` on each file a rotation creates from now on, once its header is written
+    /// (the current file is not among them).
+    pub fn set_after_open(&mut self, hook: AfterOpen) {
+        self.after_open = Some(hook);
+    }
+
+    /// A [`CutBack`] handle of the current file (see [`PcapWriter::cut_back_handle`]); the
+    /// next file needs a handle of its own ([`RotatingWriter::set_after_open`]).
+    pub fn cut_back_handle(&mut self) -> Option<CutBack> {
+        self.cur.as_mut()?.cut_back_handle()
+    }
+
     /// The file being written.
     pub fn current_path(&self) -> Option<&Path> {
         self.cur.as_ref().map(|w| Path::new(w.path()))
@@ -276,17 +298,52 @@ impl RotatingWriter {
         data: &[u8],
         ifindex: u32,
     ) -> Result<()> {
+        self.write(ts_ns, orig_len, data, ifindex, None)
+    }
+
+    /// [`RotatingWriter::write_packet`], with the packet's direction in pcapng's `epb_flags`
+    /// (see [`PcapWriter::write_packet_with_direction`]).
+    ///
+    /// # Errors
+    /// As [`RotatingWriter::write_packet`].
+    pub fn write_packet_with_direction(
+        &mut self,
+        ts_ns: u64,
+        orig_len: u32,
+        data: &[u8],
+        ifindex: u32,
+        direction: Direction,
+    ) -> Result<()> {
+        self.write(ts_ns, orig_len, data, ifindex, Some(direction))
+    }
+
+    fn write(
+        &mut self,
+        ts_ns: u64,
+        orig_len: u32,
+        data: &[u8],
+        ifindex: u32,
+        direction: Option<Direction>,
+    ) -> Result<()> {
         if self.next_boundary.is_some() {
             self.tick(crate::sys::realtime_ns())?;
         }
         if let Some(limit) = self.rotation.size {
+            let flags = match (direction, self.format) {
+                (Some(_), Format::Pcapng) => super::encode::EPB_FLAGS_LEN as u64,
+                _ => 0,
+            };
             let w = self.writer()?;
             let has_packets = w.packets_written() + w.packets_buffered() > 0;
-            if has_packets && w.len_bytes() + w.record_len(data.len()) > limit {
+            if has_packets && w.len_bytes() + w.record_len(data.len()) + flags > limit {
                 self.rotate(None)?;
             }
         }
-        let res = self.writer()?.write_packet(ts_ns, orig_len, data, ifindex);
+        let w = self.writer()?;
+        let res = match direction {
+            Some(d) => w.write_packet_with_direction(ts_ns, orig_len, data, ifindex, d),
+            None => w.write_packet(ts_ns, orig_len, data, ifindex),
+        };
         res.map_err(|e| self.count_all(e))
     }
 
@@ -441,7 +498,13 @@ impl RotatingWriter {
             self.number = 0;
         }
         self.base = base;
-        self.open_current()
+        self.open_current()?;
+        // The header at once: the new file is a valid capture from the start.
+        self.flush()?;
+        if let (Some(hook), Some(w)) = (&mut self.after_open, &mut self.cur) {
+            hook(w);
+        }
+        Ok(())
     }
 
     fn close_current(&mut self) -> Result<()> {
@@ -660,6 +723,65 @@ mod test {
         assert_eq!(names(dir.path()), want);
     }
 
+    /// Directions reach every file's `epb_flags` (and count towards the size limit); a file a
+    /// rotation creates holds its header at once, is private, and is handed to the
+    /// [`AfterOpen`] hook, which can take its cut-back handle.
+    #[test]
+    fn rotated_files_carry_directions_and_start_complete() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("fastpath-rotdir");
+        let tpl = dir.path().join("d.pcapng").to_str().unwrap().to_owned();
+        let rot = Rotation::new().size(2_000);
+        let mut w = RotatingWriter::create(&tpl, Format::Pcapng, 0, rot).unwrap();
+        w.add_interface(1, "eth0");
+        let opened = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let o = std::sync::Arc::clone(&opened);
+        w.set_after_open(Box::new(move |pw| {
+            // The header is out before any packet.
+            let len = fs::metadata(pw.path()).unwrap().len();
+            let cut = pw.cut_back_handle().expect("a regular file");
+            o.lock().unwrap().push((len, cut));
+        }));
+        let dirs = [Direction::Host, Direction::Outgoing, Direction::Broadcast];
+        for i in 0..40u32 {
+            let (ts, orig, data) = packet(i);
+            w.write_packet_with_direction(ts, orig, &data, 1, dirs[i as usize % 3])
+                .unwrap();
+        }
+        w.finish().unwrap();
+        let closed = w.take_closed();
+        let opened = opened.lock().unwrap();
+        assert!(closed.len() > 2, "{closed:?}");
+        assert_eq!(opened.len(), closed.len() - 1, "every file but the first");
+        assert!(
+            opened.iter().all(|(len, _)| *len > 0),
+            "headers written at once"
+        );
+        let mut flags = Vec::new();
+        for path in &closed {
+            let bytes = fs::read(path).unwrap();
+            assert!(bytes.len() <= 2_000, "{}: {}", path.display(), bytes.len());
+            let mode = fs::metadata(path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode & !0o600, 0, "{}: {mode:o}", path.display());
+            // Each EPB ends with epb_flags (code 2, length 4), then opt_endofopt.
+            let mut at = 0;
+            while at + 12 <= bytes.len() {
+                let ty = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+                let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+                if ty == 6 {
+                    let opt = &bytes[at + len - 16..at + len - 4];
+                    assert_eq!(&opt[..4], [2, 0, 4, 0]);
+                    flags.push(u32::from_le_bytes(opt[4..8].try_into().unwrap()));
+                }
+                at += len;
+            }
+        }
+        let want: Vec<u32> = (0..40)
+            .map(|i| super::super::epb_flags(dirs[i % 3]))
+            .collect();
+        assert_eq!(flags, want);
+    }
+
     #[test]
     fn bad_rotation_is_a_usage_error() {
         for rot in [
@@ -684,6 +806,37 @@ mod full_test {
     use crate::pcap::read_records;
     use fastpath_testutil::{is_root, require, TempDir};
     use std::process::Command;
+
+    /// A symbolic link another user planted in a shared directory at the name of the next file
+    /// of a series is not followed: the rotation fails naming it, the file it points to is
+    /// untouched, and the files before are complete.
+    #[test]
+    fn a_planted_link_stops_the_series_not_another_file() {
+        require!(is_root(), "needs root to give a link to another user");
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new("fastpath-rotlink");
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let planted = shared.join("cap1");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        std::os::unix::fs::lchown(&planted, Some(65534), Some(65534)).unwrap();
+        let tpl = shared.join("cap").to_str().unwrap().to_owned();
+        let mut w =
+            RotatingWriter::create(&tpl, Format::Pcap, 0, Rotation::new().size(2_000)).unwrap();
+        let err = (0..100)
+            .find_map(|i| {
+                let (ts, orig, data) = packet(i);
+                w.write_packet(ts, orig, &data, 1).err()
+            })
+            .expect("the second file is refused");
+        assert!(matches!(err, Error::OutputIsForeignSymlink { .. }), "{err}");
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        let first = read_records(&fs::read(shared.join("cap")).unwrap()).unwrap();
+        assert!(!first.1.is_empty());
+    }
 
     /// A full disk in the middle of the series: the error counts the packets of every file, and
     /// they are all there, each file complete.

@@ -6,8 +6,11 @@ use std::fs::File;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::sync::Arc;
 
+use super::cut::{CutBack, Gate};
 use super::{Encoder, Format, InterfaceStats, DEFAULT_FLUSH_BYTES};
+use crate::packet::Direction;
 use crate::{Error, Result};
 
 /// What a regular file can do that a stream cannot.
@@ -82,6 +85,8 @@ pub struct PcapWriter<W: Write = File> {
     header_pending: bool,
     failed: Option<Failure>,
     finished: bool,
+    /// Shared with a [`CutBack`] handle, once one was asked for.
+    gate: Option<Arc<Gate>>,
 }
 
 impl<W: Write> fmt::Debug for PcapWriter<W> {
@@ -101,23 +106,39 @@ impl<W: Write> fmt::Debug for PcapWriter<W> {
 impl PcapWriter<File> {
     /// Create (or truncate) the capture file at `path`.
     ///
+    /// A new file gets mode `0600` (owner read/write, less what the umask takes away), as
+    /// dumpcap's; an existing file keeps its mode and owner. A symbolic link at `path` is
+    /// followed only if it is the caller's or the directory owner's, or the directory is
+    /// writable by its owner alone (Linux's `fs.protected_symlinks` rule, also for
+    /// group-writable directories), so a link planted in a shared directory cannot redirect a
+    /// privileged capture onto another file.
+    ///
     /// If `path` is not a regular file (a FIFO, `/dev/stdout`), it is written as a stream:
     /// nothing can be cut back on error.
     ///
     /// # Errors
-    /// [`Error::CreateOutput`] if the file cannot be opened.
+    /// [`Error::CreateOutput`] if the file cannot be opened;
+    /// [`Error::OutputIsForeignSymlink`] for a link that is not followed.
     pub fn create(path: &Path, format: Format, snaplen: u32) -> Result<Self> {
         let label = path.display().to_string();
-        let file = File::create(path).map_err(|source| Error::CreateOutput {
-            path: label.clone(),
-            source,
-        })?;
+        let file = super::open::open_output(path)?;
         let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
         let ops = regular.then_some(FileOps {
             truncate: truncate_file,
             sync: sync_file,
         });
         Ok(Self::with_ops(file, label, ops, format, snaplen))
+    }
+
+    /// A handle that cuts this file back to its last complete record from another thread and
+    /// stops this writer, for a program that must exit at once (see [`CutBack`]); `None` for a
+    /// stream, which cannot be cut back, or if the descriptor cannot be duplicated.
+    pub fn cut_back_handle(&mut self) -> Option<CutBack> {
+        self.file_ops.as_ref()?;
+        let file = self.out.try_clone().ok()?;
+        let gate = Arc::clone(self.gate.get_or_insert_with(Default::default));
+        gate.commit(self.committed, self.written);
+        Some(CutBack::new(file, self.path.clone(), gate))
     }
 
     /// Write the capture to standard output (`-w -`), as a stream.
@@ -173,6 +194,7 @@ impl<W: Write> PcapWriter<W> {
             header_pending: true,
             failed: None,
             finished: false,
+            gate: None,
             enc,
         };
         w.reserve_buffer();
@@ -306,6 +328,33 @@ impl<W: Write> PcapWriter<W> {
         Ok(())
     }
 
+    /// [`PcapWriter::write_packet`], with the packet's direction in pcapng's `epb_flags` (see
+    /// [`Encoder::packet_with_direction`]).
+    ///
+    /// # Errors
+    /// As [`PcapWriter::write_packet`].
+    pub fn write_packet_with_direction(
+        &mut self,
+        ts_ns: u64,
+        orig_len: u32,
+        data: &[u8],
+        ifindex: u32,
+        direction: Direction,
+    ) -> Result<()> {
+        self.check_failed()?;
+        if self.header_pending {
+            // The header gets a write of its own, so that cutting back never removes it.
+            self.flush()?;
+        }
+        self.enc
+            .packet_with_direction(&mut self.buf, ts_ns, orig_len, data, ifindex, direction);
+        self.ends.push(self.buf.len());
+        if self.buf.len() >= self.flush_bytes {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Write the buffer out (and flush `W`).
     ///
     /// # Errors
@@ -313,6 +362,22 @@ impl<W: Write> PcapWriter<W> {
     /// to its last complete record.
     pub fn flush(&mut self) -> Result<()> {
         self.check_failed()?;
+        let gate = self.gate.clone();
+        if let Some(g) = &gate {
+            if !g.enter() {
+                return Err(self.fail(io::Error::other("the capture was cut short")));
+            }
+        }
+        let res = self.flush_inner();
+        if let Some(g) = &gate {
+            g.commit(self.committed, self.written);
+            g.leave();
+        }
+        res
+    }
+
+    /// [`PcapWriter::flush`] inside the gate, if there is one.
+    fn flush_inner(&mut self) -> Result<()> {
         if self.header_pending {
             debug_assert!(self.buf.is_empty(), "packets are encoded after the header");
             self.header_pending = false;
@@ -622,6 +687,49 @@ mod test {
         assert_eq!(w.packets_written(), 0);
         drop(w);
         assert_eq!(read_records(&fs::read(&path).unwrap()).unwrap().1.len(), 1);
+    }
+
+    /// A cut from another thread, while a thread writes and flushes as fast as it can, leaves a
+    /// file of whole records holding exactly the count it reports, and stops the writer.
+    #[test]
+    fn cut_back_from_another_thread_leaves_whole_records() {
+        let dir = TempDir::new("cut");
+        for format in [Format::Pcap, Format::Pcapng] {
+            let path = dir.0.join("cut.cap");
+            let mut w = PcapWriter::create(&path, format, 0).unwrap();
+            w.add_interface(1, "veth0");
+            w.set_flush_threshold(3_000);
+            w.flush().unwrap();
+            let cut = w.cut_back_handle().expect("a regular file");
+            assert_eq!(cut.path(), path.display().to_string());
+            let writer = std::thread::spawn(move || {
+                let mut i = 0;
+                while w
+                    .write_packet(packet(i).0, packet(i).1, &packet(i).2, 1)
+                    .is_ok()
+                {
+                    i += 1;
+                }
+                (w, i)
+            });
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            let kept = cut.cut_back().unwrap();
+            let (mut w, accepted) = writer.join().unwrap();
+            assert!(
+                kept > 0 && kept < u64::from(accepted) + 1,
+                "{kept} of {accepted}"
+            );
+            assert!(w.flush().is_err(), "the writer stays stopped");
+            drop(w);
+            let (_, recs) = read_records(&fs::read(&path).unwrap()).unwrap();
+            check_prefix(&recs, kept);
+        }
+        // Streams have no handle.
+        let mut s = PcapWriter::stdout(Format::Pcap, 0).unwrap();
+        if !fs::metadata("/proc/self/fd/1").is_ok_and(|m| m.is_file()) {
+            assert!(s.cut_back_handle().is_none());
+        }
+        s.finished = true; // nothing to write to the test's stdout
     }
 
     #[test]

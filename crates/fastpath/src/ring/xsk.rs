@@ -71,6 +71,17 @@ impl Span {
     }
 }
 
+/// An index the other side published that the protocol makes impossible: more entries
+/// published than the ring holds, or an index that moved backwards. The ring is not read past
+/// it (doing so could read slots the other side is writing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RingFault {
+    /// What is wrong.
+    pub(crate) why: &'static str,
+    /// The index read.
+    pub(crate) value: u64,
+}
+
 /// Why a ring layout reported by the kernel was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct LayoutError(pub(crate) &'static str);
@@ -250,30 +261,43 @@ impl<T: Copy, M> RingProd<T, M> {
     }
 
     /// Free slots, re-reading the consumer index only when the cached count is below `want`.
+    ///
+    /// # Errors
+    /// [`RingFault`] if the consumer index the other side published is impossible: ahead of
+    /// what we published, or more than a ring behind what we reserved (then more than `size`
+    /// slots would look free). The cached index is left as it was.
     #[inline]
-    pub(crate) fn free(&mut self, want: u32) -> u32 {
+    pub(crate) fn free(&mut self, want: u32) -> Result<u32, RingFault> {
         let free = self.cached_cons.wrapping_sub(self.cached_prod);
         if free >= want {
-            return free;
+            return Ok(free);
         }
         // (A): Acquire pairs with the kernel's `smp_store_release(&ring->consumer)` in
         // `__xskq_cons_release` (D): its reads of the slots it consumed happen before we
         // overwrite them. (The kernel gets by with a control dependency; Rust has none.)
-        self.cached_cons = self
-            .raw
-            .consumer()
-            .load(Ordering::Acquire)
-            .wrapping_add(self.raw.size());
-        self.cached_cons.wrapping_sub(self.cached_prod)
+        let consumer = self.raw.consumer().load(Ordering::Acquire);
+        // The consumer can only have taken what we published: published - consumer is in
+        // 0..=size (as ring arithmetic), so at most `size` slots are free.
+        if self.published.wrapping_sub(consumer) > self.raw.size() {
+            return Err(RingFault {
+                why: "consumer index outside what was published",
+                value: u64::from(consumer),
+            });
+        }
+        self.cached_cons = consumer.wrapping_add(self.raw.size());
+        Ok(self.cached_cons.wrapping_sub(self.cached_prod))
     }
 
     /// Reserves up to `n` slots (fewer when the ring has less room; 0 when full).
+    ///
+    /// # Errors
+    /// As [`free`](Self::free); nothing is reserved then.
     #[inline]
-    pub(crate) fn reserve(&mut self, n: u32) -> Span {
-        let len = self.free(n).min(n);
+    pub(crate) fn reserve(&mut self, n: u32) -> Result<Span, RingFault> {
+        let len = self.free(n)?.min(n);
         let start = RingIdx(self.cached_prod);
         self.cached_prod = self.cached_prod.wrapping_add(len);
-        Span { start, len }
+        Ok(Span { start, len })
     }
 
     /// Writes `v` into reserved slot `idx`.
@@ -412,26 +436,61 @@ impl<T: Copy, M> RingCons<T, M> {
 
     /// Entries published and not yet peeked, re-reading the producer index only when the cached
     /// count is below `want`.
+    ///
+    /// # Errors
+    /// [`RingFault`] if the producer index the other side published is impossible: more than
+    /// `size` entries ahead of what we released, or behind what we peeked. The cached index is
+    /// left as it was.
     #[inline]
-    pub(crate) fn available(&mut self, want: u32) -> u32 {
+    pub(crate) fn available(&mut self, want: u32) -> Result<u32, RingFault> {
         let avail = self.cached_prod.wrapping_sub(self.cached_cons);
         if avail >= want {
-            return avail;
+            return Ok(avail);
         }
         // (C): Acquire pairs with the kernel's `smp_store_release(&ring->producer)` in
         // `__xskq_prod_submit` (B): the slots, and the frame bytes they describe, written before
         // that store are visible to us after this load.
-        self.cached_prod = self.raw.producer().load(Ordering::Acquire);
-        self.cached_prod.wrapping_sub(self.cached_cons)
+        let producer = self.raw.producer().load(Ordering::Acquire);
+        self.check_producer(producer)?;
+        self.cached_prod = producer;
+        Ok(self.cached_prod.wrapping_sub(self.cached_cons))
+    }
+
+    /// Whether `producer` is possible: at most `size` entries past what we released (the ring
+    /// holds no more) and not behind what we peeked (producers only move forward).
+    #[inline]
+    fn check_producer(&self, producer: u32) -> Result<(), RingFault> {
+        let held = producer.wrapping_sub(self.released);
+        if held > self.raw.size() || held < self.cached_cons.wrapping_sub(self.released) {
+            return Err(RingFault {
+                why: "producer index more than a ring ahead, or moved back",
+                value: u64::from(producer),
+            });
+        }
+        Ok(())
+    }
+
+    /// Entries published and not yet peeked, read now (for counters; no entry is taken).
+    ///
+    /// # Errors
+    /// As [`available`](Self::available).
+    pub(crate) fn pending(&self) -> Result<u32, RingFault> {
+        // (C), as in `available`; here only the count matters.
+        let producer = self.raw.producer().load(Ordering::Acquire);
+        self.check_producer(producer)?;
+        Ok(producer.wrapping_sub(self.cached_cons))
     }
 
     /// Takes up to `max` published entries (0 when the ring is empty).
+    ///
+    /// # Errors
+    /// As [`available`](Self::available); nothing is taken then.
     #[inline]
-    pub(crate) fn peek(&mut self, max: u32) -> Span {
-        let len = self.available(max).min(max);
+    pub(crate) fn peek(&mut self, max: u32) -> Result<Span, RingFault> {
+        let len = self.available(max)?.min(max);
         let start = RingIdx(self.cached_cons);
         self.cached_cons = self.cached_cons.wrapping_add(len);
-        Span { start, len }
+        Ok(Span { start, len })
     }
 
     /// Reads peeked slot `idx` by value.
@@ -474,6 +533,30 @@ impl<T: Copy, M> RingCons<T, M> {
     #[cfg(test)]
     pub(crate) fn peeked(&self) -> u32 {
         self.cached_cons.wrapping_sub(self.released)
+    }
+
+    /// Plays the producer for a test: writes `v` into the next slot and publishes it.
+    ///
+    /// # Safety
+    /// The real producer (the kernel) must be idle on this ring for as long as the test uses
+    /// it (no traffic on an RX ring, nothing in flight for a completion ring), so the slot is
+    /// not written by two parties.
+    #[cfg(test)]
+    pub(crate) unsafe fn forge(&mut self, v: T) {
+        let p = self.raw.producer().load(Ordering::Acquire);
+        // SAFETY: in bounds (see `slot`); the caller guarantees the producer is idle, and the
+        // slot at the producer index is not peeked, so nobody reads or writes it meanwhile.
+        unsafe { self.raw.slot(RingIdx(p)).write(v) };
+        // (B), as the kernel's producer would.
+        self.raw
+            .producer()
+            .store(p.wrapping_add(1), Ordering::Release);
+    }
+
+    /// Plays a broken producer for a test: publishes `p` as the producer index.
+    #[cfg(test)]
+    pub(crate) fn forge_producer(&self, p: u32) {
+        self.raw.producer().store(p, Ordering::Release);
     }
 }
 
@@ -597,54 +680,62 @@ mod test {
     #[test]
     fn full_and_empty() {
         let (mut p, mut c) = pair::<u64>(8, 0);
-        assert_eq!(c.peek(4).len, 0, "empty ring peeks nothing");
-        let s = p.reserve(8);
+        assert_eq!(c.peek(4).unwrap().len, 0, "empty ring peeks nothing");
+        let s = p.reserve(8).unwrap();
         assert_eq!(s.len, 8);
         for (i, idx) in s.iter().enumerate() {
             p.write(idx, i as u64);
         }
-        assert_eq!(p.reserve(1).len, 0, "full ring reserves nothing");
+        assert_eq!(p.reserve(1).unwrap().len, 0, "full ring reserves nothing");
         p.submit(8);
         assert_eq!(
-            p.reserve(1).len,
+            p.reserve(1).unwrap().len,
             0,
             "still full until the consumer releases"
         );
-        let r = c.peek(100);
+        let r = c.peek(100).unwrap();
         assert_eq!(r.len, 8);
         let got: Vec<u64> = r.iter().map(|i| c.read(i)).collect();
         assert_eq!(got, (0..8).collect::<Vec<_>>());
-        assert_eq!(p.reserve(1).len, 0, "peeked but not released: no room yet");
+        assert_eq!(
+            p.reserve(1).unwrap().len,
+            0,
+            "peeked but not released: no room yet"
+        );
         c.release(3);
-        assert_eq!(p.reserve(5).len, 3, "exactly the released slots");
+        assert_eq!(p.reserve(5).unwrap().len, 3, "exactly the released slots");
         p.cancel(3);
         c.release(5);
-        assert_eq!(c.peek(1).len, 0);
-        assert_eq!(p.free(8), 8);
+        assert_eq!(c.peek(1).unwrap().len, 0);
+        assert_eq!(p.free(8).unwrap(), 8);
     }
 
     #[test]
     fn batch_boundaries() {
         let (mut p, mut c) = pair::<u64>(16, 0);
         // Reserve more than free: partial.
-        let a = p.reserve(10);
+        let a = p.reserve(10).unwrap();
         assert_eq!(a.len, 10);
-        let b = p.reserve(10);
+        let b = p.reserve(10).unwrap();
         assert_eq!((b.start, b.len), (RingIdx(10), 6));
         for idx in a.iter().chain(b.iter()) {
             p.write(idx, u64::from(idx.0) * 3);
         }
         // Submit in two steps; the consumer sees only what is published.
         p.submit(5);
-        assert_eq!(c.peek(16).len, 5, "peek more than available: what is there");
+        assert_eq!(
+            c.peek(16).unwrap().len,
+            5,
+            "peek more than available: what is there"
+        );
         p.submit(11);
         assert_eq!(p.reserved(), 0);
-        let r = c.peek(4);
+        let r = c.peek(4).unwrap();
         assert_eq!((r.start, r.len), (RingIdx(5), 4));
         assert_eq!(c.read(RingIdx(7)), 21);
         assert_eq!(c.peeked(), 9);
         c.release(9);
-        let r = c.peek(u32::MAX);
+        let r = c.peek(u32::MAX).unwrap();
         assert_eq!((r.start, r.len), (RingIdx(9), 7));
         c.release(7);
     }
@@ -653,7 +744,7 @@ mod test {
     #[should_panic(expected = "not reserved")]
     fn write_outside_reservation_panics() {
         let (mut p, _c) = pair::<u64>(8, 0);
-        let s = p.reserve(2);
+        let s = p.reserve(2).unwrap();
         p.write(s.start.add(2), 0);
     }
 
@@ -661,7 +752,7 @@ mod test {
     #[should_panic(expected = "not peeked")]
     fn read_outside_peek_panics() {
         let (mut p, c) = pair::<u64>(8, 0);
-        let s = p.reserve(2);
+        let s = p.reserve(2).unwrap();
         p.write(s.start, 1);
         p.write(s.start.add(1), 2);
         p.submit(2);
@@ -675,7 +766,7 @@ mod test {
         let mut next = 0u64;
         let mut expect = 0u64;
         for round in 0..6 {
-            let s = p.reserve(7);
+            let s = p.reserve(7).unwrap();
             assert_eq!(s.len, 7, "round {round}");
             for idx in s.iter() {
                 p.write(
@@ -689,7 +780,7 @@ mod test {
                 next += 1;
             }
             p.submit(s.len);
-            let r = c.peek(8);
+            let r = c.peek(8).unwrap();
             assert_eq!(r.len, 7);
             for idx in r.iter() {
                 let d = c.read(idx);
@@ -701,7 +792,7 @@ mod test {
         // 42 entries went through an index that started 6 below u32::MAX.
         assert_eq!(c.released, start.wrapping_add(42));
         assert!(c.released < start, "index wrapped");
-        assert_eq!(p.free(8), 8);
+        assert_eq!(p.free(8).unwrap(), 8);
     }
 
     #[test]
@@ -710,6 +801,49 @@ mod test {
         assert!(!p.needs_wakeup());
         p.raw.flags().store(XDP_RING_NEED_WAKEUP, Ordering::Relaxed);
         assert!(p.needs_wakeup());
+    }
+
+    /// An index the other side could never publish ends the read with a fault instead of
+    /// lending slots it may be writing.
+    #[test]
+    fn impossible_indices_are_faults() {
+        let (mut p, mut c) = pair::<u64>(8, u32::MAX - 2);
+        let s = p.reserve(3).unwrap();
+        for idx in s.iter() {
+            p.write(idx, 7);
+        }
+        p.submit(3);
+        assert_eq!(c.peek(1).unwrap().len, 1);
+        // A producer 9 entries past what the consumer released: more than the ring holds.
+        p.raw
+            .producer()
+            .store(c.released.wrapping_add(9), Ordering::Release);
+        let f = c.peek(8).unwrap_err();
+        assert!(f.why.contains("producer"), "{f:?}");
+        assert_eq!(c.peeked(), 1, "nothing more was taken");
+        assert!(c.pending().is_err());
+        // Moved back behind what was peeked.
+        p.raw.producer().store(c.released, Ordering::Release);
+        assert!(c.peek(8).is_err());
+        // Put back, all is well again.
+        p.raw
+            .producer()
+            .store(c.released.wrapping_add(3), Ordering::Release);
+        assert_eq!(c.pending().unwrap(), 2);
+        assert_eq!(c.peek(8).unwrap().len, 2);
+
+        // The consumer index of a producer ring: ahead of what was published.
+        let (mut p, c) = pair::<u64>(8, 100);
+        let _ = p.reserve(8).unwrap();
+        p.submit(8);
+        c.raw.consumer().store(109, Ordering::Release);
+        let f = p.reserve(1).unwrap_err();
+        assert!(f.why.contains("consumer"), "{f:?}");
+        // More than a ring behind.
+        c.raw.consumer().store(50, Ordering::Release);
+        assert!(p.free(1).is_err());
+        c.raw.consumer().store(104, Ordering::Release);
+        assert_eq!(p.free(1).unwrap(), 4);
     }
 
     /// A "fake kernel" thread consumes the fill ring, writes a packet into each frame it got and
@@ -726,7 +860,7 @@ mod test {
         let umem = Heap::new(FRAMES as usize * FRAME);
         let umem_k = umem.clone();
 
-        let s = fill.reserve(FRAMES);
+        let s = fill.reserve(FRAMES).unwrap();
         assert_eq!(s.len, FRAMES);
         for (i, idx) in s.iter().enumerate() {
             fill.write(idx, (i * FRAME) as u64);
@@ -736,14 +870,14 @@ mod test {
         let kernel = std::thread::spawn(move || {
             let mut seq = 0u32;
             while seq < packets {
-                let f = k_fill.peek(1);
+                let f = k_fill.peek(1).unwrap();
                 if f.len == 0 {
                     std::thread::yield_now();
                     continue;
                 }
                 let addr = k_fill.read(f.start);
                 let out = loop {
-                    let o = k_rx.reserve(1);
+                    let o = k_rx.reserve(1).unwrap();
                     if o.len == 1 {
                         break o;
                     }
@@ -777,12 +911,12 @@ mod test {
 
         let mut seen = 0u32;
         while seen < packets {
-            let r = rx.peek(4);
+            let r = rx.peek(4).unwrap();
             if r.len == 0 {
                 std::thread::yield_now();
                 continue;
             }
-            let back = fill.reserve(r.len);
+            let back = fill.reserve(r.len).unwrap();
             assert_eq!(
                 back.len, r.len,
                 "frames are conserved: the fill ring has room"

@@ -195,6 +195,17 @@ fn ifreq_for(name: &str) -> Result<libc::ifreq> {
 
 /// `ioctl(fd, SIOCGIFFLAGS)`—whether the interface is administratively up (`IFF_UP`).
 pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
+    Ok(interface_flags(fd, name)? & libc::IFF_UP != 0)
+}
+
+/// `ioctl(fd, SIOCGIFFLAGS)`—whether the interface is a loopback device (`IFF_LOOPBACK`), on
+/// which every packet is seen twice by a packet socket: once sent, once received.
+pub(crate) fn interface_is_loopback(fd: &OwnedFd, name: &str) -> Result<bool> {
+    Ok(interface_flags(fd, name)? & libc::IFF_LOOPBACK != 0)
+}
+
+/// `ioctl(fd, SIOCGIFFLAGS)`—the interface's `IFF_*` flags.
+fn interface_flags(fd: &OwnedFd, name: &str) -> Result<libc::c_int> {
     let mut ifr = ifreq_for(name)?;
     // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name (zeroed tail); SIOCGIFFLAGS
     // writes only `ifr_ifru.ifru_flags` inside it.
@@ -213,7 +224,32 @@ pub(crate) fn interface_is_up(fd: &OwnedFd, name: &str) -> Result<bool> {
     }
     // SAFETY: after a successful SIOCGIFFLAGS the kernel has set the `ifru_flags` member.
     let flags = unsafe { ifr.ifr_ifru.ifru_flags };
-    Ok(flags as libc::c_int & libc::IFF_UP != 0)
+    // ifru_flags is a C short; the IFF_* bits of interest fit its 16 bits.
+    Ok(libc::c_int::from(flags as u16))
+}
+
+/// `SIOCGIFHWADDR`—the interface's link-layer address (all zeros if it has none, as `lo`).
+pub(crate) fn interface_mac(fd: &OwnedFd, name: &str) -> Result<[u8; 6]> {
+    let mut ifr = ifreq_for(name)?;
+    // SAFETY: `ifr` is a valid ifreq with a NUL-terminated name; SIOCGIFHWADDR writes only
+    // `ifr_ifru.ifru_hwaddr` inside it.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut ifr) };
+    if rc < 0 {
+        return Err(Error::last_os("ioctl(SIOCGIFHWADDR)"));
+    }
+    // SAFETY: after a successful SIOCGIFHWADDR the kernel has set the `ifru_hwaddr` member.
+    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = *b as u8;
+    }
+    Ok(mac)
+}
+
+/// `geteuid(2)`—the effective user id.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid has no arguments, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
 }
 
 /// [`Error::InterfaceDown`] unless interface `name` is up (asked through `fd`, any socket).

@@ -28,6 +28,20 @@ pub(crate) const PACKET_FANOUT_CPU: u16 = 2;
 pub(crate) const PACKET_FANOUT_QM: u16 = 5;
 pub(crate) const PACKET_FANOUT_FLAG_UNIQUEID: u16 = 0x2000;
 
+// `sockaddr_ll.sll_pkttype` values (`<linux/if_packet.h>`).
+pub(crate) const PACKET_HOST: u8 = 0;
+pub(crate) const PACKET_OUTGOING: u8 = 4;
+
+/// Byte offset of `sll_pkttype` inside `struct sockaddr_ll` (family, protocol, ifindex,
+/// hatype before it).
+pub(crate) const SLL_PKTTYPE_OFFSET: usize = std::mem::offset_of!(libc::sockaddr_ll, sll_pkttype);
+
+/// `SKF_AD_OFF + SKF_AD_PKTTYPE` (`<linux/filter.h>`): a classic BPF absolute load from this
+/// offset reads the packet type the kernel assigned (`skb->pkt_type`), not packet bytes.
+pub(crate) const SKF_AD_PKTTYPE_LOAD: u32 = 0xffff_f000 + 4;
+/// `SKF_AD_OFF + SKF_AD_IFINDEX`: loads the index of the packet's interface.
+const SKF_AD_IFINDEX_LOAD: u32 = 0xffff_f000 + 8;
+
 pub(crate) const TP_STATUS_KERNEL: u32 = 0;
 pub(crate) const TP_STATUS_USER: u32 = 1 << 0;
 pub(crate) const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
@@ -156,6 +170,14 @@ pub struct sock_filter {
 
 /// `BPF_RET | BPF_K` (`<linux/bpf_common.h>`): return the constant `k`.
 const BPF_RET_K: u16 = 0x06;
+/// `BPF_LD | BPF_B | BPF_ABS`.
+const BPF_LD_B_ABS: u16 = 0x30;
+/// `BPF_LD | BPF_W | BPF_ABS`.
+const BPF_LD_W_ABS: u16 = 0x20;
+/// `BPF_LD | BPF_W | BPF_IMM`.
+const BPF_LD_IMM: u16 = 0x00;
+/// `BPF_JMP | BPF_JEQ | BPF_K`.
+const BPF_JEQ_K: u16 = 0x15;
 
 /// `struct sock_fprog`.
 #[repr(C)]
@@ -254,6 +276,81 @@ pub(crate) fn snaplen_filter(snaplen: u32) -> [sock_filter; 1] {
     }]
 }
 
+/// Classic BPF that passes on only packets sent by this host (`outgoing: true`) or only
+/// packets it received (`false`), judged by the kernel's packet type, then clears the
+/// accumulator so the program that follows starts as the kernel starts every program (A = 0; X
+/// is untouched). Put it in front of another program: its jumps are relative, so they still
+/// land where they did.
+///
+/// ```text
+/// ldb  [pkttype]
+/// jeq  #PACKET_OUTGOING   jt, jf   (outgoing: pass on if equal; received: pass on if not)
+/// ret  #0
+/// ld   #0
+/// ```
+pub(crate) fn direction_prefix(outgoing: bool) -> [sock_filter; 4] {
+    let (jt, jf) = if outgoing { (1, 0) } else { (0, 1) };
+    [
+        sock_filter {
+            code: BPF_LD_B_ABS,
+            jt: 0,
+            jf: 0,
+            k: SKF_AD_PKTTYPE_LOAD,
+        },
+        sock_filter {
+            code: BPF_JEQ_K,
+            jt,
+            jf,
+            k: u32::from(PACKET_OUTGOING),
+        },
+        sock_filter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        sock_filter {
+            code: BPF_LD_IMM,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+    ]
+}
+
+/// Classic BPF, for a socket bound to every interface (`any`), that drops the sent copy of each
+/// packet on the loopback device `lo_ifindex` (every packet there is seen sent and received;
+/// libpcap drops the sent copy too), then clears the accumulator like [`direction_prefix`].
+/// Put it in front of another program.
+///
+/// ```text
+/// ldb  [pkttype]
+/// jeq  #PACKET_OUTGOING   0, 3   (received: on to `ld #0`)
+/// ld   [ifindex]
+/// jeq  #lo_ifindex        0, 1   (another device: on to `ld #0`)
+/// ret  #0
+/// ld   #0
+/// ```
+pub(crate) fn loopback_sent_copy_prefix(lo_ifindex: u32) -> [sock_filter; 6] {
+    let insn = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    [
+        insn(BPF_LD_B_ABS, 0, 0, SKF_AD_PKTTYPE_LOAD),
+        insn(BPF_JEQ_K, 0, 3, u32::from(PACKET_OUTGOING)),
+        insn(BPF_LD_W_ABS, 0, 0, SKF_AD_IFINDEX_LOAD),
+        insn(BPF_JEQ_K, 0, 1, lo_ifindex),
+        insn(BPF_RET_K, 0, 0, 0),
+        insn(BPF_LD_IMM, 0, 0, 0),
+    ]
+}
+
+/// `ret #0`: the program that rejects every packet (nothing is queued or counted any more).
+pub(crate) const REJECT_ALL: sock_filter = sock_filter {
+    code: BPF_RET_K,
+    jt: 0,
+    jf: 0,
+    k: 0,
+};
+
 #[cfg(test)]
 mod test {
     use super::*;
@@ -274,5 +371,6 @@ mod test {
         assert_eq!(std::mem::offset_of!(sock_filter, k), 4);
         assert_eq!(std::mem::offset_of!(tpacket_block_desc, bh1), 8);
         assert_eq!(std::mem::offset_of!(tpacket3_hdr, tp_mac), 24);
+        assert_eq!(SLL_PKTTYPE_OFFSET, 10);
     }
 }

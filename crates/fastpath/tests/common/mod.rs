@@ -3,16 +3,17 @@
 
 use std::time::{Duration, Instant};
 
-use fastpath::{Error, Receiver};
+use fastpath::{Direction, Error, Receiver};
 use fastpath_testutil::frame_seq;
 
-/// One received test frame: bytes, original length, timestamp, ifindex, queue.
+/// One received test frame: bytes, original length, timestamp, ifindex, queue, direction.
 pub(crate) struct Got {
     pub(crate) data: Vec<u8>,
     pub(crate) orig_len: u32,
     pub(crate) ts_ns: u64,
     pub(crate) ifindex: u32,
     pub(crate) queue: Option<u32>,
+    pub(crate) direction: Direction,
 }
 
 /// Receives, in 20 ms polls, until `n` test frames (recognised by [`frame_seq`]) arrived or
@@ -30,6 +31,7 @@ pub(crate) fn collect(rx: &mut Receiver, n: usize, limit: Duration) -> Vec<Got> 
                     ts_ns: p.timestamp_ns(),
                     ifindex: p.ifindex(),
                     queue: p.queue(),
+                    direction: p.direction(),
                 });
             }
         }

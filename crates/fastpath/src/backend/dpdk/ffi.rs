@@ -53,6 +53,13 @@ pub(crate) struct rte_eth_stats {
     pub(crate) q_errors: [u64; RTE_ETHDEV_QUEUE_STAT_CNTRS],
 }
 
+/// `struct rte_ether_addr` (`rte_ether.h`): a MAC address, 2-byte aligned.
+#[repr(C, align(2))]
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct rte_ether_addr {
+    pub(crate) addr_bytes: [u8; 6],
+}
+
 /// `struct fp_pkt` (the shim): one received packet's first segment and total length.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -118,6 +125,7 @@ extern "C" {
     pub(crate) fn rte_eth_dev_is_removed(port_id: u16) -> c_int;
     pub(crate) fn rte_eth_dev_socket_id(port_id: u16) -> c_int;
     pub(crate) fn rte_eth_stats_get(port_id: u16, stats: *mut rte_eth_stats) -> c_int;
+    pub(crate) fn rte_eth_macaddr_get(port_id: u16, mac_addr: *mut rte_ether_addr) -> c_int;
     pub(crate) fn rte_pktmbuf_pool_create(
         name: *const c_char,
         n: c_uint,

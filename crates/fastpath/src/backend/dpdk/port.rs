@@ -54,6 +54,9 @@ pub(super) struct Port {
     pub(super) nb_q: u16,
     pub(super) mode: &'static str,
     pub(super) pci: bool,
+    /// The port's MAC address (zeros if the driver would not say), for
+    /// [`Packet::direction`](crate::Packet::direction).
+    pub(super) mac: [u8; 6],
     /// Which queues a handle holds; the port shuts down when none does.
     pub(super) claimed: Mutex<Vec<bool>>,
 }
@@ -87,8 +90,20 @@ impl Port {
         let q = u32::from(nb_q);
         // RX and TX rings full, a burst held by the caller and one in flight per queue, and
         // what the per-lcore caches may hold.
-        let want = q * (2 * ring + 2 * burst) + (q + 2) * POOL_CACHE * 3 / 2 + 512;
-        let n = (want + 1).next_power_of_two() - 1;
+        // In u64, checked: the mempool holds at most u32::MAX - 1 mbufs.
+        let want = u64::from(q) * u64::from(2 * ring + 2 * burst)
+            + (u64::from(q) + 2) * u64::from(POOL_CACHE) * 3 / 2
+            + 512;
+        let n = (want + 1)
+            .checked_next_power_of_two()
+            .and_then(|p| u32::try_from(p - 1).ok())
+            .ok_or_else(|| Error::InvalidConfig {
+                field: "queues",
+                why: format!(
+                    "{nb_q} queues of {ring} descriptors need more mbufs than a mempool holds; \
+                     use fewer queues or a smaller ring size"
+                ),
+            })?;
         let seq = POOL_SEQ.fetch_add(1, Ordering::Relaxed);
         let pname = CString::new(format!("fp{id}_{seq}")).expect("digits and '_' have no NUL");
         // SAFETY: plain lookup; `id` is a valid port (find_or_attach).
@@ -154,8 +169,14 @@ impl Port {
                 "the driver refused the queue setup; try fewer queues or another ring size",
             ));
         }
+        let mut mac = ffi::rte_ether_addr::default();
+        // SAFETY: `id` is a valid, started port; `mac` is a writable rte_ether_addr.
+        if unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) } != 0 {
+            mac = ffi::rte_ether_addr::default();
+        }
         Ok(Port {
             id,
+            mac: mac.addr_bytes,
             name: dev
                 .port_name()
                 .map_or_else(|| id.to_string(), str::to_owned),

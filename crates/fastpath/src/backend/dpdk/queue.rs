@@ -256,6 +256,12 @@ impl Rung for DpdkQueue {
 
     /// Counters since the port started. Queue 0 also carries the port-wide drop counters (DPDK
     /// keeps them per port), so summing every queue's [`Stats`] counts each drop once.
+    fn stop_intake(&mut self) -> Result<Duration> {
+        // The device keeps receiving into its queue: nothing to stop. What a drain reads after
+        // this is what arrived meanwhile.
+        Ok(Duration::ZERO)
+    }
+
     fn stats(&mut self) -> Result<Stats> {
         if let Some(st) = self.port.counters() {
             let q = usize::from(self.queue);
@@ -348,6 +354,7 @@ impl RungBatch for DpdkBatch<'_> {
             ts_ns: self.ts_ns,
             ifindex: u32::from(self.q.port.id),
             queue: u32::from(self.q.queue),
+            local_mac: self.q.port.mac,
         }
     }
 }
@@ -370,6 +377,7 @@ pub(crate) struct DpdkIter<'b> {
     ts_ns: u64,
     ifindex: u32,
     queue: u32,
+    local_mac: [u8; 6],
 }
 
 impl<'b> Iterator for DpdkIter<'b> {
@@ -394,6 +402,8 @@ impl<'b> Iterator for DpdkIter<'b> {
             ifindex: self.ifindex,
             queue: Some(self.queue),
             ts_source: TimestampSource::Batch,
+            pkt_type: crate::packet::PKT_TYPE_BY_MAC,
+            local_mac: self.local_mac,
         })
     }
 

@@ -51,6 +51,10 @@ impl Rung for DpdkQueue {
         match *self {}
     }
 
+    fn stop_intake(&mut self) -> Result<Duration> {
+        match *self {}
+    }
+
     fn capabilities(&self) -> Capabilities {
         match *self {}
     }

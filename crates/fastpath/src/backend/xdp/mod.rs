@@ -59,8 +59,8 @@ pub(crate) use socket::XskSocket;
 /// Opens one handle per queue of `cfg.interface()`, all on one [`XdpPort`] (one UMEM, one
 /// program, attached with `cfg.xdp.mode`, detached when the last handle drops).
 ///
-/// Refuses an interface with IP addresses unless `cfg` confirms with `take` or has a filter
-/// (frames it rejects stay with the kernel stack: nothing is taken wholesale).
+/// Refuses an interface with IP addresses unless `cfg` confirms with `take`, with or without a
+/// filter: the frames a filter accepts are taken from the kernel stack too (`tcp` takes SSH).
 pub(crate) fn open(cfg: &Config, queues: &[u32]) -> Result<Vec<XdpQueue>> {
     cfg.validate()?;
     if cfg.timestamps == crate::config::TimestampType::Adapter && cfg.xdp.mode != Mode::Native {
@@ -77,12 +77,16 @@ pub(crate) fn open(cfg: &Config, queues: &[u32]) -> Result<Vec<XdpQueue>> {
     if let Ok(fd) = &probe {
         sys::ensure_up(fd, &cfg.interface)?;
     }
-    if !cfg.take && cfg.filter.is_none() {
+    if !cfg.take {
         let addrs = sys::interface_addresses(&cfg.interface)?;
         if !addrs.is_empty() {
             return Err(Error::WouldTakeTraffic {
                 name: cfg.interface.clone(),
                 addrs: addrs.join(", "),
+                filter: cfg.filter.as_ref().map(|f| {
+                    f.source()
+                        .map_or_else(|| "(a BPF program)".to_owned(), str::to_owned)
+                }),
             });
         }
     }
@@ -116,6 +120,14 @@ impl Rung for XdpQueue {
 
     fn stats(&mut self) -> Result<Stats> {
         self.sock.stats().map(Stats::from)
+    }
+
+    fn stop_intake(&mut self) -> Result<Duration> {
+        // Frames of this queue go on to the kernel stack from now on (the program's
+        // redirect falls back to XDP_PASS for an empty slot). Frames already redirected are
+        // on the RX ring by the end of the driver's current poll.
+        self.port.map().remove(self.sock.queue())?;
+        Ok(Duration::from_millis(10))
     }
 
     fn capabilities(&self) -> Capabilities {

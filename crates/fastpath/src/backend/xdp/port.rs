@@ -2,6 +2,7 @@
 //! attachment, one socket per queue), opened in the order that reports a foreign program before
 //! any memory is pinned, and split into per-queue handles that keep the program attached.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,8 @@ use crate::bpf::{Mode, XdpAttachment, XdpProgram, XskMap};
 use crate::config::Config;
 #[cfg(test)]
 use crate::config::XdpConfig;
+use crate::sys;
+use crate::sys::packet as pk;
 use crate::{Error, Result};
 
 /// An interface's AF_XDP setup as one owner: the XSKMAP, the redirect program, its attachment
@@ -33,13 +36,22 @@ pub(crate) struct PortGuard {
     // Drop order: the attachment first (detach), then the program and the map.
     attachment: XdpAttachment,
     _prog: XdpProgram,
-    _map: XskMap,
+    map: XskMap,
+    /// An AF_PACKET socket that never binds (so it receives nothing) holding the interface in
+    /// promiscuous mode when the config asks for it, as the AF_PACKET rungs do: the kernel
+    /// drops the membership when it closes, whatever way the process ends.
+    _promisc: OwnedFd,
 }
 
 impl PortGuard {
     /// The program attachment (interface, mode, program id).
     pub(crate) fn attachment(&self) -> &XdpAttachment {
         &self.attachment
+    }
+
+    /// The XSKMAP the program redirects through.
+    pub(crate) fn map(&self) -> &XskMap {
+        &self.map
     }
 }
 
@@ -77,6 +89,7 @@ impl XdpPort {
         let xc = &cfg.xdp;
         xc.validate(queues.len(), cfg.batch_size as u32)?;
         let rx_queues = check_queues(ifindex, queues)?;
+        let (promisc, local_mac) = promiscuous(cfg, ifindex)?;
         let slots = rx_queues
             .unwrap_or(0)
             .max(queues.iter().max().map_or(1, |m| m + 1));
@@ -90,13 +103,15 @@ impl XdpPort {
         for s in &mut sockets {
             s.restores_vlan = prog.restores_vlan();
             s.rx_timestamps = prog.rx_timestamps();
+            s.local_mac = local_mac;
             map.set(s.queue, s.fd())?;
         }
         Ok(XdpPort {
             guard: PortGuard {
                 attachment,
                 _prog: prog,
-                _map: map,
+                map,
+                _promisc: promisc,
             },
             sockets,
         })
@@ -139,6 +154,22 @@ impl XdpPort {
         }
         Ok(all)
     }
+}
+
+/// An unbound AF_PACKET socket for the port (it receives nothing) that puts the interface in
+/// promiscuous mode if `cfg` asks for it, so frames for other MAC addresses reach the XDP
+/// program on a NIC that filters by address; and the interface's MAC address, for
+/// [`Packet::direction`](crate::Packet::direction).
+fn promiscuous(cfg: &Config, ifindex: u32) -> Result<(OwnedFd, [u8; 6])> {
+    let fd = sys::packet_socket()?;
+    let mac = match sys::xdp::ifname(ifindex) {
+        Some(name) => sys::interface_mac(&fd, &name).unwrap_or([0; 6]),
+        None => [0; 6],
+    };
+    if cfg.promiscuous {
+        pk::add_promisc(&fd, ifindex)?;
+    }
+    Ok((fd, mac))
 }
 
 /// The program that redirects to the sockets in `map`. Native mode: a device-bound program that

@@ -311,3 +311,72 @@ fn receive_timestamps_from_xdp_metadata() {
     let err = open(&adapter.clone().xdp_attach(crate::XdpMode::Generic), &[0]).unwrap_err();
     assert!(err.to_string().contains("native"), "{err}");
 }
+
+/// What the kernel writes into the rings is checked before it is used: a completion for a frame
+/// the socket never sent, an RX descriptor outside the socket's frames, a producer index more
+/// than a ring ahead. Each is an error naming the ring (the socket stays failed), never a
+/// frame used twice or read while the kernel may write it.
+#[test]
+#[allow(unsafe_code)] // plays the kernel's producer (`forge`), with the kernel idle
+fn impossible_ring_values_are_errors() {
+    use crate::backend::RungBatch;
+    require!(is_root(), "needs root for network namespaces and AF_XDP");
+    let ns = NetNs::new("fpx");
+    // One pair per case: a closed socket releases its queue asynchronously.
+    let pairs = [
+        ns.veth_pair("fpa", "fpb"),
+        ns.veth_pair("fpc", "fpd"),
+        ns.veth_pair("fpe", "fpf"),
+    ];
+    let kernel_ring =
+        |e: &Error, ring: &str| matches!(e, Error::KernelRing { ring: r, .. } if *r == ring);
+    // A completion of an RX frame: never sent.
+    {
+        let mut socks = open_queues(pairs[0].b_index, &[0], &small()).expect("open");
+        let s = &mut socks[0];
+        let rx_frame = s.rx_base;
+        // SAFETY: nothing was sent on this socket: the kernel produces no completion.
+        unsafe { s.comp.forge(rx_frame) };
+        let e = s.flush().unwrap_err();
+        assert!(kernel_ring(&e, "AF_XDP completion ring"), "{e}");
+        assert!(e.to_string().contains("not sending"), "{e}");
+        let e = s.send(&[&[0u8; 60]]).unwrap_err();
+        assert!(
+            kernel_ring(&e, "AF_XDP completion ring"),
+            "stays failed: {e}"
+        );
+        let e = s.receive(Some(Duration::ZERO)).unwrap_err();
+        assert!(kernel_ring(&e, "AF_XDP completion ring"), "{e}");
+    }
+    // An RX descriptor naming one of the socket's TX frames: the batch lends nothing, the next
+    // receive fails.
+    {
+        let mut socks = open_queues(pairs[1].b_index, &[0], &small()).expect("open");
+        let s = &mut socks[0];
+        let tx_frame = s.tx_base;
+        let desc = crate::sys::xdp::xdp_desc {
+            addr: tx_frame,
+            len: 60,
+            options: 0,
+        };
+        // SAFETY: no XDP program redirects to this socket: the kernel produces no RX entry.
+        unsafe { s.rx.forge(desc) };
+        {
+            let b = s.receive(Some(Duration::ZERO)).expect("the batch itself");
+            assert_eq!(b.len(), 1);
+            assert_eq!(b.iter().count(), 0, "the descriptor is not lent");
+        }
+        let e = s.receive(Some(Duration::ZERO)).unwrap_err();
+        assert!(kernel_ring(&e, "AF_XDP rx ring"), "{e}");
+        assert!(e.to_string().contains("outside the socket's frames"), "{e}");
+    }
+    // A producer index more than a ring ahead.
+    {
+        let mut socks = open_queues(pairs[2].b_index, &[0], &small()).expect("open");
+        let s = &mut socks[0];
+        s.rx.forge_producer(small().rx_size + 1);
+        let e = s.receive(Some(Duration::ZERO)).unwrap_err();
+        assert!(kernel_ring(&e, "AF_XDP rx ring"), "{e}");
+        assert!(s.stats().is_err(), "the counters do not trust it either");
+    }
+}

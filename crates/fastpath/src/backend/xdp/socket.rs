@@ -2,6 +2,7 @@
 //! zero-copy fallback), what it reports, and its counters. Receiving is in `batch.rs`, sending in
 //! `tx.rs`.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use super::rings::{CompRing, FillRing, Rings, RxRing, TxRing};
 use super::umem::{register_umem, Share, Umem};
 use crate::config::{Config, ZeroCopy};
 use crate::packet::{Capabilities, Stats};
+use crate::ring::xsk::RingFault;
 use crate::sys;
 use crate::sys::xdp::{self as x, xdp_options, xdp_statistics};
 use crate::{Error, Result};
@@ -35,9 +37,11 @@ pub(crate) struct XdpStats {
     pub(crate) tx_ring_empty_descs: u64,
     /// Packets fastpath lent to the application.
     pub(crate) delivered: u64,
-    /// RX descriptors fastpath refused because they pointed outside the UMEM (never, with a
-    /// correct kernel).
+    /// RX descriptors fastpath refused because they pointed outside the socket's frames
+    /// (never, with a correct kernel).
     pub(crate) rejected_descs: u64,
+    /// Packets the kernel has put on the RX ring that fastpath has not lent yet.
+    pub(crate) in_ring: u64,
 }
 
 impl XdpStats {
@@ -52,15 +56,17 @@ impl XdpStats {
         self.tx_ring_empty_descs += o.tx_ring_empty_descs;
         self.delivered += o.delivered;
         self.rejected_descs += o.rejected_descs;
+        self.in_ring += o.in_ring;
     }
 }
 
 impl From<XdpStats> for Stats {
-    /// The common counters: `received` counts what the kernel dropped too.
+    /// The common counters: `received` counts what the kernel dropped, and what waits on the
+    /// RX ring, too.
     fn from(k: XdpStats) -> Stats {
         let dropped = k.rx_dropped + k.rx_ring_full;
         Stats {
-            received: k.delivered + dropped,
+            received: k.delivered + k.in_ring + dropped,
             dropped,
             delivered: k.delivered,
             rx_ring_full: k.rx_ring_full,
@@ -105,6 +111,58 @@ pub(crate) struct XskSocket {
     pub(super) busy_poll: bool,
     /// Whether an empty RX ring under load is waited for with a nap (`XdpConfig::coalesce`).
     pub(super) coalesce: Option<Coalesce>,
+    /// This socket's RX frames: byte offsets `rx_base..rx_base + rx_len` of the UMEM. An RX
+    /// descriptor outside them is refused: lending it could alias a frame fastpath writes (TX)
+    /// or another socket owns.
+    pub(super) rx_base: u64,
+    pub(super) rx_len: u64,
+    /// This socket's TX frames, likewise; a completion outside them is refused.
+    pub(super) tx_base: u64,
+    pub(super) tx_len: u64,
+    /// One bit per TX frame: set while the kernel holds it (submitted, not completed), so a
+    /// completion the kernel reports twice is refused instead of freeing a frame twice.
+    pub(super) tx_held: Vec<u64>,
+    /// The interface's MAC address, for [`Packet::direction`](crate::Packet::direction).
+    pub(super) local_mac: [u8; 6],
+    /// The first impossible value a ring held; every later receive or send fails with it.
+    pub(super) fault: Cell<Option<XskFault>>,
+}
+
+/// An impossible value in one of a socket's rings (see [`Error::KernelRing`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct XskFault {
+    pub(super) ring: &'static str,
+    pub(super) fault: RingFault,
+}
+
+impl XskFault {
+    pub(super) fn into_error(self) -> Error {
+        Error::KernelRing {
+            ring: self.ring,
+            why: self.fault.why,
+            value: self.fault.value,
+        }
+    }
+}
+
+impl XskSocket {
+    /// Records `fault` in `ring` (the first one wins) and returns its error.
+    #[cold]
+    pub(super) fn fail(&self, ring: &'static str, fault: RingFault) -> Error {
+        if self.fault.get().is_none() {
+            self.fault.set(Some(XskFault { ring, fault }));
+        }
+        self.fault.get().expect("just set").into_error()
+    }
+
+    /// The error of a fault recorded earlier, if any.
+    #[inline]
+    pub(super) fn check_fault(&self) -> Result<()> {
+        match self.fault.get() {
+            None => Ok(()),
+            Some(f) => Err(f.into_error()),
+        }
+    }
 }
 
 impl XskSocket {
@@ -162,7 +220,7 @@ impl XskSocket {
             rx,
             tx,
         } = Rings::create(&fd, xc)?;
-        let tx_free = hand_out(&mut fill, share, umem.frame_size);
+        let tx_free = hand_out(&mut fill, share, umem.frame_size)?;
         if let Some((usecs, budget)) = xc.busy_poll {
             busy_poll(&fd, usecs, budget)?;
         }
@@ -200,6 +258,14 @@ impl XskSocket {
             rejected: 0,
             busy_poll: xc.busy_poll.is_some(),
             coalesce: xc.coalesce.then(Coalesce::default),
+            rx_base: u64::from(share.first) * u64::from(umem.frame_size),
+            rx_len: u64::from(share.rx) * u64::from(umem.frame_size),
+            tx_base: u64::from(share.first + share.rx) * u64::from(umem.frame_size),
+            tx_len: u64::from(share.tx) * u64::from(umem.frame_size),
+            // No TX ring (tx_size 0): `split` gave no TX frames, so no bitmap either.
+            tx_held: vec![0; (share.tx as usize).div_ceil(64)],
+            local_mac: [0; 6],
+            fault: Cell::new(None),
         })
     }
 
@@ -288,15 +354,24 @@ impl XskSocket {
             tx_ring_empty_descs: k.tx_ring_empty_descs,
             delivered: self.delivered,
             rejected_descs: self.rejected,
+            in_ring: u64::from(
+                self.rx
+                    .pending()
+                    .map_err(|f| self.fail("AF_XDP rx ring", f))?,
+            ),
         })
     }
 }
 
 /// Gives a socket its share of the UMEM: its RX frames go on the fill ring (before bind, so the
 /// first packet finds one); its TX frames are returned as the free pool.
-fn hand_out(fill: &mut FillRing, share: Share, frame_size: u32) -> Vec<u64> {
+fn hand_out(fill: &mut FillRing, share: Share, frame_size: u32) -> Result<Vec<u64>> {
     let fs = u64::from(frame_size);
-    let s = fill.reserve(share.rx);
+    let s = fill.reserve(share.rx).map_err(|f| Error::KernelRing {
+        ring: "AF_XDP fill ring",
+        why: f.why,
+        value: f.value,
+    })?;
     debug_assert_eq!(
         s.len, share.rx,
         "split() caps rx frames at the fill ring size"
@@ -311,7 +386,7 @@ fn hand_out(fill: &mut FillRing, share: Share, frame_size: u32) -> Vec<u64> {
             .rev()
             .map(|i| u64::from(share.first + share.rx + i) * fs),
     );
-    tx_free
+    Ok(tx_free)
 }
 
 /// The `bind` flags: `mode` plus `XDP_USE_NEED_WAKEUP` if asked for; only `XDP_SHARED_UMEM` for

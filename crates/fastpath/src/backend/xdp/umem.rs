@@ -88,7 +88,12 @@ pub(super) struct Share {
 /// # Errors
 /// [`Error::OutOfMemory`] when the memory cannot be mapped.
 pub(super) fn alloc_umem(cfg: &XdpConfig) -> Result<Arc<Umem>> {
-    let len = cfg.frame_count as usize * cfg.frame_size as usize;
+    let len = (cfg.frame_count as usize)
+        .checked_mul(cfg.frame_size as usize)
+        .ok_or_else(|| Error::InvalidConfig {
+            field: "frame_count",
+            why: "frame_count x frame_size overflows; use fewer or smaller frames".into(),
+        })?;
     let (map, huge) = x::umem_alloc(len)?;
     Ok(Arc::new(Umem {
         map,
