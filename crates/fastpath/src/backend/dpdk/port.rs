@@ -78,105 +78,15 @@ impl Port {
         kernel: Option<KernelIface>,
     ) -> Result<Port> {
         let device = cfg.interface.clone();
-        let derr = |call: &'static str, reason: String, fix: &'static str| Error::DpdkDevice {
-            device: device.clone(),
-            call,
-            reason,
-            fix,
-        };
         let id = find_or_attach(dev, &device)?;
-        let ring = u32::from(cfg.dpdk.ring_size);
-        let burst = cfg.batch_size as u32;
-        let q = u32::from(nb_q);
-        // RX and TX rings full, a burst held by the caller and one in flight per queue, and
-        // what the per-lcore caches may hold.
-        // In u64, checked: the mempool holds at most u32::MAX - 1 mbufs.
-        let want = u64::from(q) * u64::from(2 * ring + 2 * burst)
-            + (u64::from(q) + 2) * u64::from(POOL_CACHE) * 3 / 2
-            + 512;
-        let n = (want + 1)
-            .checked_next_power_of_two()
-            .and_then(|p| u32::try_from(p - 1).ok())
-            .ok_or_else(|| Error::InvalidConfig {
-                field: "queues",
-                why: format!(
-                    "{nb_q} queues of {ring} descriptors need more mbufs than a mempool holds; \
-                     use fewer queues or a smaller ring size"
-                ),
-            })?;
-        let seq = POOL_SEQ.fetch_add(1, Ordering::Relaxed);
-        let pname = CString::new(format!("fp{id}_{seq}")).expect("digits and '_' have no NUL");
-        // SAFETY: plain lookup; `id` is a valid port (find_or_attach).
-        let socket = unsafe { ffi::rte_eth_dev_socket_id(id) }.max(ffi::SOCKET_ID_ANY);
-        // SAFETY: the EAL is initialised; `pname` is a NUL-terminated name shorter than
-        // RTE_MEMPOOL_NAMESIZE; the numbers are within the documented ranges.
-        let pool = unsafe {
-            ffi::rte_pktmbuf_pool_create(
-                pname.as_ptr(),
-                n,
-                POOL_CACHE,
-                0,
-                ffi::RTE_MBUF_DEFAULT_BUF_SIZE,
-                socket,
-            )
-        };
-        let Some(pool) = NonNull::new(pool) else {
-            let e = ffi::errno();
-            return Err(if e == libc::ENOMEM {
-                Error::OutOfMemory {
-                    what: "rte_pktmbuf_pool_create",
-                    asked: u64::from(n) * (u64::from(ffi::RTE_MBUF_DEFAULT_BUF_SIZE) + 192),
-                    why: "the EAL's memory is too small: lower the ring size, or give the EAL \
-                          more with --dpdk-args \"-m 512\""
-                        .into(),
-                }
-            } else {
-                derr(
-                    "rte_pktmbuf_pool_create",
-                    ffi::strerror(e),
-                    "see the EAL log above",
-                )
-            });
-        };
-        let mut err = [0 as c_char; 256];
-        // SAFETY: `id` is a valid port, `pool` a live mempool, `err` a writable buffer of the
-        // length passed; the PORTS lock is held, so no other thread configures this port.
-        let rc = unsafe {
-            ffi::fp_port_start(
-                id,
-                nb_q,
-                cfg.dpdk.ring_size,
-                cfg.dpdk.ring_size,
-                pool.as_ptr(),
-                c_int::from(cfg.promiscuous),
-                err.as_mut_ptr(),
-                err.len(),
-            )
-        };
+        let n = pool_size(cfg, nb_q)?;
+        let pool = create_pool(id, n, &device)?;
         let detach = !matches!(dev, Device::Port(_));
-        if rc != 0 {
-            stop_port(id, detach);
-            // SAFETY: the port using the pool is closed (or stopped with its queues released by
-            // the failed setup); nothing else holds mbufs of this fresh pool.
-            unsafe { ffi::rte_mempool_free(pool.as_ptr()) };
-            // SAFETY: fp_port_start NUL-terminates what it writes (snprintf); `err` was zeroed.
-            let reason = unsafe { CStr::from_ptr(err.as_ptr()) }
-                .to_string_lossy()
-                .into_owned();
-            return Err(derr(
-                "rte_eth_dev_start",
-                reason,
-                "the driver refused the queue setup; try fewer queues or another ring size",
-            ));
-        }
-        let mut mac = ffi::rte_ether_addr::default();
-        // SAFETY: `id` is a valid, started port; `mac` is a writable rte_ether_addr.
-        if unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) } != 0 {
-            mac = ffi::rte_ether_addr::default();
-        }
+        start_port(id, nb_q, cfg, pool, detach, &device)?;
+        let mac = mac_address(id);
         Ok(Port {
             id,
-            mac: mac.addr_bytes,
+            mac,
             name: dev
                 .port_name()
                 .map_or_else(|| id.to_string(), str::to_owned),
@@ -229,6 +139,133 @@ impl Port {
         let rc = unsafe { ffi::rte_eth_stats_get(self.id, &mut st) };
         (rc == 0).then_some(st)
     }
+}
+
+/// An [`Error::DpdkDevice`] about `device`.
+fn device_error(device: &str, call: &'static str, reason: String, fix: &'static str) -> Error {
+    Error::DpdkDevice {
+        device: device.to_owned(),
+        call,
+        reason,
+        fix,
+    }
+}
+
+/// How many mbufs the pool of a port with `nb_q` queues holds (one less than a power of two,
+/// as the mempool likes best).
+fn pool_size(cfg: &Config, nb_q: u16) -> Result<u32> {
+    let ring = u32::from(cfg.dpdk.ring_size);
+    let burst = cfg.batch_size as u32;
+    let q = u32::from(nb_q);
+    // RX and TX rings full, a burst held by the caller and one in flight per queue, and
+    // what the per-lcore caches may hold.
+    // In u64, checked: the mempool holds at most u32::MAX - 1 mbufs.
+    let want = u64::from(q) * u64::from(2 * ring + 2 * burst)
+        + (u64::from(q) + 2) * u64::from(POOL_CACHE) * 3 / 2
+        + 512;
+    (want + 1)
+        .checked_next_power_of_two()
+        .and_then(|p| u32::try_from(p - 1).ok())
+        .ok_or_else(|| Error::InvalidConfig {
+            field: "queues",
+            why: format!(
+                "{nb_q} queues of {ring} descriptors need more mbufs than a mempool holds; \
+                 use fewer queues or a smaller ring size"
+            ),
+        })
+}
+
+/// Creates the mbuf pool of port `id` (`n` mbufs), on the port's NUMA socket.
+fn create_pool(id: u16, n: u32, device: &str) -> Result<NonNull<ffi::rte_mempool>> {
+    let seq = POOL_SEQ.fetch_add(1, Ordering::Relaxed);
+    let pname = CString::new(format!("fp{id}_{seq}")).expect("digits and '_' have no NUL");
+    // SAFETY: plain lookup; `id` is a valid port (find_or_attach).
+    let socket = unsafe { ffi::rte_eth_dev_socket_id(id) }.max(ffi::SOCKET_ID_ANY);
+    // SAFETY: the EAL is initialised; `pname` is a NUL-terminated name shorter than
+    // RTE_MEMPOOL_NAMESIZE; the numbers are within the documented ranges.
+    let pool = unsafe {
+        ffi::rte_pktmbuf_pool_create(
+            pname.as_ptr(),
+            n,
+            POOL_CACHE,
+            0,
+            ffi::RTE_MBUF_DEFAULT_BUF_SIZE,
+            socket,
+        )
+    };
+    NonNull::new(pool).ok_or_else(|| {
+        let e = ffi::errno();
+        if e == libc::ENOMEM {
+            Error::OutOfMemory {
+                what: "rte_pktmbuf_pool_create",
+                asked: u64::from(n) * (u64::from(ffi::RTE_MBUF_DEFAULT_BUF_SIZE) + 192),
+                why: "the EAL's memory is too small: lower the ring size, or give the EAL \
+                      more with --dpdk-args \"-m 512\""
+                    .into(),
+            }
+        } else {
+            device_error(
+                device,
+                "rte_pktmbuf_pool_create",
+                ffi::strerror(e),
+                "see the EAL log above",
+            )
+        }
+    })
+}
+
+/// Configures port `id` with `nb_q` queues over `pool` and starts it. On failure the port is
+/// released (closed and detached too if `detach`) and the pool freed.
+fn start_port(
+    id: u16,
+    nb_q: u16,
+    cfg: &Config,
+    pool: NonNull<ffi::rte_mempool>,
+    detach: bool,
+    device: &str,
+) -> Result<()> {
+    let mut err = [0 as c_char; 256];
+    // SAFETY: `id` is a valid port, `pool` a live mempool, `err` a writable buffer of the
+    // length passed; the PORTS lock is held, so no other thread configures this port.
+    let rc = unsafe {
+        ffi::fp_port_start(
+            id,
+            nb_q,
+            cfg.dpdk.ring_size,
+            cfg.dpdk.ring_size,
+            pool.as_ptr(),
+            c_int::from(cfg.promiscuous),
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    stop_port(id, detach);
+    // SAFETY: the port using the pool is closed (or stopped with its queues released by
+    // the failed setup); nothing else holds mbufs of this fresh pool.
+    unsafe { ffi::rte_mempool_free(pool.as_ptr()) };
+    // SAFETY: fp_port_start NUL-terminates what it writes (snprintf); `err` was zeroed.
+    let reason = unsafe { CStr::from_ptr(err.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    Err(device_error(
+        device,
+        "rte_eth_dev_start",
+        reason,
+        "the driver refused the queue setup; try fewer queues or another ring size",
+    ))
+}
+
+/// The MAC address of started port `id`, zeros if the driver would not say.
+fn mac_address(id: u16) -> [u8; 6] {
+    let mut mac = ffi::rte_ether_addr::default();
+    // SAFETY: `id` is a valid, started port; `mac` is a writable rte_ether_addr.
+    if unsafe { ffi::rte_eth_macaddr_get(id, &mut mac) } != 0 {
+        mac = ffi::rte_ether_addr::default();
+    }
+    mac.addr_bytes
 }
 
 /// Stops the port and, if `detach`, closes it and removes its device (so it can be probed again).
