@@ -233,10 +233,12 @@ fn xdp_lone_packets_arrive_within_two_ms_also_after_a_burst() {
     );
     let ns = NetNs::new("fpx");
     let veth = ns.veth_pair("fpa", "fpb");
-    let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp)).unwrap();
+    // Coalescing on: after the burst the receive loop is in its "busy" state (it naps when the
+    // ring runs empty) when the lone packets come.
+    let mut x = XdpConfig::default();
+    x.coalesce = true;
+    let mut rx = Receiver::open(&Config::new(&veth.b).backend(Backend::Xdp).xdp(x)).unwrap();
     let tx = RawSender::new(&veth.a).unwrap();
-    // A burst first, so the receive loop is in its "busy" state (it naps when the ring runs
-    // empty) when the lone packets come.
     let burst = udp_frames(600, veth.a_mac);
     tx.send_all(&burst).unwrap();
     assert_eq!(
