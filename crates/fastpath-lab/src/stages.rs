@@ -43,6 +43,10 @@ pub struct Stages {
 }
 
 impl Stages {
+    /// The smallest share of the generated frames [`Self::lost_at`] names a stage for: 1 in
+    /// 10,000 (a tenth of the NDR search's default loss budget).
+    pub const NAMED_LOSS: f64 = 1e-4;
+
     /// Adds `o` to `self`, field by field.
     pub fn add(&mut self, o: &Stages) {
         self.generated += o.generated;
@@ -56,9 +60,12 @@ impl Stages {
         self.unaccounted += o.unaccounted;
     }
 
-    /// The stage that lost the most (`None` when nothing was lost), by name: `veth ring`,
-    /// `xdp`, `socket`, `unaccounted`.
+    /// The stage that lost the most (`None` when no stage lost at least [`Self::NAMED_LOSS`] of
+    /// the generated frames), by name: `veth ring`, `xdp`, `socket`, `unaccounted`. Below that
+    /// share a "loss" is the handful of frames still in flight when the counters were read, and
+    /// naming a stage for it would send a reader looking for a problem that is not there.
     pub fn lost_at(&self) -> Option<&'static str> {
+        let floor = (self.generated as f64 * Self::NAMED_LOSS).ceil().max(1.0) as u64;
         [
             ("veth ring", self.gen_veth_dropped),
             ("xdp", self.xdp_dropped),
@@ -66,7 +73,7 @@ impl Stages {
             ("unaccounted", self.unaccounted.max(0) as u64),
         ]
         .into_iter()
-        .filter(|&(_, n)| n > 0)
+        .filter(|&(_, n)| n >= floor)
         .max_by_key(|&(_, n)| n)
         .map(|(s, _)| s)
     }
@@ -108,4 +115,27 @@ pub struct Ndr {
     pub failed_pps: f64,
     /// Trials run (each one full repetition at one rate).
     pub trials: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stages;
+
+    #[test]
+    fn lost_at_names_the_biggest_loss_but_not_frames_in_flight() {
+        let mut s = Stages {
+            generated: 1_000_000,
+            delivered: 999_950,
+            unaccounted: 50,
+            ..Stages::default()
+        };
+        // 50 of a million (0.005%) is below the floor: nothing is named.
+        assert_eq!(s.lost_at(), None);
+        s.socket_dropped = 300;
+        s.gen_veth_dropped = 100;
+        s.delivered -= 400;
+        assert_eq!(s.lost_at(), Some("socket"));
+        // Nothing generated: nothing to name, and no division by zero.
+        assert_eq!(Stages::default().lost_at(), None);
+    }
 }
