@@ -223,14 +223,15 @@ mod test {
 
     #[test]
     fn split_conserves_frames() {
-        // Receive only (the default): every frame of the share goes to the fill ring.
-        assert_eq!(XdpConfig::default().split(8192), (8192, 0));
+        // Receive only (the default): the share goes to RX, up to the fill ring's size.
+        assert_eq!(XdpConfig::default().split(4096), (4096, 0));
+        assert_eq!(XdpConfig::default().split(8192), (4096, 0));
         let d = XdpConfig {
             tx_size: 2048,
             ..XdpConfig::default()
         };
-        let (rx, tx) = d.split(8192);
-        assert_eq!((rx, tx), (6144, 2048));
+        let (rx, tx) = d.split(4096);
+        assert_eq!((rx, tx), (2048, 2048));
         let (rx, tx) = d.split(65536);
         assert_eq!((rx, tx), (4096, 2048), "rx capped at the fill ring size");
         let (rx, tx) = d.split(2);
