@@ -26,15 +26,16 @@ pub enum ZeroCopy {
 ///
 /// The defaults: RX and fill rings of 4096 entries over a UMEM of 8192 2-KiB frames (16 MiB,
 /// pinned: it needs `CAP_IPC_LOCK` or a generous `RLIMIT_MEMLOCK`), no TX ring, `poll()` when the
-/// ring is empty. What each knob was measured to do on the lab's veth testbed (one-core unless a row says split; 64 B, lab v2,
-/// paired against netring-xdp in the same runs; `docs/lab-notes.md` has the commands):
+/// ring is empty. What each knob was measured to do on the lab's veth testbed (one-core unless a
+/// row says split; 64 B, lab v2, paired against netring-xdp in the same runs; `docs/lab-notes.md`
+/// has the commands):
 ///
 /// | knob | throughput | receiver CPU | latency |
 /// |---|---|---|---|
 /// | `tx_size` 0 (default) vs 2048 | xdp/netring-xdp 0.85 → 0.91 at full load, 0.90 → 1.00 at 3 Mpps paced (5 rounds each; CIs overlap) | — | — |
 /// | `coalesce` on vs off (default) | 0.91 → 1.00 at full load, 0.94 → 0.97 at 3 Mpps (8 rounds; CIs overlap: no difference beyond noise) | 57–63 → 98–109 ns/pkt when the machine is slow (more, smaller naps) | lone packet after a burst: 11 µs median (nap ends in ≤ 250 µs, then `poll()`) |
 /// | `busy_poll` | cannot engage in copy mode (no NAPI id): refused | — | — |
-/// | `rx_size`/`fill_size`/`frame_count` 4096/4096/8192 (default) vs 8192/8192/16384 vs 16384/16384/32768 vs 2048/2048/4096 | split layout (the kernel's copy on the generator's CPU): xdp/netring-xdp 1.14–1.18 vs 0.95–0.97 vs 0.74–0.78 vs 1.28–1.29: fewer frames in circulation make the kernel's copy into the UMEM cheaper; one-core: 1.00–1.04 vs 0.98–1.03 vs 0.84–0.88 vs 0.99–1.01 at full load, all 1.01–1.02 at 3 Mpps paced (2–3 runs × 5 rounds each) | — | — |
+/// | `rx_size`/`fill_size`/`frame_count` 4096/4096/8192 (default) vs 8192/8192/16384 vs 16384/16384/32768 vs 2048/2048/4096 | split layout (the kernel's copy on the generator's CPU): xdp/netring-xdp 1.14–1.18 vs 0.95–1.00 vs 0.74–0.78 vs 1.28–1.29: fewer frames in circulation make the kernel's copy into the UMEM cheaper; one-core: 1.00–1.04 vs 0.98–1.03 vs 0.84–0.88 vs 0.99–1.01 at full load, all 1.01–1.02 at 3 Mpps paced (2–3 runs × 5 rounds each) | — | — |
 /// | (same, drops) | the socket's share of the frames at 3 Mpps paced one-core: 0.4–0.5 % vs 0 vs — vs 4–4.5 %, with the same frames delivered (what the socket does not drop, the veth ring does); raise all three for bursts | — | — |
 // Implementation: backend/xdp/.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
